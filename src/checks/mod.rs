@@ -1,0 +1,99 @@
+//! One check per theorem id. A check reads the claimed quantities from its theorem file, measures
+//! them on generated and real data, and returns a [`Report`]. The table [`CHECKS`] maps every id to
+//! its function; `tests/registry.rs` asserts that every theorem file has a check and every check a
+//! file.
+use crate::data::{self, RealHead};
+use crate::registry::Theorem;
+use crate::verdict::{Report, Verdict};
+use crate::Result;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+pub mod dist_decomposition;
+pub mod dist_rank;
+pub mod euclid_as_dot;
+pub mod prefix_problem;
+pub mod reference_f32_rounding;
+pub mod rewrite_gaussian;
+pub mod softmax_invariance;
+
+/// A check: theorem file and context in, report out.
+pub type CheckFn = fn(&Theorem, &Ctx) -> Result<Report>;
+
+/// Every check, by theorem id.
+pub const CHECKS: &[(&str, CheckFn)] = &[
+    ("dist.decomposition", dist_decomposition::check),
+    ("dist.rank", dist_rank::check),
+    ("euclid.as_dot", euclid_as_dot::check),
+    ("prefix.problem", prefix_problem::check),
+    ("reference.f32_rounding", reference_f32_rounding::check),
+    ("rewrite.gaussian", rewrite_gaussian::check),
+    ("softmax.invariance", softmax_invariance::check),
+];
+
+/// The check of a theorem id.
+pub fn find(id: &str) -> Option<CheckFn> {
+    CHECKS.iter().find(|(i, _)| *i == id).map(|(_, f)| *f)
+}
+
+/// What a check may use: the mode, the seed, and the real data.
+pub struct Ctx {
+    /// Quick mode (CI, `verify --quick`): fewer trials, the shipped slice of real data.
+    pub quick: bool,
+    pub seed: u64,
+    /// Real data files; empty means the slice shipped in `tests/data/`.
+    pub data_files: Vec<PathBuf>,
+    heads: OnceLock<std::result::Result<Vec<RealHead>, String>>,
+}
+
+impl Ctx {
+    pub fn new(quick: bool, seed: u64, data_files: Vec<PathBuf>) -> Self {
+        Ctx { quick, seed, data_files, heads: OnceLock::new() }
+    }
+    /// Trials for a randomised check: `full` normally, `full / 10` (at least 10) in quick mode.
+    pub fn trials(&self, full: usize) -> usize {
+        if self.quick { (full / 10).max(10) } else { full }
+    }
+    /// The real heads (loaded once).
+    pub fn real_heads(&self) -> Result<&[RealHead]> {
+        let r = self.heads.get_or_init(|| {
+            let files = if self.data_files.is_empty() { vec![data::shipped_slice()] } else { self.data_files.clone() };
+            let mut all = Vec::new();
+            for f in &files {
+                all.extend(data::load_heads(f).map_err(|e| e.to_string())?);
+            }
+            Ok(all)
+        });
+        r.as_deref().map_err(|e| crate::Error::Registry(e.clone()))
+    }
+    /// A short description of the real data in use, for reports.
+    pub fn data_label(&self) -> String {
+        if self.data_files.is_empty() {
+            "shipped MiniLM slice (tests/data/minilm_slice.safetensors)".into()
+        } else {
+            self.data_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        }
+    }
+}
+
+/// The outcome of running one theorem's check against the registry's expectation.
+pub struct Outcome {
+    pub report: std::result::Result<Report, String>,
+    pub expected: Verdict,
+}
+
+impl Outcome {
+    /// True when the measured verdict equals the recorded one.
+    pub fn agrees(&self) -> bool {
+        matches!(&self.report, Ok(r) if r.verdict == self.expected)
+    }
+}
+
+/// Run the check of one theorem.
+pub fn run(thm: &Theorem, ctx: &Ctx) -> Outcome {
+    let report = match find(&thm.id) {
+        None => Err(format!("no check registered for `{}` in src/checks/mod.rs", thm.id)),
+        Some(f) => f(thm, ctx).map_err(|e| e.to_string()),
+    };
+    Outcome { report, expected: thm.expected.verdict }
+}

@@ -1,0 +1,141 @@
+//! The `attnproof` command line: parses arguments, calls the library, prints. No logic lives here.
+use attnproof::checks::Ctx;
+use attnproof::registry;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "attnproof", version, about = "Put the claims of research notes on fast attention to the test")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List every theorem: id, kind, expected verdict, title.
+    List,
+    /// Show one theorem file's content.
+    Show { id: String },
+    /// Run the checks and print a verdict table; non-zero exit if a verdict differs from the registry.
+    Verify {
+        /// Fewer trials and the shipped data slice (CI).
+        #[arg(long)]
+        quick: bool,
+        /// Base seed of every random draw.
+        #[arg(long, default_value_t = 20261125)]
+        seed: u64,
+        /// Real-data safetensors files to use instead of the shipped slice (repeatable).
+        #[arg(long = "data")]
+        data: Vec<PathBuf>,
+        /// Write the reports as JSON lines here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Theorem ids (default: all).
+        ids: Vec<String>,
+    },
+    /// Recompute every head of a file and compare with its stored float64 outputs.
+    CheckReference {
+        file: PathBuf,
+        /// Exit non-zero when float64 disagrees beyond this.
+        #[arg(long, default_value_t = 1e-10)]
+        tol: f64,
+    },
+    /// Benchmarks measured side by side in one run.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    /// Write a slice of a real-data file (chosen layers and heads) with provenance metadata.
+    Slice {
+        input: PathBuf,
+        output: PathBuf,
+        /// Layers to keep, e.g. `0,5`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        layers: Vec<usize>,
+        /// Heads to keep, e.g. `0,3`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        heads: Vec<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Fast exact f32 causal attention vs a same-run f32 GEMM of equal FLOP count.
+    Exact {
+        /// Sequence lengths (default 1024 … 65536 in powers of 2).
+        #[arg(long, value_delimiter = ',')]
+        n: Vec<usize>,
+        #[arg(long, default_value_t = 64)]
+        d: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Repetitions per point (best time is reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cmd: Cmd) -> attnproof::Result<ExitCode> {
+    match cmd {
+        Cmd::List => {
+            for t in registry::load_all(&registry::theorems_dir())? {
+                println!("{:<26} {:<20} {:<16} {}", t.id, format!("{:?}", t.kind), t.expected.verdict.to_string(), t.title);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Show { id } => {
+            let path = registry::theorems_dir().join(format!("{id}.yaml"));
+            if !path.exists() {
+                return Err(attnproof::Error::invalid("ID", format!("no theorem `{id}` (see `attnproof list`)")));
+            }
+            let thm = registry::load_file(&path)?;
+            print!("{}", std::fs::read_to_string(&path).map_err(|e| attnproof::Error::io(&path, e))?);
+            println!("# check: src/checks/{}.rs", thm.snake());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Verify { quick, seed, data, json, ids } => {
+            let all = registry::load_all(&registry::theorems_dir())?;
+            let selected = attnproof::verify::select(&all, &ids)?;
+            let ctx = Ctx::new(quick, seed, data);
+            let outcomes = attnproof::verify::run_all(&selected, &ctx, |line| println!("{line}"));
+            if let Some(path) = json {
+                attnproof::verify::write_json(&path, &outcomes)?;
+            }
+            let bad = outcomes.iter().filter(|(_, o)| !o.agrees()).count();
+            println!("{}", attnproof::verify::summary(&outcomes));
+            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Cmd::CheckReference { file, tol } => {
+            let rep = attnproof::check_reference::check_file(&file)?;
+            print!("{}", rep.table());
+            Ok(if rep.max_f64_err() <= tol { ExitCode::SUCCESS } else {
+                eprintln!("error: {}: float64 disagrees with the stored outputs by {:.3e} > {tol:.1e}", file.display(), rep.max_f64_err());
+                ExitCode::FAILURE
+            })
+        }
+        Cmd::Bench { what: BenchWhat::Exact { n, d, threads, reps } } => {
+            let n = if n.is_empty() { (10..=16).map(|p| 1usize << p).collect() } else { n };
+            attnproof::bench::exact_vs_gemm(&n, d, threads, reps, |line| println!("{line}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Slice { input, output, layers, heads } => {
+            attnproof::data::write_slice(&input, &output, &layers, &heads)?;
+            println!("wrote {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

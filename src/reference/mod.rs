@@ -1,0 +1,65 @@
+//! Exact references: the ground truth every other path is measured against.
+//!
+//! * [`f64_exact`]: float64 softmax attention, full / causal / strict prefix, with max-subtracted
+//!   log-sum-exp and Neumaier-compensated sums (the oracle, like RustFFT's naive `Dft`).
+//! * [`fast_f32`]: the tiled float32 causal kernel with online softmax, O(n·d) extra memory,
+//!   bit-identical for every thread count; its error against float64 is bounded by
+//!   [`crate::theory::rounding`].
+pub mod f64_exact;
+pub mod fast_f32;
+pub mod sum;
+
+pub use f64_exact::{attention_f64, Mask};
+
+/// A row-major view of one attention head: `q` is `nq × d`, `k` is `nk × d`, `v` is `nk × dv`.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a, T> {
+    pub q: &'a [T],
+    pub k: &'a [T],
+    pub v: &'a [T],
+    pub nq: usize,
+    pub nk: usize,
+    pub d: usize,
+    pub dv: usize,
+}
+
+impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
+    /// A self-attention head with `n` tokens; panics never: shapes are checked, see [`Head::check`].
+    pub fn new(q: &'a [T], k: &'a [T], v: &'a [T], n: usize, d: usize, dv: usize) -> crate::Result<Self> {
+        let h = Head { q, k, v, nq: n, nk: n, d, dv };
+        h.check()?;
+        Ok(h)
+    }
+    /// Shape and finiteness checks with one-line errors.
+    pub fn check(&self) -> crate::Result<()> {
+        use crate::Error;
+        if self.d == 0 || self.dv == 0 {
+            return Err(Error::invalid("head", format!("head dimensions must be ≥ 1, got d = {}, dv = {}", self.d, self.dv)));
+        }
+        for (name, buf, rows, cols) in
+            [("q", self.q, self.nq, self.d), ("k", self.k, self.nk, self.d), ("v", self.v, self.nk, self.dv)]
+        {
+            if buf.len() != rows * cols {
+                return Err(Error::invalid(name, format!("expected {rows}×{cols} = {} values, got {}", rows * cols, buf.len())));
+            }
+            if let Some(i) = buf.iter().position(|x| !x.is_finite()) {
+                return Err(Error::invalid(name, format!("non-finite value at row {}, column {}", i / cols, i % cols)));
+            }
+        }
+        Ok(())
+    }
+    pub fn q_row(&self, i: usize) -> &'a [T] {
+        &self.q[i * self.d..(i + 1) * self.d]
+    }
+    pub fn k_row(&self, j: usize) -> &'a [T] {
+        &self.k[j * self.d..(j + 1) * self.d]
+    }
+    pub fn v_row(&self, j: usize) -> &'a [T] {
+        &self.v[j * self.dv..(j + 1) * self.dv]
+    }
+}
+
+/// Widen an f32 buffer to f64 (exact).
+pub fn widen(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}

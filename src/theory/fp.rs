@@ -1,0 +1,21 @@
+//! The standard rounding model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed.,
+//! §2.2 and Lemma 3.1): fl(a ∘ b) = (a ∘ b)(1 + δ), |δ| ≤ u, for ∘ ∈ {+, −, ×, ÷} and √, with
+//! unit roundoff u = 2⁻²⁴ (f32) or 2⁻⁵³ (f64), barring underflow and overflow. A product of n
+//! factors (1 + δᵢ)^{±1} is 1 + θₙ with |θₙ| ≤ γₙ = n u / (1 − n u) whenever n u < 1.
+
+/// Unit roundoff of binary32.
+pub const U32: f64 = 1.0 / 16_777_216.0; // 2^-24
+/// Unit roundoff of binary64.
+pub const U64: f64 = f64::EPSILON / 2.0; // 2^-53
+
+/// γₙ = n u / (1 − n u); +∞ when n u ≥ 1 (the model gives no bound there).
+pub fn gamma(n: usize, u: f64) -> f64 {
+    let nu = n as f64 * u;
+    if nu >= 1.0 { f64::INFINITY } else { nu / (1.0 - nu) }
+}
+
+/// Error bound of a dot product of length n computed in any order in precision u:
+/// |fl(x·y) − x·y| ≤ γₙ Σ|xᵢ yᵢ| (Higham eq. 3.5).
+pub fn dot_bound(n: usize, u: f64, abs_dot: f64) -> f64 {
+    gamma(n, u) * abs_dot
+}
