@@ -1,9 +1,9 @@
 //! `attnproof check-reference FILE`: recompute every head of a file with our float64 and float32
 //! paths and compare with the file's stored float64 outputs (`layer{L}.out_full`,
 //! `layer{L}.out_causal`), computed by an independent implementation.
-use crate::data::{self, RealHead};
-use crate::reference::{attention_f64, fast_f32, Head, Mask};
 use crate::Result;
+use crate::data::{self, RealHead};
+use crate::reference::{Head, Mask, attention_f64, fast_f32};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -24,7 +24,10 @@ pub struct FileReport {
 }
 
 fn max_abs(a: &[f64], b: impl Iterator<Item = f64>) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 /// Errors of one head: (f64 full, f64 causal, f32 full, f32 causal).
@@ -34,10 +37,18 @@ pub fn head_errors(h: &RealHead) -> Result<[f64; 4]> {
     let h64 = Head::new(&q, &k, &v, h.n, h.d, dv)?;
     let h32 = Head::new(&h.q, &h.k, &h.v, h.n, h.d, dv)?;
     let mut e = [f64::NAN; 4];
-    for (slot, mask, stored) in [(0, Mask::Full, &h.out_full), (1, Mask::Causal, &h.out_causal)] {
+    for (slot, mask, stored) in [
+        (0, Mask::Full, &h.out_full),
+        (1, Mask::Causal, &h.out_causal),
+    ] {
         if let Some(want) = stored {
             e[slot] = max_abs(want, attention_f64(&h64, mask).out.into_iter());
-            e[slot + 2] = max_abs(want, fast_f32::attention_f32(&h32, mask).into_iter().map(|x| x as f64));
+            e[slot + 2] = max_abs(
+                want,
+                fast_f32::attention_f32(&h32, mask)
+                    .into_iter()
+                    .map(|x| x as f64),
+            );
         }
     }
     Ok(e)
@@ -46,19 +57,40 @@ pub fn head_errors(h: &RealHead) -> Result<[f64; 4]> {
 /// Recompute every head of a file.
 pub fn check_file(path: &Path) -> Result<FileReport> {
     let heads = data::load_heads(path)?;
-    if heads.iter().all(|h| h.out_full.is_none() && h.out_causal.is_none()) {
-        return Err(crate::Error::tensor(path, "no layer{L}.out_full or layer{L}.out_causal tensors to compare against"));
+    if heads
+        .iter()
+        .all(|h| h.out_full.is_none() && h.out_causal.is_none())
+    {
+        return Err(crate::Error::tensor(
+            path,
+            "no layer{L}.out_full or layer{L}.out_causal tensors to compare against",
+        ));
     }
     let mut layers: BTreeMap<usize, LayerErr> = BTreeMap::new();
     for h in &heads {
         let e = head_errors(h)?;
         let l = layers.entry(h.layer).or_default();
         l.heads += 1;
-        for (acc, x) in [&mut l.f64_full, &mut l.f64_causal, &mut l.f32_full, &mut l.f32_causal].into_iter().zip(e) {
-            *acc = if x.is_nan() || acc.is_nan() { f64::NAN } else { acc.max(x) };
+        for (acc, x) in [
+            &mut l.f64_full,
+            &mut l.f64_causal,
+            &mut l.f32_full,
+            &mut l.f32_causal,
+        ]
+        .into_iter()
+        .zip(e)
+        {
+            *acc = if x.is_nan() || acc.is_nan() {
+                f64::NAN
+            } else {
+                acc.max(x)
+            };
         }
     }
-    Ok(FileReport { file: path.display().to_string(), layers })
+    Ok(FileReport {
+        file: path.display().to_string(),
+        layers,
+    })
 }
 
 impl FileReport {
@@ -72,9 +104,15 @@ impl FileReport {
     }
     /// Plain-text table, one line per layer.
     pub fn table(&self) -> String {
-        let mut s = format!("{}\n{:<6} {:>5} {:>13} {:>13} {:>13} {:>13}\n", self.file, "layer", "heads", "f64 full", "f64 causal", "f32 full", "f32 causal");
+        let mut s = format!(
+            "{}\n{:<6} {:>5} {:>13} {:>13} {:>13} {:>13}\n",
+            self.file, "layer", "heads", "f64 full", "f64 causal", "f32 full", "f32 causal"
+        );
         for (l, e) in &self.layers {
-            s += &format!("{:<6} {:>5} {:>13.3e} {:>13.3e} {:>13.3e} {:>13.3e}\n", l, e.heads, e.f64_full, e.f64_causal, e.f32_full, e.f32_causal);
+            s += &format!(
+                "{:<6} {:>5} {:>13.3e} {:>13.3e} {:>13.3e} {:>13.3e}\n",
+                l, e.heads, e.f64_full, e.f64_causal, e.f32_full, e.f32_causal
+            );
         }
         s += &format!("max |f64 − stored| = {:.3e}\n", self.max_f64_err());
         s

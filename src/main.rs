@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "attnproof", version, about = "Put the claims of research notes on fast attention to the test")]
+#[command(
+    name = "attnproof",
+    version,
+    about = "Put the claims of research notes on fast attention to the test"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -93,21 +97,39 @@ fn run(cmd: Cmd) -> attnproof::Result<ExitCode> {
     match cmd {
         Cmd::List => {
             for t in registry::load_all(&registry::theorems_dir())? {
-                println!("{:<26} {:<20} {:<16} {}", t.id, format!("{:?}", t.kind), t.expected.verdict.to_string(), t.title);
+                println!(
+                    "{:<26} {:<20} {:<16} {}",
+                    t.id,
+                    format!("{:?}", t.kind),
+                    t.expected.verdict.to_string(),
+                    t.title
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Show { id } => {
             let path = registry::theorems_dir().join(format!("{id}.yaml"));
             if !path.exists() {
-                return Err(attnproof::Error::invalid("ID", format!("no theorem `{id}` (see `attnproof list`)")));
+                return Err(attnproof::Error::invalid(
+                    "ID",
+                    format!("no theorem `{id}` (see `attnproof list`)"),
+                ));
             }
             let thm = registry::load_file(&path)?;
-            print!("{}", std::fs::read_to_string(&path).map_err(|e| attnproof::Error::io(&path, e))?);
+            print!(
+                "{}",
+                std::fs::read_to_string(&path).map_err(|e| attnproof::Error::io(&path, e))?
+            );
             println!("# check: src/checks/{}.rs", thm.snake());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Verify { quick, seed, data, json, ids } => {
+        Cmd::Verify {
+            quick,
+            seed,
+            data,
+            json,
+            ids,
+        } => {
             let all = registry::load_all(&registry::theorems_dir())?;
             let selected = attnproof::verify::select(&all, &ids)?;
             let ctx = Ctx::new(quick, seed, data);
@@ -117,22 +139,49 @@ fn run(cmd: Cmd) -> attnproof::Result<ExitCode> {
             }
             let bad = outcomes.iter().filter(|(_, o)| !o.agrees()).count();
             println!("{}", attnproof::verify::summary(&outcomes));
-            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Cmd::CheckReference { file, tol } => {
             let rep = attnproof::check_reference::check_file(&file)?;
             print!("{}", rep.table());
-            Ok(if rep.max_f64_err() <= tol { ExitCode::SUCCESS } else {
-                eprintln!("error: {}: float64 disagrees with the stored outputs by {:.3e} > {tol:.1e}", file.display(), rep.max_f64_err());
+            Ok(if rep.max_f64_err() <= tol {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "error: {}: float64 disagrees with the stored outputs by {:.3e} > {tol:.1e}",
+                    file.display(),
+                    rep.max_f64_err()
+                );
                 ExitCode::FAILURE
             })
         }
-        Cmd::Bench { what: BenchWhat::Exact { n, d, threads, reps } } => {
-            let n = if n.is_empty() { (10..=16).map(|p| 1usize << p).collect() } else { n };
+        Cmd::Bench {
+            what:
+                BenchWhat::Exact {
+                    n,
+                    d,
+                    threads,
+                    reps,
+                },
+        } => {
+            let n = if n.is_empty() {
+                (10..=16).map(|p| 1usize << p).collect()
+            } else {
+                n
+            };
             attnproof::bench::exact_vs_gemm(&n, d, threads, reps, |line| println!("{line}"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Slice { input, output, layers, heads } => {
+        Cmd::Slice {
+            input,
+            output,
+            layers,
+            heads,
+        } => {
             attnproof::data::write_slice(&input, &output, &layers, &heads)?;
             println!("wrote {}", output.display());
             Ok(ExitCode::SUCCESS)

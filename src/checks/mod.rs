@@ -2,10 +2,10 @@
 //! them on generated and real data, and returns a [`Report`]. The table [`CHECKS`] maps every id to
 //! its function; `tests/registry.rs` asserts that every theorem file has a check and every check a
 //! file.
+use crate::Result;
 use crate::data::{self, RealHead};
 use crate::registry::Theorem;
 use crate::verdict::{Report, Verdict};
-use crate::Result;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -48,16 +48,29 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(quick: bool, seed: u64, data_files: Vec<PathBuf>) -> Self {
-        Ctx { quick, seed, data_files, heads: OnceLock::new() }
+        Ctx {
+            quick,
+            seed,
+            data_files,
+            heads: OnceLock::new(),
+        }
     }
     /// Trials for a randomised check: `full` normally, `full / 10` (at least 10) in quick mode.
     pub fn trials(&self, full: usize) -> usize {
-        if self.quick { (full / 10).max(10) } else { full }
+        if self.quick {
+            (full / 10).max(10)
+        } else {
+            full
+        }
     }
     /// The real heads (loaded once).
     pub fn real_heads(&self) -> Result<&[RealHead]> {
         let r = self.heads.get_or_init(|| {
-            let files = if self.data_files.is_empty() { vec![data::shipped_slice()] } else { self.data_files.clone() };
+            let files = if self.data_files.is_empty() {
+                vec![data::shipped_slice()]
+            } else {
+                self.data_files.clone()
+            };
             let mut all = Vec::new();
             for f in &files {
                 all.extend(data::load_heads(f).map_err(|e| e.to_string())?);
@@ -71,7 +84,11 @@ impl Ctx {
         if self.data_files.is_empty() {
             "shipped MiniLM slice (tests/data/minilm_slice.safetensors)".into()
         } else {
-            self.data_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            self.data_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     }
 }
@@ -92,8 +109,14 @@ impl Outcome {
 /// Run the check of one theorem.
 pub fn run(thm: &Theorem, ctx: &Ctx) -> Outcome {
     let report = match find(&thm.id) {
-        None => Err(format!("no check registered for `{}` in src/checks/mod.rs", thm.id)),
+        None => Err(format!(
+            "no check registered for `{}` in src/checks/mod.rs",
+            thm.id
+        )),
         Some(f) => f(thm, ctx).map_err(|e| e.to_string()),
     };
-    Outcome { report, expected: thm.expected.verdict }
+    Outcome {
+        report,
+        expected: thm.expected.verdict,
+    }
 }

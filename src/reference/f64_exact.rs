@@ -8,8 +8,8 @@
 //! Scores, normaliser and numerators are Neumaier-compensated sums; subtracting m_i makes every
 //! exponential ≤ 1 so nothing overflows whatever the key norms. Rows are independent and computed in
 //! parallel; each row's arithmetic is sequential, so the result is identical for any thread count.
-use super::sum::Neumaier;
 use super::Head;
+use super::sum::Neumaier;
 use rayon::prelude::*;
 
 /// Which keys query i sees.
@@ -82,24 +82,54 @@ pub fn row_f64(q: &[f64], keys: &[f64], vals: &[f64], d: usize, dv: usize, o: &m
     m + z.ln()
 }
 
+/// One row of attention from given logits ℓ_j (not necessarily dot products): o = Σ e^{ℓ_j − m} v_j /
+/// Σ e^{ℓ_j − m}, compensated; returns log Σ e^{ℓ_j}.
+pub fn row_from_logits(logits: &[f64], vals: &[f64], dv: usize, o: &mut [f64]) -> f64 {
+    let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let mut z = Neumaier::new();
+    let mut num = vec![Neumaier::new(); dv];
+    for (j, &l) in logits.iter().enumerate() {
+        let w = (l - m).exp();
+        z.add(w);
+        for (c, acc) in num.iter_mut().enumerate() {
+            acc.add(w * vals[j * dv + c]);
+        }
+    }
+    let z = z.value();
+    for (oc, acc) in o.iter_mut().zip(&num) {
+        *oc = acc.value() / z;
+    }
+    m + z.ln()
+}
+
+/// Stable log-softmax: ℓ_j − (m + log Σ e^{ℓ−m}).
+pub fn log_softmax(logits: &[f64]) -> Vec<f64> {
+    let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let lse = m + super::sum::sum(logits.iter().map(|l| (l - m).exp())).ln();
+    logits.iter().map(|l| l - lse).collect()
+}
+
 /// Exact attention of a head under `mask`, in float64.
 pub fn attention_f64(h: &Head<'_, f64>, mask: Mask) -> ExactOut {
     let rows = mask.rows(h.nq);
     let dv = h.dv;
     let mut out = vec![0.0; rows.len() * dv];
     let mut lse = vec![0.0; rows.len()];
-    out.par_chunks_mut(dv.max(1)).zip(lse.par_iter_mut()).enumerate().for_each(|(r, (o, l))| {
-        let i = rows.start + r;
-        let keys = mask.keys(i, h.nk);
-        *l = row_f64(
-            h.q_row(i),
-            &h.k[keys.start * h.d..keys.end * h.d],
-            &h.v[keys.start * dv..keys.end * dv],
-            h.d,
-            dv,
-            o,
-        );
-    });
+    out.par_chunks_mut(dv.max(1))
+        .zip(lse.par_iter_mut())
+        .enumerate()
+        .for_each(|(r, (o, l))| {
+            let i = rows.start + r;
+            let keys = mask.keys(i, h.nk);
+            *l = row_f64(
+                h.q_row(i),
+                &h.k[keys.start * h.d..keys.end * h.d],
+                &h.v[keys.start * dv..keys.end * dv],
+                h.d,
+                dv,
+                o,
+            );
+        });
     ExactOut { out, lse, dv }
 }
 
@@ -107,15 +137,26 @@ pub fn attention_f64(h: &Head<'_, f64>, mask: Mask) -> ExactOut {
 /// x_α = Σ_{β=1}^{α} exp(k_β·q_{α+1}) v_β / Σ_{β=1}^{α} exp(k_β·q_{α+1}), α = 1..n−1,
 /// with no max subtraction and plain summation: a cross-check of [`attention_f64`] on small,
 /// well-scaled inputs only (it overflows for large scores, which is why the reference subtracts m).
-pub fn strict_prefix_literal(h: &Head<'_, f64>) -> Vec<f64> {
+/// `offset` is the note's query offset (1: x_α uses q_{α+1}); rows whose query would fall outside
+/// the sequence are left out.
+pub fn strict_prefix_literal(h: &Head<'_, f64>, offset: usize) -> Vec<f64> {
     let (n, dv) = (h.nq, h.dv);
     let mut x = Vec::with_capacity(n.saturating_sub(1) * dv);
     for alpha in 1..n {
-        let q = h.q_row(alpha); // q_{α+1} in 1-based numbering
+        if alpha + offset > n || alpha + offset == 0 {
+            continue;
+        }
+        let q = h.q_row(alpha + offset - 1); // q_{α+offset} in 1-based numbering
         let mut num = vec![0.0; dv];
         let mut den = 0.0;
         for beta in 0..alpha {
-            let w = h.k_row(beta).iter().zip(q).map(|(a, b)| a * b).sum::<f64>().exp();
+            let w = h
+                .k_row(beta)
+                .iter()
+                .zip(q)
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                .exp();
             den += w;
             for c in 0..dv {
                 num[c] += w * h.v_row(beta)[c];
@@ -136,7 +177,15 @@ mod tests {
         let q = [1.0];
         let k = [0.0, 3f64.ln()];
         let v = [4.0, 8.0];
-        let h = Head { q: &q, k: &k, v: &v, nq: 1, nk: 2, d: 1, dv: 1 };
+        let h = Head {
+            q: &q,
+            k: &k,
+            v: &v,
+            nq: 1,
+            nk: 2,
+            d: 1,
+            dv: 1,
+        };
         let r = attention_f64(&h, Mask::Full);
         assert!((r.out[0] - 7.0).abs() < 1e-15);
         assert!((r.lse[0] - 4f64.ln()).abs() < 1e-15);
@@ -147,7 +196,15 @@ mod tests {
         let q = [1000.0];
         let k = [1000.0, 999.0];
         let v = [1.0, -1.0];
-        let h = Head { q: &q, k: &k, v: &v, nq: 1, nk: 2, d: 1, dv: 1 };
+        let h = Head {
+            q: &q,
+            k: &k,
+            v: &v,
+            nq: 1,
+            nk: 2,
+            d: 1,
+            dv: 1,
+        };
         let r = attention_f64(&h, Mask::Full);
         assert!(r.out[0].is_finite() && r.out[0] > 0.99);
     }
@@ -157,7 +214,15 @@ mod tests {
         let q = [0.3, -0.2, 0.5];
         let k = [0.1, 0.7, -0.4];
         let v = [2.0, 5.0, -1.0];
-        let h = Head { q: &q, k: &k, v: &v, nq: 3, nk: 3, d: 1, dv: 1 };
+        let h = Head {
+            q: &q,
+            k: &k,
+            v: &v,
+            nq: 3,
+            nk: 3,
+            d: 1,
+            dv: 1,
+        };
         let c = attention_f64(&h, Mask::Causal);
         assert_eq!(c.out[0], 2.0);
         let p = attention_f64(&h, Mask::StrictPrefix);

@@ -9,7 +9,10 @@ pub fn attention_f32(h: &Head<'_, f32>, mask: Mask) -> Vec<f32> {
     for (r, i) in rows.enumerate() {
         let keys = mask.keys(i, h.nk);
         let q = h.q_row(i);
-        let s: Vec<f32> = keys.clone().map(|j| h.k_row(j).iter().zip(q).map(|(a, b)| a * b).sum()).collect();
+        let s: Vec<f32> = keys
+            .clone()
+            .map(|j| h.k_row(j).iter().zip(q).map(|(a, b)| a * b).sum())
+            .collect();
         let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let mut z = 0f32;
         let o = &mut out[r * h.dv..(r + 1) * h.dv];

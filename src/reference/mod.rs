@@ -9,7 +9,7 @@ pub mod f64_exact;
 pub mod fast_f32;
 pub mod sum;
 
-pub use f64_exact::{attention_f64, Mask};
+pub use f64_exact::{Mask, attention_f64};
 
 /// A row-major view of one attention head: `q` is `nq × d`, `k` is `nk × d`, `v` is `nk × dv`.
 #[derive(Debug, Clone, Copy)]
@@ -25,8 +25,23 @@ pub struct Head<'a, T> {
 
 impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
     /// A self-attention head with `n` tokens; panics never: shapes are checked, see [`Head::check`].
-    pub fn new(q: &'a [T], k: &'a [T], v: &'a [T], n: usize, d: usize, dv: usize) -> crate::Result<Self> {
-        let h = Head { q, k, v, nq: n, nk: n, d, dv };
+    pub fn new(
+        q: &'a [T],
+        k: &'a [T],
+        v: &'a [T],
+        n: usize,
+        d: usize,
+        dv: usize,
+    ) -> crate::Result<Self> {
+        let h = Head {
+            q,
+            k,
+            v,
+            nq: n,
+            nk: n,
+            d,
+            dv,
+        };
         h.check()?;
         Ok(h)
     }
@@ -34,16 +49,34 @@ impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
     pub fn check(&self) -> crate::Result<()> {
         use crate::Error;
         if self.d == 0 || self.dv == 0 {
-            return Err(Error::invalid("head", format!("head dimensions must be ≥ 1, got d = {}, dv = {}", self.d, self.dv)));
+            return Err(Error::invalid(
+                "head",
+                format!(
+                    "head dimensions must be ≥ 1, got d = {}, dv = {}",
+                    self.d, self.dv
+                ),
+            ));
         }
-        for (name, buf, rows, cols) in
-            [("q", self.q, self.nq, self.d), ("k", self.k, self.nk, self.d), ("v", self.v, self.nk, self.dv)]
-        {
+        for (name, buf, rows, cols) in [
+            ("q", self.q, self.nq, self.d),
+            ("k", self.k, self.nk, self.d),
+            ("v", self.v, self.nk, self.dv),
+        ] {
             if buf.len() != rows * cols {
-                return Err(Error::invalid(name, format!("expected {rows}×{cols} = {} values, got {}", rows * cols, buf.len())));
+                return Err(Error::invalid(
+                    name,
+                    format!(
+                        "expected {rows}×{cols} = {} values, got {}",
+                        rows * cols,
+                        buf.len()
+                    ),
+                ));
             }
             if let Some(i) = buf.iter().position(|x| !x.is_finite()) {
-                return Err(Error::invalid(name, format!("non-finite value at row {}, column {}", i / cols, i % cols)));
+                return Err(Error::invalid(
+                    name,
+                    format!("non-finite value at row {}, column {}", i / cols, i % cols),
+                ));
             }
         }
         Ok(())

@@ -4,3 +4,4 @@ pub mod dist;
 pub mod fp;
 pub mod gaussian;
 pub mod rounding;
+pub mod softmax;
