@@ -79,6 +79,26 @@ impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
                 ));
             }
         }
+        // Scores must be representable: |q·k| ≤ d·max|q|·max|k| < the largest finite value.
+        let amax = |b: &[T]| b.iter().fold(0.0f64, |m, x| m.max(x.abs().to_f64().unwrap_or(f64::INFINITY)));
+        let bound = self.d as f64 * amax(self.q) * amax(self.k);
+        let big = T::max_value().to_f64().unwrap_or(f64::MAX);
+        if bound >= big / 4.0 {
+            return Err(Error::invalid(
+                "q, k",
+                format!(
+                    "scores may overflow: d·max|q|·max|k| = {bound:.3e} is not below a quarter of the largest finite value {big:.3e}"
+                ),
+            ));
+        }
+        // Weighted sums of values must be representable: |Σ w v| ≤ nk·max|v| (weights ≤ 1).
+        let vsum = self.nk as f64 * amax(self.v);
+        if vsum >= big / 4.0 {
+            return Err(Error::invalid(
+                "v",
+                format!("weighted sums may overflow: n·max|v| = {vsum:.3e} is not below a quarter of the largest finite value {big:.3e}"),
+            ));
+        }
         Ok(())
     }
     pub fn q_row(&self, i: usize) -> &'a [T] {

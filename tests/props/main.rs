@@ -1,0 +1,11 @@
+//! Property tests, one module per theorem (`<id_snake>.rs`). All randomness comes from proptest
+//! strategies (a `seed` drawn by the strategy drives `rand_pcg` for bulk data), so a failure replays
+//! from its regressions file. Case counts come from `PROPTEST_CASES` (default 256; CI sets it).
+mod common;
+mod dist_decomposition;
+mod dist_rank;
+mod euclid_as_dot;
+mod prefix_problem;
+mod rewrite_gaussian;
+mod softmax_invariance;
+mod special_values;
