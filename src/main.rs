@@ -51,6 +51,33 @@ enum Cmd {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Run (or resume) a YAML parameter sweep; one JSON line per finished point.
+    Sweep {
+        file: PathBuf,
+        /// Run the sweep's `quick:` subset.
+        #[arg(long)]
+        quick: bool,
+        /// Run shard I of N (points whose index ≡ I mod N), e.g. `--shard 0/4`.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Results file (default results/<name>[.quick][.shard-I-of-N].jsonl).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Join shard result files of a sweep, reporting duplicate, conflicting and missing points.
+    Merge {
+        /// The sweep file the shards ran.
+        #[arg(long)]
+        sweep: PathBuf,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        out: PathBuf,
+        inputs: Vec<PathBuf>,
+    },
     /// Write a slice of a real-data file (chosen layers and heads) with provenance metadata.
     Slice {
         input: PathBuf,
@@ -175,6 +202,34 @@ fn run(cmd: Cmd) -> attnproof::Result<ExitCode> {
             };
             attnproof::bench::exact_vs_gemm(&n, d, threads, reps, |line| println!("{line}"))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Sweep { file, quick, shard, out, threads } => {
+            let spec = attnproof::sweep::load_spec(&file)?;
+            let shard = shard.map(|s| attnproof::sweep::run::parse_shard(&s)).transpose()?;
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let opts = attnproof::sweep::RunOptions { quick, shard, out, threads, progress };
+            let sum = attnproof::sweep::run_sweep(&spec, &opts, |l| eprintln!("{l}"))?;
+            println!("{}", attnproof::sweep::run::summary_text(&spec, &sum));
+            Ok(if sum.findings.iter().all(|f| f.ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Cmd::Merge { sweep, quick, out, inputs } => {
+            let spec = attnproof::sweep::load_spec(&sweep)?;
+            let rep = attnproof::sweep::run::merge(&spec, quick, &inputs, &out)?;
+            println!(
+                "merged {} points into {}; {} duplicates, {} conflicts, {} missing",
+                rep.written,
+                out.display(),
+                rep.duplicates.len(),
+                rep.conflicts.len(),
+                rep.missing.len()
+            );
+            for k in rep.conflicts.iter().take(10) {
+                println!("conflict: {k}");
+            }
+            for k in rep.missing.iter().take(10) {
+                println!("missing: {k}");
+            }
+            Ok(if rep.conflicts.is_empty() && rep.missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Cmd::Slice {
             input,

@@ -125,3 +125,28 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     ];
     Ok(rep.conclude_all())
 }
+
+/// Sweep measure: `trials` (q, k) pairs of dimension `d` from the point's dataset; ratios of the
+/// measured errors of both f32 forms to their bounds.
+pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
+    let coef = thm.claimed_f64("coef_inner")? as f32;
+    let d = p.usize("d")?;
+    let h = p.dataset.generate(p.trials as usize, d, 1, p.seed)?;
+    let d = h.d;
+    let mut acc = Acc { expanded: Worst::new("e"), direct: Worst::new("d"), worst_rel_expanded: 0.0, worst_rel_direct: 0.0 };
+    for i in 0..h.n {
+        acc.push(&h.q[i * d..(i + 1) * d], &h.k[i * d..(i + 1) * d], coef, &String::new);
+    }
+    let (e, dr) = (acc.expanded.finish(), acc.direct.finish());
+    Ok([
+        ("max_ratio_expanded", e.ratio()),
+        ("max_ratio_direct", dr.ratio()),
+        ("max_ratio", e.ratio().max(dr.ratio())),
+        ("max_rel_err_expanded", acc.worst_rel_expanded),
+        ("max_rel_err_direct", acc.worst_rel_direct),
+        ("trials", h.n as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
+}

@@ -109,3 +109,23 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     rep.findings = vec![rank.finish(), factor.finish()];
     Ok(rep.conclude_all())
 }
+
+/// Sweep measure: numerical rank of the n×n squared-distance matrix of the point's dataset, against
+/// d + rank_excess.
+pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
+    let excess = thm.claimed_f64("rank_excess")?;
+    let h = p.dataset.generate(p.usize_or("n", 64)?, p.usize("d")?, 1, p.seed)?;
+    let (q, k) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
+    let r = numerical_rank(&sqdist_matrix(&q, &k, h.d)) as f64;
+    let excess_measured = r - h.d as f64;
+    Ok([
+        ("rank", r),
+        ("rank_minus_d", excess_measured),
+        ("ratio", if excess > 0.0 { excess_measured / excess } else if excess_measured <= excess { 0.0 } else { f64::INFINITY }),
+        ("n", h.n as f64),
+        ("d", h.d as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
+}

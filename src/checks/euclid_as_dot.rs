@@ -132,3 +132,23 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     rep.findings = vec![w.finish()];
     Ok(rep.conclude_all())
 }
+
+/// Sweep measure: for up to `trials` query rows of the point's dataset (n keys, dimension d,
+/// temperature tau), the log-softmax difference of the two forms over its bound.
+pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
+    let coefs = (thm.claimed_f64("dot_coef")?, thm.claimed_f64("bias_coef")?, thm.claimed_f64("query_norm_coef")?);
+    let h = p.dataset.generate(p.usize_or("n", 64)?, p.usize("d")?, 1, p.seed)?;
+    let tau = p.f64_or("tau", 1.0)?;
+    let (q, k) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
+    let mut worst: f64 = 0.0;
+    let rows = (p.trials as usize).min(h.n);
+    for i in 0..rows {
+        let (le, ld, eta) = both_forms(&q[i * h.d..(i + 1) * h.d], &k, h.d, tau, coefs);
+        let (pe, pd) = (log_softmax(&le), log_softmax(&ld));
+        let m = le.iter().chain(&ld).cloned().fold(0.0f64, |a, x| a.max(x.abs()));
+        let bound = 2.0 * eta.iter().cloned().fold(0.0, f64::max) + 2.0 * gamma(le.len() + 4, U64) * (2.0 * m + (le.len() as f64).ln() + 1.0);
+        let diff = pe.iter().zip(&pd).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        worst = worst.max(diff / bound);
+    }
+    Ok([("max_ratio".to_string(), worst), ("trials".to_string(), rows as f64)].into_iter().collect())
+}

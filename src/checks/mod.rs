@@ -106,17 +106,49 @@ impl Outcome {
     }
 }
 
-/// Run the check of one theorem.
+/// Run the check of one theorem, then every sweep in `sweeps/` that names it (its quick subset in
+/// quick mode); the sweeps' verdict findings join the report, and a failing sweep finding turns a
+/// `holds` into `fails`.
 pub fn run(thm: &Theorem, ctx: &Ctx) -> Outcome {
     let report = match find(&thm.id) {
-        None => Err(format!(
-            "no check registered for `{}` in src/checks/mod.rs",
-            thm.id
-        )),
-        Some(f) => f(thm, ctx).map_err(|e| e.to_string()),
+        None => Err(format!("no check registered for `{}` in src/checks/mod.rs", thm.id)),
+        Some(f) => f(thm, ctx).map_err(|e| e.to_string()).and_then(|r| with_sweeps(r, thm, ctx).map_err(|e| e.to_string())),
     };
-    Outcome {
-        report,
-        expected: thm.expected.verdict,
+    Outcome { report, expected: thm.expected.verdict }
+}
+
+/// The sweep files that name a theorem.
+pub fn sweeps_of(id: &str) -> Result<Vec<crate::sweep::SweepSpec>> {
+    let dir = crate::sweep::sweeps_dir();
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(out) };
+    let mut paths: Vec<PathBuf> =
+        rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
+    paths.sort();
+    for p in paths {
+        let spec = crate::sweep::load_spec(&p)?;
+        if spec.theorems.iter().any(|t| t == id) {
+            out.push(spec);
+        }
     }
+    Ok(out)
+}
+
+fn with_sweeps(mut rep: Report, thm: &Theorem, ctx: &Ctx) -> Result<Report> {
+    for spec in sweeps_of(&thm.id)? {
+        let dir = std::env::temp_dir().join(format!("attnproof-verify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, e))?;
+        let out = dir.join(format!("{}.jsonl", spec.name));
+        let _ = std::fs::remove_file(&out);
+        let opts = crate::sweep::RunOptions { quick: ctx.quick, out: Some(out.clone()), ..Default::default() };
+        let sum = crate::sweep::run::run_sweep_with(&spec, thm, &opts, &mut |_| {});
+        let _ = std::fs::remove_file(&out);
+        let _ = std::fs::remove_file(out.with_extension("timing.jsonl"));
+        let sum = sum?;
+        if rep.verdict == Verdict::Holds && !sum.findings.iter().all(|f| f.ok()) {
+            rep.verdict = Verdict::Fails;
+        }
+        rep.findings.extend(sum.findings);
+    }
+    Ok(rep)
 }

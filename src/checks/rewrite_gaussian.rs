@@ -170,3 +170,28 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     rep.findings.push(gform.finish());
     Ok(rep.conclude_all())
 }
+
+/// Sweep measure: the log-domain identity on `trials` (q, k) pairs of the point's dataset, and the
+/// fraction of its keys whose factor exp(‖k‖²/2) overflows f32.
+pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
+    let h = p.dataset.generate(p.trials as usize, p.usize("d")?, 1, p.seed)?;
+    let (q, k) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
+    let (mut worst, mut over, mut maxn) = (0.0f64, 0usize, 0.0f64);
+    for i in 0..h.n {
+        let (qi, ki) = (&q[i * h.d..(i + 1) * h.d], &k[i * h.d..(i + 1) * h.d]);
+        let (e, b) = log_identity(qi, ki);
+        worst = worst.max(if b > 0.0 { e / b } else if e == 0.0 { 0.0 } else { f64::INFINITY });
+        let nk = ki.iter().map(|x| x * x).sum::<f64>().sqrt();
+        maxn = maxn.max(nk);
+        over += usize::from(nk > g::overflow_norm_f32());
+    }
+    Ok([
+        ("max_ratio", worst),
+        ("frac_keys_overflow_f32", over as f64 / h.n.max(1) as f64),
+        ("max_key_norm", maxn),
+        ("trials", h.n as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
+}

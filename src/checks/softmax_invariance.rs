@@ -188,3 +188,20 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     rep.findings = vec![trans.finish(), scale.finish()];
     Ok(rep.conclude_all())
 }
+
+/// Sweep measure: causal attention of a head from the point's dataset against the same head with
+/// keys translated by a random c of norm `c` (ratio to the bound).
+pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
+    let h = p.dataset.generate(p.usize_or("n", 64)?, p.usize("d")?, 1, p.seed)?;
+    let (n, d) = (h.n, h.d);
+    let (q, k, v) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k), crate::reference::widen(&h.v));
+    let mut rng = crate::rng::stream(p.seed, 99);
+    let cn = p.f64("c")?;
+    let c: Vec<f64> = synthetic::vector(&mut rng, d, cn / (d as f64).sqrt()).iter().map(|&x| x as f64).collect();
+    let k2: Vec<f64> = k.iter().enumerate().map(|(idx, x)| x + c[idx % d]).collect();
+    let th = |i: usize, j: usize| U64 * q[i * d..(i + 1) * d].iter().zip(&k2[j * d..(j + 1) * d]).map(|(x, y)| (x * y).abs()).sum::<f64>();
+    let mut w = Worst::new("t");
+    compare(&mut w, &q, &k, &q, &k2, &v, n, d, h.dv, Mask::Causal, &th, &String::new)?;
+    let f = w.finish();
+    Ok([("max_ratio".to_string(), f.ratio()), ("rows".to_string(), n as f64)].into_iter().collect())
+}

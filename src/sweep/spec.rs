@@ -1,0 +1,336 @@
+//! Schema of a sweep file and the expansion of its axes into points.
+use super::dataset::DatasetSpec;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A parameter value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl Scalar {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Scalar::Int(i) => Some(*i as f64),
+            Scalar::Float(x) => Some(*x),
+            Scalar::Str(_) => None,
+        }
+    }
+}
+
+/// `{log2: {from: a, to: b, step: s}}`: the values 2^a, 2^(a+s), …, 2^b (integers when a ≥ 0).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log2Range {
+    pub from: i32,
+    pub to: i32,
+    #[serde(default = "one")]
+    pub step: i32,
+}
+fn one() -> i32 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log2Axis {
+    pub log2: Log2Range,
+}
+
+/// An axis: a list of values or a log2 range.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Axis {
+    Values(Vec<Scalar>),
+    Log2(Log2Axis),
+}
+
+impl Axis {
+    pub fn values(&self) -> Vec<Scalar> {
+        match self {
+            Axis::Values(v) => v.clone(),
+            Axis::Log2(Log2Axis { log2: r }) => {
+                let mut out = Vec::new();
+                let mut e = r.from;
+                while (r.step > 0 && e <= r.to) || (r.step < 0 && e >= r.to) {
+                    out.push(if e >= 0 && e < 62 { Scalar::Int(1i64 << e) } else { Scalar::Float(2f64.powi(e)) });
+                    if r.step == 0 {
+                        break;
+                    }
+                    e += r.step;
+                }
+                out
+            }
+        }
+    }
+}
+
+/// How the metrics of all points become a verdict.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictSpec {
+    /// A metric that must be ≤ 1 at every point (measured / bound).
+    #[serde(default)]
+    pub ratio: Option<String>,
+    /// A metric that must be exactly 0 at every point (a count of mismatches or violations).
+    #[serde(default)]
+    pub zero: Option<String>,
+    /// A probabilistic claim: failures/trials metrics and the claimed failure probability δ, taken
+    /// from the theorem's claimed quantity `delta_claim` when given, else `delta`.
+    #[serde(default)]
+    pub rate: Option<RateSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSpec {
+    pub failures: String,
+    pub trials: String,
+    #[serde(default)]
+    pub delta: Option<f64>,
+    #[serde(default)]
+    pub delta_claim: Option<String>,
+}
+
+/// A plot on the theorem's page: metric `y` against axis `x`, one series per dataset (and per value
+/// of `series` when given), with the bound drawn as a horizontal line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotSpec {
+    pub x: String,
+    pub y: String,
+    #[serde(default)]
+    pub series: Option<String>,
+    #[serde(default)]
+    pub bound: Option<f64>,
+    #[serde(default = "yes")]
+    pub logx: bool,
+    #[serde(default = "yes")]
+    pub logy: bool,
+}
+fn yes() -> bool {
+    true
+}
+
+/// The `quick:` subset: replaces the named grid/zip axes, the datasets and the trial count.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickSpec {
+    #[serde(default)]
+    pub grid: BTreeMap<String, Axis>,
+    #[serde(default)]
+    pub zip: BTreeMap<String, Axis>,
+    #[serde(default)]
+    pub datasets: Option<Vec<DatasetSpec>>,
+    #[serde(default)]
+    pub trials: Option<u64>,
+}
+
+/// A sweep file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Theorem ids this sweep tests.
+    pub theorems: Vec<String>,
+    /// Registered measure ([`super::measure`]).
+    pub measure: String,
+    pub seed: u64,
+    /// Trials per point.
+    pub trials: u64,
+    /// Confidence of the Clopper–Pearson limits.
+    #[serde(default = "conf95")]
+    pub confidence: f64,
+    pub datasets: Vec<DatasetSpec>,
+    #[serde(default)]
+    pub grid: BTreeMap<String, Axis>,
+    #[serde(default)]
+    pub zip: BTreeMap<String, Axis>,
+    /// Metrics recorded (each must be produced by the measure).
+    pub metrics: Vec<String>,
+    pub verdict: VerdictSpec,
+    #[serde(default)]
+    pub plot: Option<PlotSpec>,
+    pub quick: QuickSpec,
+    /// Set by [`load`]: the file stem.
+    #[serde(skip)]
+    pub name: String,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+fn conf95() -> f64 {
+    0.95
+}
+
+/// One parameter point.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Point {
+    /// Canonical key: dataset label and sorted parameters (unique within a sweep).
+    pub key: String,
+    pub dataset: DatasetSpec,
+    pub params: BTreeMap<String, Scalar>,
+    /// Seed of this point: a hash of the sweep seed and the key only.
+    pub seed: u64,
+    pub trials: u64,
+}
+
+impl Point {
+    /// A numeric parameter, or an error naming it.
+    pub fn f64(&self, name: &str) -> Result<f64> {
+        self.params
+            .get(name)
+            .and_then(Scalar::as_f64)
+            .ok_or_else(|| Error::invalid(format!("point {}", self.key), format!("numeric parameter `{name}` is missing")))
+    }
+    /// A non-negative integer parameter.
+    pub fn usize(&self, name: &str) -> Result<usize> {
+        let x = self.f64(name)?;
+        if x < 0.0 || x.fract() != 0.0 {
+            return Err(Error::invalid(format!("point {}", self.key), format!("parameter `{name}` = {x}: expected a non-negative integer")));
+        }
+        Ok(x as usize)
+    }
+    /// An optional integer parameter with a default.
+    pub fn usize_or(&self, name: &str, default: usize) -> Result<usize> {
+        if self.params.contains_key(name) { self.usize(name) } else { Ok(default) }
+    }
+    pub fn f64_or(&self, name: &str, default: f64) -> Result<f64> {
+        if self.params.contains_key(name) { self.f64(name) } else { Ok(default) }
+    }
+}
+
+/// FNV-1a of a string (stable across runs and platforms).
+pub fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3))
+}
+
+/// Line and column (1-based) of the first line that defines `key:` (for errors found after parsing).
+pub fn locate(text: &str, key: &str) -> (usize, usize) {
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim_start();
+        if t.starts_with(&format!("{key}:")) {
+            return (i + 1, l.len() - t.len() + 1);
+        }
+    }
+    (1, 1)
+}
+
+/// Parse a sweep file from text (`file` names it in errors) and validate it.
+pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
+    let mut spec: SweepSpec = serde_yaml::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let msg = e.to_string();
+        let msg = msg.find(" at line ").map(|i| msg[..i].to_string()).unwrap_or(msg);
+        Error::Yaml { file: file.to_path_buf(), line, column, msg }
+    })?;
+    spec.name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("sweep").to_string();
+    spec.path = file.to_path_buf();
+    let err = |key: &str, msg: String| {
+        let (line, column) = locate(text, key);
+        Error::Yaml { file: file.to_path_buf(), line, column, msg }
+    };
+    for (section, axes) in [("grid", &spec.grid), ("zip", &spec.zip), ("grid", &spec.quick.grid), ("zip", &spec.quick.zip)] {
+        for (name, axis) in axes {
+            if axis.values().is_empty() {
+                return Err(err(name, format!("{section}.{name}: empty axis (expected at least one value)")));
+            }
+        }
+    }
+    if spec.datasets.is_empty() {
+        return Err(err("datasets", "datasets: expected at least one dataset".into()));
+    }
+    if spec.theorems.is_empty() {
+        return Err(err("theorems", "theorems: expected at least one theorem id".into()));
+    }
+    if spec.trials == 0 {
+        return Err(err("trials", "trials: expected at least 1".into()));
+    }
+    if !(spec.confidence > 0.0 && spec.confidence < 1.0) {
+        return Err(err("confidence", format!("confidence: expected a number in (0, 1), found {}", spec.confidence)));
+    }
+    if super::measure::find(&spec.measure).is_none() {
+        return Err(err("measure", format!("measure: unknown measure `{}` (known: {})", spec.measure, super::measure::names().join(", "))));
+    }
+    for (mode, zip) in [("zip", &spec.zip), ("quick.zip", &spec.quick.zip)] {
+        let lens: Vec<usize> = zip.values().map(|a| a.values().len()).collect();
+        if lens.windows(2).any(|w| w[0] != w[1]) {
+            let first = zip.keys().next().cloned().unwrap_or_default();
+            return Err(err(&first, format!("{mode}: paired axes must have equal lengths, found {lens:?}")));
+        }
+    }
+    Ok(spec)
+}
+
+/// Load a sweep file.
+pub fn load(path: &Path) -> Result<SweepSpec> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text, path)
+}
+
+impl SweepSpec {
+    /// Every point of the full sweep, or of its quick subset, in a deterministic order.
+    pub fn points(&self, quick: bool) -> Vec<Point> {
+        let mut grid = self.grid.clone();
+        let mut zip = self.zip.clone();
+        let mut datasets = self.datasets.clone();
+        let mut trials = self.trials;
+        if quick {
+            grid.extend(self.quick.grid.clone());
+            zip.extend(self.quick.zip.clone());
+            if let Some(d) = &self.quick.datasets {
+                datasets = d.clone();
+            }
+            if let Some(t) = self.quick.trials {
+                trials = t;
+            }
+        }
+        // Cartesian product of the grid axes (sorted by name).
+        let mut combos: Vec<BTreeMap<String, Scalar>> = vec![BTreeMap::new()];
+        for (name, axis) in &grid {
+            let vals = axis.values();
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    vals.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.insert(name.clone(), v.clone());
+                        c
+                    })
+                })
+                .collect();
+        }
+        // Paired zip axes.
+        let zlen = zip.values().map(|a| a.values().len()).next().unwrap_or(1);
+        let zvals: Vec<(String, Vec<Scalar>)> = zip.iter().map(|(k, a)| (k.clone(), a.values())).collect();
+        let mut points = Vec::new();
+        for ds in &datasets {
+            for c in &combos {
+                for z in 0..zlen {
+                    let mut params = c.clone();
+                    for (k, v) in &zvals {
+                        params.insert(k.clone(), v[z].clone());
+                    }
+                    let key = format!("{}|{}", ds.label(), serde_json::to_string(&params).unwrap_or_default());
+                    let seed = crate::rng::stream(self.seed, fnv1a(&key)).next_u64_compat();
+                    points.push(Point { key, dataset: ds.clone(), params, seed, trials });
+                }
+            }
+        }
+        points
+    }
+}
+
+/// `next_u64` through the rand_core trait without importing it at every call site.
+trait NextU64 {
+    fn next_u64_compat(self) -> u64;
+}
+impl NextU64 for rand_pcg::Pcg64Mcg {
+    fn next_u64_compat(mut self) -> u64 {
+        rand::Rng::next_u64(&mut self)
+    }
+}
