@@ -78,6 +78,12 @@ enum Cmd {
         out: PathBuf,
         inputs: Vec<PathBuf>,
     },
+    /// Generate docs/index.md and docs/theorems/<id>.md (+ SVG plots) from the registry and quick runs.
+    Docs {
+        /// Do not write; exit non-zero if the committed pages are stale.
+        #[arg(long)]
+        check: bool,
+    },
     /// Write a slice of a real-data file (chosen layers and heads) with provenance metadata.
     Slice {
         input: PathBuf,
@@ -230,6 +236,22 @@ fn run(cmd: Cmd) -> attnproof::Result<ExitCode> {
                 println!("missing: {k}");
             }
             Ok(if rep.conflicts.is_empty() && rep.missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Cmd::Docs { check } => {
+            let pages = attnproof::docs::render_all()?;
+            let dir = attnproof::docs::docs_dir();
+            if check {
+                let stale = attnproof::docs::stale_pages(&dir, &pages);
+                if stale.is_empty() {
+                    println!("{} pages up to date", pages.len());
+                    return Ok(ExitCode::SUCCESS);
+                }
+                eprintln!("error: stale pages (run `cargo run --release -- docs`): {}", stale.join(", "));
+                return Ok(ExitCode::FAILURE);
+            }
+            attnproof::docs::write_pages(&dir, &pages)?;
+            println!("wrote {} pages under {}", pages.len(), dir.display());
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Slice {
             input,

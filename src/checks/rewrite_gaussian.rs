@@ -46,7 +46,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     thresh.push(Finding::upper(
         "f32 exp(‖k‖²/2) finite just below and infinite just above the claimed norm (mismatches)",
         format!(
-            "exp at {:.2}: {}, at {:.2}: {}",
+            "exp at {:.2}: {:.3e}, at {:.2}: {:.3e}",
             claimed_norm - 0.05,
             f32_factor(claimed_norm - 0.05),
             claimed_norm + 0.05,

@@ -132,6 +132,11 @@ pub fn default_out(spec: &SweepSpec, opts: &RunOptions) -> PathBuf {
 /// write) so that appends start on a line boundary. A complete line that does not parse is an error
 /// naming the file and line.
 pub fn read_results(path: &Path, truncate_partial: bool) -> Result<Vec<Record>> {
+    Ok(read_lines(path, truncate_partial)?.into_iter().map(|(r, _)| r).collect())
+}
+
+/// Like [`read_results`], keeping each record's line verbatim.
+pub fn read_lines(path: &Path, truncate_partial: bool) -> Result<Vec<(Record, String)>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -142,12 +147,14 @@ pub fn read_results(path: &Path, truncate_partial: bool) -> Result<Vec<Record>> 
         let f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
         f.set_len(complete as u64).map_err(|e| Error::io(path, e))?;
     }
-    let text = std::str::from_utf8(&bytes[..complete]).map_err(|_| Error::invalid(path.display().to_string(), "results file is not UTF-8"))?;
+    let text = std::str::from_utf8(&bytes[..complete])
+        .map_err(|_| Error::invalid(path.display().to_string(), "results file is not UTF-8"))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             serde_json::from_str::<Record>(l)
+                .map(|r| (r, l.to_string()))
                 .map_err(|e| Error::invalid(format!("{}:{}", path.display(), i + 1), format!("not a result line: {e}")))
         })
         .collect()
@@ -319,22 +326,21 @@ pub struct MergeReport {
     pub missing: Vec<String>,
 }
 
-/// Join shard files into `out` (sorted by key), reporting duplicate, conflicting and missing points.
+/// Join shard files into `out` (lines copied verbatim, sorted by key), reporting duplicate,
+/// conflicting and missing points.
 pub fn merge(spec: &SweepSpec, quick: bool, inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
-    let mut by_key: BTreeMap<String, Record> = BTreeMap::new();
+    let mut by_key: BTreeMap<String, String> = BTreeMap::new();
     let mut rep = MergeReport::default();
     for p in inputs {
         if !p.exists() {
             return Err(Error::io(p, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
         }
-        for r in read_results(p, false)? {
+        for (r, line) in read_lines(p, false)? {
             match by_key.get(&r.key) {
                 None => {
-                    by_key.insert(r.key.clone(), r);
+                    by_key.insert(r.key.clone(), line);
                 }
-                Some(prev) if *prev == r || (prev.metrics.values().any(|x| x.is_nan()) && serde_json::to_string(prev).ok() == serde_json::to_string(&r).ok()) => {
-                    rep.duplicates.push(r.key.clone())
-                }
+                Some(prev) if *prev == line => rep.duplicates.push(r.key.clone()),
                 Some(_) => rep.conflicts.push(r.key.clone()),
             }
         }
@@ -345,8 +351,8 @@ pub fn merge(spec: &SweepSpec, quick: bool, inputs: &[PathBuf], out: &Path) -> R
         }
     }
     let mut s = String::new();
-    for r in by_key.values() {
-        s.push_str(&serde_json::to_string(r).map_err(|e| Error::invalid("record", e.to_string()))?);
+    for line in by_key.values() {
+        s.push_str(line);
         s.push('\n');
     }
     let tmp = out.with_extension("tmp");
@@ -358,9 +364,23 @@ pub fn merge(spec: &SweepSpec, quick: bool, inputs: &[PathBuf], out: &Path) -> R
 
 /// Human-readable summary of a run: counts, then each verdict finding.
 pub fn summary_text(spec: &SweepSpec, s: &SweepSummary) -> String {
-    let mut t = format!("sweep {}: {} points in {} ({} skipped as done, {} run)\n", spec.name, s.records.len(), s.out.display(), s.skipped, s.ran);
+    let mut t = format!(
+        "sweep {}: {} points in {} ({} skipped as done, {} run)\n",
+        spec.name,
+        s.records.len(),
+        s.out.display(),
+        s.skipped,
+        s.ran
+    );
     for f in &s.findings {
-        t += &format!("  {} {}: worst {:.3e} vs bound {:.3e} at {}\n", if f.ok() { "ok  " } else { "FAIL" }, f.name, f.value, f.bound, f.case);
+        t += &format!(
+            "  {} {}: worst {:.3e} vs bound {:.3e} at {}\n",
+            if f.ok() { "ok  " } else { "FAIL" },
+            f.name,
+            f.value,
+            f.bound,
+            f.case
+        );
     }
     t
 }
