@@ -9,6 +9,7 @@ use crate::verdict::{Report, Verdict};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+// --- note 000 modules ---
 pub mod dist_decomposition;
 pub mod dist_rank;
 pub mod euclid_as_dot;
@@ -16,12 +17,15 @@ pub mod prefix_problem;
 pub mod reference_f32_rounding;
 pub mod rewrite_gaussian;
 pub mod softmax_invariance;
+// --- note 001 modules ---
+// --- notes 002-004 modules ---
 
 /// A check: theorem file and context in, report out.
 pub type CheckFn = fn(&Theorem, &Ctx) -> Result<Report>;
 
 /// Every check, by theorem id.
 pub const CHECKS: &[(&str, CheckFn)] = &[
+    // --- note 000 ---
     ("dist.decomposition", dist_decomposition::check),
     ("dist.rank", dist_rank::check),
     ("euclid.as_dot", euclid_as_dot::check),
@@ -29,6 +33,8 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("reference.f32_rounding", reference_f32_rounding::check),
     ("rewrite.gaussian", rewrite_gaussian::check),
     ("softmax.invariance", softmax_invariance::check),
+    // --- note 001 ---
+    // --- notes 002-004 ---
 ];
 
 /// The check of a theorem id.

@@ -17,6 +17,9 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     ("prefix.problem", checks::prefix_problem::measure),
     ("rewrite.gaussian", checks::rewrite_gaussian::measure),
     ("softmax.invariance", checks::softmax_invariance::measure),
+    // --- note 000 ---
+    // --- note 001 ---
+    // --- notes 002-004 ---
 ];
 
 pub fn find(name: &str) -> Option<MeasureFn> {

@@ -9,3 +9,6 @@ mod prefix_problem;
 mod rewrite_gaussian;
 mod softmax_invariance;
 mod special_values;
+// --- note 000 ---
+// --- note 001 ---
+// --- notes 002-004 ---
