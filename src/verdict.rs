@@ -95,11 +95,12 @@ impl Finding {
     }
     /// `value / bound` for upper bounds, `bound / value` for lower ones: ≤ 1 means satisfied.
     pub fn ratio(&self) -> f64 {
-        if self.lower {
-            self.bound / self.value
-        } else {
-            self.value / self.bound
+        let (num, den) = if self.lower { (self.bound, self.value) } else { (self.value, self.bound) };
+        if den == 0.0 && num == 0.0 {
+            // 0 against a bound of 0: an exact identity met exactly — no error at all.
+            return 0.0;
         }
+        num / den
     }
 }
 

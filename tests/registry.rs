@@ -76,6 +76,14 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("rewrite.gaussian", "value: 25", "value: 40"),
         ("prefix.problem", "value: 1", "value: 0"),
         ("softmax.invariance", "value: -1", "value: 1"),
+        ("split.sign", "value: 1", "value: 0.5"),
+        ("split.scale_classes", "value: 2\n    meaning: \"classes", "value: 1\n    meaning: \"classes"),
+        ("split.scale_classes", "value: 0.5", "value: 0.25"),
+        ("merge.centroid", "value: 0.125", "value: 0.1"),
+        ("merge.drift", "value: 1", "value: 0.9"),
+        ("taylor.slow", "value: 2\n", "value: -20\n"),
+        ("taylor.slow", "value: 7.389", "value: 2"),
+        ("eikonal.gradient", "value: 1", "value: 0.5"),
     ];
     for (id, from, to) in cases {
         let text = theorem_text(id);

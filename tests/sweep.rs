@@ -32,7 +32,7 @@ fn schema_errors_name_file_line_and_column() {
     let text = std::fs::read_to_string(spec_path()).unwrap();
     let cases = [
         (text.replacen("seed: 7", "seed: 7\nseeds: 3", 1), "unknown field `seeds`"),
-        (text.replacen("trials: 3000", "trials: many", 1), "trials: invalid type"),
+        (text.replacen("trials: 150000", "trials: many", 1), "trials: invalid type"),
         (text.replacen("rep: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]", "rep: []", 1), "grid.rep: empty axis"),
         (text.replacen("kind: gaussian", "kind: gausian", 1), "unknown variant `gausian`"),
         (text.replacen("measure: dist.decomposition", "measure: nope", 1), "unknown measure `nope`"),

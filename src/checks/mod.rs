@@ -18,6 +18,13 @@ pub mod reference_f32_rounding;
 pub mod rewrite_gaussian;
 pub mod softmax_invariance;
 // --- note 001 modules ---
+pub mod eikonal_gradient;
+pub mod merge_centroid;
+pub mod merge_drift;
+pub mod prefix_subquadratic;
+pub mod split_scale_classes;
+pub mod split_sign;
+pub mod taylor_slow;
 // --- notes 002-004 modules ---
 
 /// A check: theorem file and context in, report out.
@@ -30,10 +37,16 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("dist.rank", dist_rank::check),
     ("euclid.as_dot", euclid_as_dot::check),
     ("prefix.problem", prefix_problem::check),
-    ("reference.f32_rounding", reference_f32_rounding::check),
     ("rewrite.gaussian", rewrite_gaussian::check),
     ("softmax.invariance", softmax_invariance::check),
     // --- note 001 ---
+    ("eikonal.gradient", eikonal_gradient::check),
+    ("merge.centroid", merge_centroid::check),
+    ("merge.drift", merge_drift::check),
+    ("prefix.subquadratic", prefix_subquadratic::check),
+    ("split.scale_classes", split_scale_classes::check),
+    ("split.sign", split_sign::check),
+    ("taylor.slow", taylor_slow::check),
     // --- notes 002-004 ---
 ];
 

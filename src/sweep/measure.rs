@@ -19,6 +19,13 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     ("softmax.invariance", checks::softmax_invariance::measure),
     // --- note 000 ---
     // --- note 001 ---
+    ("eikonal.gradient", checks::eikonal_gradient::measure),
+    ("merge.centroid", checks::merge_centroid::measure),
+    ("merge.drift", checks::merge_drift::measure),
+    ("prefix.subquadratic", checks::prefix_subquadratic::measure),
+    ("split.scale_classes", checks::split_scale_classes::measure),
+    ("split.sign", checks::split_sign::measure),
+    ("taylor.slow", checks::taylor_slow::measure),
     // --- notes 002-004 ---
 ];
 

@@ -11,4 +11,5 @@ mod softmax_invariance;
 mod special_values;
 // --- note 000 ---
 // --- note 001 ---
+mod note001;
 // --- notes 002-004 ---
