@@ -19,6 +19,15 @@ pub mod rewrite_gaussian;
 pub mod softmax_invariance;
 // --- note 001 modules ---
 // --- notes 002-004 modules ---
+// [E2] FLOP/memory tables, top-K, window and learned mask (notes 002, 004)
+pub mod flops_count;
+pub mod flops_table;
+pub mod mask_learned;
+pub mod memory_table;
+pub mod topk_crossover;
+pub mod topk_error;
+pub mod topk_order;
+pub mod window_last10;
 
 /// A check: theorem file and context in, report out.
 pub type CheckFn = fn(&Theorem, &Ctx) -> Result<Report>;
@@ -35,6 +44,15 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("softmax.invariance", softmax_invariance::check),
     // --- note 001 ---
     // --- notes 002-004 ---
+    // [E2] FLOP/memory tables, top-K, window and learned mask (notes 002, 004)
+    ("flops.count", flops_count::check),
+    ("flops.table", flops_table::check),
+    ("mask.learned", mask_learned::check),
+    ("memory.table", memory_table::check),
+    ("topk.crossover", topk_crossover::check),
+    ("topk.error", topk_error::check),
+    ("topk.order", topk_order::check),
+    ("window.last10", window_last10::check),
 ];
 
 /// The check of a theorem id.
