@@ -51,8 +51,11 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     })
 }
 
-/// Sweep measure: consistent speedups at one T (parameters h, hidden, k optional).
-pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
+/// Sweep measure: consistent speedups at one T (parameters h, hidden, k optional), and
+/// `claim_violation` = 1 when the claim "crossover ≈ crossover_t (within a factor 2)" is contradicted
+/// at this T (speedup < 1 at T ≥ 2·crossover_t, or ≥ 1 at T ≤ crossover_t/2), else 0.
+pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
+    let ct = thm.claimed_f64("crossover_t")?;
     let t = p.usize("t")? as u64;
     let h = p.usize_or("h", TABLE_HEAD_DIM as usize)? as u64;
     let hh = p.usize_or("hidden", TABLE_HIDDEN as usize)? as u64;
@@ -60,8 +63,12 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
     if t == 0 || h == 0 || hh == 0 {
         return Err(crate::Error::invalid(format!("point {}", p.key), "t, h and hidden must be ≥ 1"));
     }
+    let sp = consistent_speedup(t, h, hh, k);
+    let tf = t as f64;
+    let violation = ((tf >= 2.0 * ct && sp < 1.0) || (tf <= ct / 2.0 && sp >= 1.0)) as u8 as f64;
     Ok([
-        ("speedup", consistent_speedup(t, h, hh, k)),
+        ("claim_violation", violation),
+        ("speedup", sp),
         ("speedup_causal", consistent_speedup_causal(t, h, hh, k)),
     ]
     .into_iter()

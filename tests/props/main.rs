@@ -12,3 +12,5 @@ mod special_values;
 // --- note 000 ---
 // --- note 001 ---
 // --- notes 002-004 ---
+// [E2] top-K identities and FLOP counts (note 002)
+mod topk_error;
