@@ -20,7 +20,7 @@ impl Acc {
     pub fn new() -> Self {
         Acc {
             kl: Worst::new("|KL(P̂‖P) − kl_coef·log m| vs γ_{K+4}(|log m|+3)"),
-            tv: Worst::new("|TV(P,P̂) − tv_coef·(1 − m)| vs |Z−1|/2 + 3γ_{n+4}"),
+            tv: Worst::new("|TV(P,P̂) − tv_coef·(1 − m)| vs |Z−1|/2 + max(0,m−1) + 3γ_{n+4}"),
             out: Worst::new("|(o − ô) − (1−m)(μ_tail − μ_head)| vs 2γ_{n+4}Σ p|v|"),
             norm: Worst::new("‖o − ô‖ vs (1−m)·max‖v_i − v_j‖"),
         }

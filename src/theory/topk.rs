@@ -15,7 +15,9 @@
 //! * KL: each term p̂_i log(p̂_i/p_i) has p̂_i/p_i = (1/m)(1 + θ₂), so log(...) = −log m + θ' with
 //!   |θ'| ≤ γ₂ + u|log m| (+ 1 ulp of libm log), and Σ_S p̂_i = 1 + θ_{K+1}: the bound is
 //!   γ_{K+4}(|log m| + 3);
-//! * output (per component): |Δ_direct − Δ_identity| ≤ 2γ_{n+4}(Σ p_i |v_i| + Σ_S p̂_i |v_i|).
+//! * output (per component): the identity side uses the tail mass summed directly, t = Σ_{S^c} p_i
+//!   (fl(1 − m) would lose a tail below u), which differs from 1 − m by |Z − 1|: the bound is
+//!   |Δ_direct − Δ_identity| ≤ 2γ_{n+4}(Σ p_i |v_i| + Σ_S p̂_i |v_i|) + (|Z − 1| + γ_n(1 + |Z − 1|))·Σ_S p̂_i |v_i|.
 
 use crate::theory::fp::{gamma, U64};
 
@@ -86,14 +88,17 @@ pub fn truncation(p: &[f64], vals: &[f64], dv: usize, keep: &[usize], kl_coef: f
     // TV directly.
     let tv_direct = 0.5 * (0..n).map(|i| if kept[i] { (p[i] - p[i] / m).abs() } else { p[i] }).sum::<f64>();
     let tv_identity = tv_coef * (1.0 - m);
-    let tv_bound = (z - 1.0).abs() / 2.0 + 3.0 * gamma(n + 4, U64) * (1.0 + (z - 1.0).abs());
+    let tv_bound = (z - 1.0).abs() / 2.0 + (m - 1.0).max(0.0) + 3.0 * gamma(n + 4, U64) * (1.0 + (z - 1.0).abs());
     // Output difference.
     let mut out_err: f64 = 0.0;
     let mut out_bound = f64::INFINITY;
     let mut worst_ratio = -1.0;
     let mut max_bound: f64 = 0.0;
     let mut diff = vec![0.0; dv];
-    let tail = 1.0 - m;
+    // Tail mass summed directly (fl(1 − m) loses a tail below u·m, and with it μ_tail's contribution);
+    // it equals 1 − m when Σ p_i = 1, and differs from it by |Z_exact − 1| ≤ |Z − 1| + γ_n Z otherwise.
+    let tail: f64 = (0..n).filter(|&i| !kept[i]).map(|i| p[i]).sum();
+    let dz = (z - 1.0).abs() + gamma(n, U64) * (1.0 + (z - 1.0).abs());
     for c in 0..dv {
         let (mut o, mut oh, mut a_s, mut a_t, mut absum) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for i in 0..n {
@@ -114,7 +119,8 @@ pub fn truncation(p: &[f64], vals: &[f64], dv: usize, keep: &[usize], kl_coef: f
         let ident = tail * (mu_tail - mu_head);
         diff[c] = direct;
         let e = (direct - ident).abs();
-        let b = 2.0 * gamma(n + 4, U64) * absum;
+        let head_abs: f64 = keep.iter().map(|&i| p[i] / m * vals[i * dv + c].abs()).sum();
+        let b = 2.0 * gamma(n + 4, U64) * absum + dz * head_abs;
         max_bound = max_bound.max(b);
         let r = if b > 0.0 { e / b } else if e == 0.0 { 0.0 } else { f64::INFINITY };
         if r > worst_ratio {
