@@ -84,6 +84,11 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("taylor.slow", "value: 2\n", "value: -20\n"),
         ("taylor.slow", "value: 7.389", "value: 2"),
         ("eikonal.gradient", "value: 1", "value: 0.5"),
+        // [E2] notes 002-004
+        ("topk.error", "value: -1", "value: -2"),
+        ("topk.error", "value: 1\n", "value: 0.5\n"),
+        ("memory.table", "4295.0", "4000.0"),
+        ("memory.table", "[16.0, 32.0, 64.0]", "[16.0, 32.0, 32.0]"),
     ];
     for (id, from, to) in cases {
         let text = theorem_text(id);
@@ -91,5 +96,33 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         let thm = parse_str(&text.replacen(from, to, 1), Path::new(&format!("{id}.yaml"))).unwrap();
         let r = checks::find(id).unwrap()(&thm, &ctx).unwrap();
         assert_eq!(r.verdict, Verdict::Fails, "{id} with `{to}` should fail, got {:?}", r.findings);
+    }
+}
+
+/// [E2] For claims recorded as `fails`, the check must read the claimed figures: replacing them by the
+/// values the measurement supports must turn the verdict away from `fails`.
+#[test]
+fn correcting_a_refuted_claim_changes_the_verdict() {
+    let ctx = Ctx::new(true, 7, Vec::new());
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("flops.table", &[("10737.4]", "17179.9]"), ("15.24]", "24.38]")]),
+        ("flops.count", &[("value: 2\n", "value: 4\n")]),
+        ("topk.crossover", &[("value: 256", "value: 627")]),
+        ("topk.order", &[("value: 0\n", "value: 2\n"), ("value: 16384", "value: 1.0e12")]),
+        ("window.last10", &[("value: 0.001", "value: 10"), ("value: 0.0001", "value: 0.01")]),
+        ("mask.learned", &[("value: 0.001", "value: 10"), ("value: 0.0001", "value: 0.01")]),
+    ];
+    for (id, edits) in cases {
+        let mut text = theorem_text(id);
+        for (from, to) in edits.iter() {
+            assert!(text.contains(from), "{id}: `{from}` not found");
+            text = text.replacen(from, to, 1);
+        }
+        let thm = parse_str(&text, Path::new(&format!("{id}.yaml"))).unwrap();
+        let r = checks::find(id).unwrap()(&thm, &ctx).unwrap();
+        assert_ne!(r.verdict, Verdict::Fails, "{id} with corrected claims should not fail: {:?}", r.findings);
+        // and the recorded (uncorrected) file does fail
+        let orig = parse_str(&theorem_text(id), Path::new(&format!("{id}.yaml"))).unwrap();
+        assert_eq!(checks::find(id).unwrap()(&orig, &ctx).unwrap().verdict, Verdict::Fails, "{id}");
     }
 }

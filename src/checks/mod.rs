@@ -26,6 +26,15 @@ pub mod split_scale_classes;
 pub mod split_sign;
 pub mod taylor_slow;
 // --- notes 002-004 modules ---
+// [E2] FLOP/memory tables, top-K, window and learned mask (notes 002, 004)
+pub mod flops_count;
+pub mod flops_table;
+pub mod mask_learned;
+pub mod memory_table;
+pub mod topk_crossover;
+pub mod topk_error;
+pub mod topk_order;
+pub mod window_last10;
 
 /// A check: theorem file and context in, report out.
 pub type CheckFn = fn(&Theorem, &Ctx) -> Result<Report>;
@@ -48,6 +57,15 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("split.sign", split_sign::check),
     ("taylor.slow", taylor_slow::check),
     // --- notes 002-004 ---
+    // [E2] FLOP/memory tables, top-K, window and learned mask (notes 002, 004)
+    ("flops.count", flops_count::check),
+    ("flops.table", flops_table::check),
+    ("mask.learned", mask_learned::check),
+    ("memory.table", memory_table::check),
+    ("topk.crossover", topk_crossover::check),
+    ("topk.error", topk_error::check),
+    ("topk.order", topk_order::check),
+    ("window.last10", window_last10::check),
 ];
 
 /// The check of a theorem id.

@@ -27,6 +27,13 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     ("split.sign", checks::split_sign::measure),
     ("taylor.slow", checks::taylor_slow::measure),
     // --- notes 002-004 ---
+    // [E2] FLOP counts, top-K, window and learned mask (notes 002, 004)
+    ("flops.count", checks::flops_count::measure),
+    ("mask.learned", checks::mask_learned::measure),
+    ("topk.crossover", checks::topk_crossover::measure),
+    ("topk.error", checks::topk_error::measure),
+    ("topk.order", checks::topk_order::measure),
+    ("window.last10", checks::window_last10::measure),
 ];
 
 pub fn find(name: &str) -> Option<MeasureFn> {

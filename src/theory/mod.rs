@@ -2,10 +2,13 @@
 //! theorem files derive. Each module's doc names the theorem ids it serves.
 pub mod dist;
 pub mod eikonal;
+pub mod flops;
 pub mod fp;
 pub mod gaussian;
+pub mod mask;
 pub mod merge;
 pub mod rounding;
 pub mod softmax;
 pub mod split;
 pub mod taylor;
+pub mod topk;

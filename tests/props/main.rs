@@ -13,3 +13,5 @@ mod special_values;
 // --- note 001 ---
 mod note001;
 // --- notes 002-004 ---
+// [E2] top-K identities and FLOP counts (note 002)
+mod topk_error;
