@@ -21,6 +21,7 @@ pub mod rng;
 pub mod stats;
 pub mod sweep;
 pub mod docs;
+pub mod gpu;
 pub mod tensor;
 pub mod theory;
 pub mod verdict;

@@ -112,6 +112,9 @@ enum BenchWhat {
         /// Repetitions per point (best time is reported).
         #[arg(long, default_value_t = 3)]
         reps: usize,
+        /// cpu (default), wgpu (Vulkan/Metal/DX12/GL; needs --features wgpu) or cuda (--features cuda).
+        #[arg(long, default_value = "cpu", value_parser = ["cpu", "wgpu", "cuda"])]
+        backend: String,
     },
 }
 
@@ -123,6 +126,40 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[allow(unused_variables, unreachable_code)]
+fn gpu_bench(b: &impl GpuBench, n: &[usize], d: usize, reps: usize) -> attnproof::Result<()> {
+    b.bench(n, d, reps)
+}
+
+/// Bench entry for a backend type (the stubs, without the feature, are never constructed).
+trait GpuBench {
+    fn bench(&self, n: &[usize], d: usize, reps: usize) -> attnproof::Result<()>;
+}
+#[cfg(feature = "wgpu")]
+impl GpuBench for attnproof::gpu::wgpu::WgpuBackend {
+    fn bench(&self, n: &[usize], d: usize, reps: usize) -> attnproof::Result<()> {
+        attnproof::gpu::bench::bench_backend(self, n, d, reps, |l| println!("{l}"))
+    }
+}
+#[cfg(not(feature = "wgpu"))]
+impl GpuBench for attnproof::gpu::wgpu::WgpuBackend {
+    fn bench(&self, _: &[usize], _: usize, _: usize) -> attnproof::Result<()> {
+        Ok(())
+    }
+}
+#[cfg(feature = "cuda")]
+impl GpuBench for attnproof::gpu::cuda::CudaBackend {
+    fn bench(&self, n: &[usize], d: usize, reps: usize) -> attnproof::Result<()> {
+        attnproof::gpu::bench::bench_backend(self, n, d, reps, |l| println!("{l}"))
+    }
+}
+#[cfg(not(feature = "cuda"))]
+impl GpuBench for attnproof::gpu::cuda::CudaBackend {
+    fn bench(&self, _: &[usize], _: usize, _: usize) -> attnproof::Result<()> {
+        Ok(())
     }
 }
 
@@ -194,19 +231,21 @@ fn run(cmd: Cmd) -> attnproof::Result<ExitCode> {
         }
         Cmd::Bench {
             what:
-                BenchWhat::Exact {
-                    n,
-                    d,
-                    threads,
-                    reps,
-                },
+                BenchWhat::Exact { n, d, threads, reps, backend },
         } => {
-            let n = if n.is_empty() {
-                (10..=16).map(|p| 1usize << p).collect()
-            } else {
-                n
-            };
-            attnproof::bench::exact_vs_gemm(&n, d, threads, reps, |line| println!("{line}"))?;
+            let n = if n.is_empty() { (10..=16).map(|p| 1usize << p).collect() } else { n };
+            let unavailable = |e: attnproof::gpu::GpuUnavailable| attnproof::Error::invalid("--backend", e.to_string());
+            match backend.as_str() {
+                "wgpu" => {
+                    let b = attnproof::gpu::wgpu::WgpuBackend::new().map_err(unavailable)?;
+                    gpu_bench(&b, &n, d, reps)?;
+                }
+                "cuda" => {
+                    let b = attnproof::gpu::cuda::CudaBackend::new().map_err(unavailable)?;
+                    gpu_bench(&b, &n, d, reps)?;
+                }
+                _ => attnproof::bench::exact_vs_gemm(&n, d, threads, reps, |line| println!("{line}"))?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Sweep { file, quick, shard, out, threads } => {
