@@ -76,6 +76,7 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("rewrite.gaussian", "value: 25", "value: 40"),
         ("prefix.problem", "value: 1", "value: 0"),
         ("softmax.invariance", "value: -1", "value: 1"),
+        ("reference.f32_rounding", "value: 1.5", "value: 0.25"),
         ("split.sign", "value: 1", "value: 0.5"),
         ("split.scale_classes", "value: 2\n    meaning: \"classes", "value: 1\n    meaning: \"classes"),
         ("split.scale_classes", "value: 0.5", "value: 0.25"),

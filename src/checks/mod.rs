@@ -47,6 +47,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("euclid.as_dot", euclid_as_dot::check),
     ("prefix.problem", prefix_problem::check),
     ("rewrite.gaussian", rewrite_gaussian::check),
+    ("reference.f32_rounding", reference_f32_rounding::check),
     ("softmax.invariance", softmax_invariance::check),
     // --- note 001 ---
     ("eikonal.gradient", eikonal_gradient::check),
