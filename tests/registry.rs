@@ -76,6 +76,11 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("rewrite.gaussian", "value: 25", "value: 40"),
         ("prefix.problem", "value: 1", "value: 0"),
         ("softmax.invariance", "value: -1", "value: 1"),
+        // --- note 000 (issue B) ---
+        ("ivww.sampling", "value: 4", "value: 0.5"),
+        ("ivww.reads", "value: 6", "value: 1"),
+        ("ivww.bound", "value: 4", "value: 0.25"),
+        ("ivww.sampling", "value: 3\n", "value: 2\n"),
     ];
     for (id, from, to) in cases {
         let text = theorem_text(id);

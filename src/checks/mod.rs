@@ -13,6 +13,10 @@ use std::sync::OnceLock;
 pub mod dist_decomposition;
 pub mod dist_rank;
 pub mod euclid_as_dot;
+pub mod ivww_bound;
+pub mod ivww_reads;
+pub mod ivww_sampling;
+pub mod jl_distances;
 pub mod prefix_problem;
 pub mod reference_f32_rounding;
 pub mod rewrite_gaussian;
@@ -29,6 +33,10 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("dist.decomposition", dist_decomposition::check),
     ("dist.rank", dist_rank::check),
     ("euclid.as_dot", euclid_as_dot::check),
+    ("ivww.bound", ivww_bound::check),
+    ("ivww.reads", ivww_reads::check),
+    ("ivww.sampling", ivww_sampling::check),
+    ("jl.distances", jl_distances::check),
     ("prefix.problem", prefix_problem::check),
     ("reference.f32_rounding", reference_f32_rounding::check),
     ("rewrite.gaussian", rewrite_gaussian::check),

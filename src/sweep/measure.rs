@@ -18,6 +18,10 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     ("rewrite.gaussian", checks::rewrite_gaussian::measure),
     ("softmax.invariance", checks::softmax_invariance::measure),
     // --- note 000 ---
+    ("ivww.bound", checks::ivww_bound::measure),
+    ("ivww.reads", checks::ivww_reads::measure),
+    ("ivww.sampling", checks::ivww_sampling::measure),
+    ("jl.distances", checks::jl_distances::measure),
     // --- note 001 ---
     // --- notes 002-004 ---
 ];

@@ -3,5 +3,8 @@
 pub mod dist;
 pub mod fp;
 pub mod gaussian;
+pub mod ivww;
+pub mod jl;
+pub mod nystrom;
 pub mod rounding;
 pub mod softmax;

@@ -10,5 +10,7 @@ mod rewrite_gaussian;
 mod softmax_invariance;
 mod special_values;
 // --- note 000 ---
+mod ivww_reads;
+mod ivww_sampling;
 // --- note 001 ---
 // --- notes 002-004 ---
