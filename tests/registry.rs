@@ -80,6 +80,13 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("ivww.sampling", "value: 4", "value: 0.5"),
         ("ivww.reads", "value: 6", "value: 1"),
         ("ivww.bound", "value: 4", "value: 0.25"),
+        ("jl.distances", "value: 4", "value: 0.5"),
+        ("nystrom.sqrt_n", "value: 0.1", "value: 0.001"),
+        ("nystrom.error_rank", "value: 0\n", "value: -5\n"),
+        ("nystrom.landmarks", "value: 1", "value: 0.1"),
+        ("nystrom.attention", "value: 0.1", "value: 0.0001"),
+        ("euclid.locality", "value: 1", "value: 0.01"),
+        ("retrieval.passkey", "value: 0.9", "value: 2"),
         ("ivww.sampling", "value: 3\n", "value: 2\n"),
     ];
     for (id, from, to) in cases {

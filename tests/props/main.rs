@@ -12,5 +12,7 @@ mod special_values;
 // --- note 000 ---
 mod ivww_reads;
 mod ivww_sampling;
+mod jl_distances;
+mod nystrom;
 // --- note 001 ---
 // --- notes 002-004 ---
