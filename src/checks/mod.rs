@@ -18,6 +18,7 @@ pub mod ivww_bound;
 pub mod ivww_reads;
 pub mod ivww_sampling;
 pub mod jl_distances;
+pub mod memory_linear;
 pub mod nystrom_attention;
 pub mod nystrom_error_rank;
 pub mod nystrom_landmarks;
@@ -27,6 +28,7 @@ pub mod retrieval_passkey;
 pub mod reference_f32_rounding;
 pub mod rewrite_gaussian;
 pub mod softmax_invariance;
+pub mod speed_crossover;
 // --- note 001 modules ---
 // --- notes 002-004 modules ---
 
@@ -44,6 +46,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("ivww.reads", ivww_reads::check),
     ("ivww.sampling", ivww_sampling::check),
     ("jl.distances", jl_distances::check),
+    ("memory.linear", memory_linear::check),
     ("nystrom.attention", nystrom_attention::check),
     ("nystrom.error_rank", nystrom_error_rank::check),
     ("nystrom.landmarks", nystrom_landmarks::check),
@@ -53,6 +56,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("reference.f32_rounding", reference_f32_rounding::check),
     ("rewrite.gaussian", rewrite_gaussian::check),
     ("softmax.invariance", softmax_invariance::check),
+    ("speed.crossover", speed_crossover::check),
     // --- note 001 ---
     // --- notes 002-004 ---
 ];

@@ -23,11 +23,13 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     ("ivww.reads", checks::ivww_reads::measure),
     ("ivww.sampling", checks::ivww_sampling::measure),
     ("jl.distances", checks::jl_distances::measure),
+    ("memory.linear", checks::memory_linear::measure),
     ("nystrom.attention", checks::nystrom_attention::measure),
     ("nystrom.error_rank", checks::nystrom_error_rank::measure),
     ("nystrom.landmarks", checks::nystrom_landmarks::measure),
     ("nystrom.sqrt_n", checks::nystrom_sqrt_n::measure),
     ("retrieval.passkey", checks::retrieval_passkey::measure),
+    ("speed.crossover", checks::speed_crossover::measure),
     // --- note 001 ---
     // --- notes 002-004 ---
 ];

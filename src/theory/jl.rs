@@ -110,3 +110,23 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     }
     sab / (saa * sbb).sqrt()
 }
+
+/// JL-projected attention in float32: q and k projected to m dimensions by `r` (m×d, f32), then exact
+/// dot attention of the projected head by [`crate::reference::fast_f32::attention_f32`] (full mask).
+/// Cost n²(m + dv) instead of n²(d + dv): a constant factor, never an asymptotic gain.
+pub fn projected_attention_f32(h: &crate::reference::Head<'_, f32>, r: &[f32], m: usize) -> crate::Result<Vec<f32>> {
+    let proj = |x: &[f32], rows: usize| -> Vec<f32> {
+        let mut out = vec![0f32; rows * m];
+        for i in 0..rows {
+            let xi = &x[i * h.d..(i + 1) * h.d];
+            for t in 0..m {
+                out[i * m + t] = r[t * h.d..(t + 1) * h.d].iter().zip(xi).map(|(a, b)| a * b).sum();
+            }
+        }
+        out
+    };
+    let (pq, pk) = (proj(h.q, h.nq), proj(h.k, h.nk));
+    let ph = crate::reference::Head { q: &pq, k: &pk, v: h.v, nq: h.nq, nk: h.nk, d: m, dv: h.dv };
+    ph.check()?;
+    Ok(crate::reference::fast_f32::attention_f32(&ph, crate::reference::Mask::Full))
+}

@@ -338,3 +338,76 @@ pub fn flops_nystrom(n: usize, k: usize, d: usize, dv: usize) -> f64 {
     let (n, k, d, dv) = (n as f64, k as f64, d as f64, dv as f64);
     6.0 * n * k * d + 3.0 * k * k * d + 12.0 * k * k * k + 4.0 * n * k * (dv + 1.0) + 2.0 * k * k * (dv + 1.0)
 }
+
+/// Nyström–Euclidean attention in float32 for every query row (the timed and memory-measured
+/// variant): Φ_Q (n×k), Φ_K (n×k) and the output are the only O(n) buffers; W⁺ is formed in float64
+/// (k×k) by [`pinv`] and rounded to float32. `l` holds k landmark rows of width h.d.
+pub fn attention_f32(h: &crate::reference::Head<'_, f32>, l: &[f32], tau: f32) -> Vec<f32> {
+    let (d, dv) = (h.d, h.dv);
+    let k = l.len() / d;
+    let kern = |a: &[f32], b: &[f32]| -> f32 {
+        let s: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+        (-s / tau).exp()
+    };
+    // W⁺ first (constant size), so that the O(n) buffers below determine the peak for every n.
+    let wp: Vec<f32> = {
+        let w = DMatrix::from_fn(k, k, |a, b| kern(&l[a * d..(a + 1) * d], &l[b * d..(b + 1) * d]) as f64);
+        pinv(&w).iter().map(|&x| x as f32).collect() // column-major k×k
+    };
+    // t = Φ_Kᵀ [V 1] (k × (dv+1)), Φ_K dropped afterwards.
+    let c = dv + 1;
+    let mut t = vec![0f32; k * c];
+    {
+        let mut phi_k = vec![0f32; h.nk * k];
+        for j in 0..h.nk {
+            for a in 0..k {
+                phi_k[j * k + a] = kern(h.k_row(j), &l[a * d..(a + 1) * d]);
+            }
+        }
+        for j in 0..h.nk {
+            let vj = h.v_row(j);
+            for a in 0..k {
+                let p = phi_k[j * k + a];
+                let row = &mut t[a * c..(a + 1) * c];
+                for (r, x) in row.iter_mut().zip(vj) {
+                    *r += p * x;
+                }
+                row[dv] += p;
+            }
+        }
+    }
+    // u = W⁺ t.
+    let mut u = vec![0f32; k * c];
+    for a in 0..k {
+        for b in 0..k {
+            let wab = wp[a + b * k];
+            for x in 0..c {
+                u[a * c + x] += wab * t[b * c + x];
+            }
+        }
+    }
+    let mut phi_q = vec![0f32; h.nq * k];
+    for i in 0..h.nq {
+        for a in 0..k {
+            phi_q[i * k + a] = kern(h.q_row(i), &l[a * d..(a + 1) * d]);
+        }
+    }
+    let mut out = vec![0f32; h.nq * dv];
+    let mut acc = vec![0f32; c];
+    for i in 0..h.nq {
+        acc.iter_mut().for_each(|x| *x = 0.0);
+        for a in 0..k {
+            let p = phi_q[i * k + a];
+            for x in 0..c {
+                acc[x] += p * u[a * c + x];
+            }
+        }
+        let z = acc[dv];
+        if z > 0.0 {
+            for x in 0..dv {
+                out[i * dv + x] = acc[x] / z;
+            }
+        }
+    }
+    out
+}
