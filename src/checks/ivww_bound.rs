@@ -186,7 +186,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let t_alg = t1.elapsed().as_secs_f64();
     let err = (&a - ap.matrix()).norm_squared();
     rep.notes.push(format!(
-        "Table-1 analogue (symmetric ℓ2, {n} points of 20 blobs in R^200, k = 40, ε = 1, s = {}): full SVD (nalgebra) {t_svd:.3} s, Algorithm 1 {t_alg:.3} s ({} of {} entries read); ‖A−A_40‖²/‖A‖² = {:.2e}, ‖A−VU‖²/‖A‖² = {:.2e}; timed in one run by `cargo run --release -- verify{} ivww.bound`",
+        "Table-1 analogue (symmetric ℓ2, {n} points of 20 blobs in R^200, k = 40, ε = 1, s = {}): full SVD (nalgebra) {t_svd:.3e} s, Algorithm 1 {t_alg:.3e} s ({} of {} entries read); ‖A−A_40‖²/‖A‖² = {:.2e}, ‖A−VU‖²/‖A‖² = {:.2e}; timed in one run by `cargo run --release -- verify{} ivww.bound`",
         ap.s,
         ap.reads,
         n * n,
