@@ -5,6 +5,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Counts allocations so that `memory.linear` can measure peak memory (the library never installs it).
+#[global_allocator]
+static ALLOC: attnproof::alloc_count::Counting = attnproof::alloc_count::Counting;
+
 #[derive(Parser)]
 #[command(
     name = "attnproof",

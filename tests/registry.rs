@@ -5,6 +5,10 @@ use attnproof::registry::{self, parse_str};
 use attnproof::verdict::Verdict;
 use std::path::Path;
 
+/// The false-claim test runs `memory.linear`, which needs the counting allocator.
+#[global_allocator]
+static ALLOC: attnproof::alloc_count::Counting = attnproof::alloc_count::Counting;
+
 fn theorem_text(id: &str) -> String {
     std::fs::read_to_string(registry::theorems_dir().join(format!("{id}.yaml"))).unwrap()
 }
@@ -90,6 +94,20 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("topk.error", "value: 1\n", "value: 0.5\n"),
         ("memory.table", "4295.0", "4000.0"),
         ("memory.table", "[16.0, 32.0, 64.0]", "[16.0, 32.0, 32.0]"),
+        // --- note 000 (issue B) ---
+        ("ivww.sampling", "value: 4", "value: 0.5"),
+        ("ivww.reads", "value: 6", "value: 1"),
+        ("ivww.bound", "value: 4", "value: 0.25"),
+        ("jl.distances", "value: 4", "value: 0.5"),
+        ("nystrom.sqrt_n", "value: 0.1", "value: 0.001"),
+        ("nystrom.error_rank", "value: 0\n", "value: -5\n"),
+        ("nystrom.landmarks", "value: 1", "value: 0.1"),
+        ("nystrom.attention", "value: 0.1", "value: 0.0001"),
+        ("euclid.locality", "value: 1", "value: 0.01"),
+        ("retrieval.passkey", "value: 0.9", "value: 2"),
+        ("memory.linear", "value: 1", "value: 0"),
+        ("speed.crossover", "value: 1000", "value: 10"),
+        ("ivww.sampling", "value: 3\n", "value: 2\n"),
     ];
     for (id, from, to) in cases {
         let text = theorem_text(id);

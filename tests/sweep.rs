@@ -4,6 +4,10 @@ use attnproof::sweep::{self, run, RunOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The docs staleness test runs every check, `memory.linear` included, which needs the counting allocator.
+#[global_allocator]
+static ALLOC: attnproof::alloc_count::Counting = attnproof::alloc_count::Counting;
+
 fn spec_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sweeps/kill_resume.yaml")
 }

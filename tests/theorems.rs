@@ -6,6 +6,11 @@ use attnproof::registry;
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::sync::Arc;
 
+/// `memory.linear` measures peak allocation with the counting allocator (per thread, so parallel
+/// trials do not interfere).
+#[global_allocator]
+static ALLOC: attnproof::alloc_count::Counting = attnproof::alloc_count::Counting;
+
 fn main() {
     let args = Arguments::from_args();
     let thms = registry::load_all(&registry::theorems_dir()).expect("theorem registry loads");

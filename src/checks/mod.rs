@@ -13,10 +13,22 @@ use std::sync::OnceLock;
 pub mod dist_decomposition;
 pub mod dist_rank;
 pub mod euclid_as_dot;
+pub mod euclid_locality;
+pub mod ivww_bound;
+pub mod ivww_reads;
+pub mod ivww_sampling;
+pub mod jl_distances;
+pub mod memory_linear;
+pub mod nystrom_attention;
+pub mod nystrom_error_rank;
+pub mod nystrom_landmarks;
+pub mod nystrom_sqrt_n;
 pub mod prefix_problem;
+pub mod retrieval_passkey;
 pub mod reference_f32_rounding;
 pub mod rewrite_gaussian;
 pub mod softmax_invariance;
+pub mod speed_crossover;
 // --- note 001 modules ---
 pub mod eikonal_gradient;
 pub mod merge_centroid;
@@ -45,10 +57,22 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("dist.decomposition", dist_decomposition::check),
     ("dist.rank", dist_rank::check),
     ("euclid.as_dot", euclid_as_dot::check),
+    ("euclid.locality", euclid_locality::check),
+    ("ivww.bound", ivww_bound::check),
+    ("ivww.reads", ivww_reads::check),
+    ("ivww.sampling", ivww_sampling::check),
+    ("jl.distances", jl_distances::check),
+    ("memory.linear", memory_linear::check),
+    ("nystrom.attention", nystrom_attention::check),
+    ("nystrom.error_rank", nystrom_error_rank::check),
+    ("nystrom.landmarks", nystrom_landmarks::check),
+    ("nystrom.sqrt_n", nystrom_sqrt_n::check),
+    ("retrieval.passkey", retrieval_passkey::check),
     ("prefix.problem", prefix_problem::check),
     ("rewrite.gaussian", rewrite_gaussian::check),
     ("reference.f32_rounding", reference_f32_rounding::check),
     ("softmax.invariance", softmax_invariance::check),
+    ("speed.crossover", speed_crossover::check),
     // --- note 001 ---
     ("eikonal.gradient", eikonal_gradient::check),
     ("merge.centroid", merge_centroid::check),

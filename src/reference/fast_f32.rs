@@ -612,6 +612,16 @@ fn run(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [f32], stats: Op
     for j in jobs {
         pairs.push((j, hi.next()));
     }
+    if SEQUENTIAL.with(|c| c.get()) {
+        // On the calling thread, with scratch allocated for this call (see `attention_f32_sequential`).
+        let mut sc = Scratch::default();
+        for (a, b) in pairs {
+            for (blk, o, s) in std::iter::once(a).chain(b) {
+                block(&ctx, blk, o, s, &mut sc);
+            }
+        }
+        return;
+    }
     pairs.into_par_iter().with_max_len(1).for_each(|(a, b)| {
         for (blk, o, s) in std::iter::once(a).chain(b) {
             SCRATCH.with(|cell| match cell.try_borrow_mut() {
@@ -620,6 +630,20 @@ fn run(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [f32], stats: Op
             });
         }
     });
+}
+
+thread_local! {
+    static SEQUENTIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// [`attention_f32`] computed entirely on the calling thread, with scratch allocated for this call
+/// only: the same arithmetic (bit-identical results), used where every allocation must be visible to
+/// a per-thread measurement (`memory.linear`).
+pub fn attention_f32_sequential(h: &Head<'_, f32>, mask: Mask) -> Vec<f32> {
+    SEQUENTIAL.with(|c| c.set(true));
+    let out = attention_f32(h, mask);
+    SEQUENTIAL.with(|c| c.set(false));
+    out
 }
 
 /// One query block, entirely on this thread.

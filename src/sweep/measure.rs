@@ -18,6 +18,18 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     ("rewrite.gaussian", checks::rewrite_gaussian::measure),
     ("softmax.invariance", checks::softmax_invariance::measure),
     // --- note 000 ---
+    ("euclid.locality", checks::euclid_locality::measure),
+    ("ivww.bound", checks::ivww_bound::measure),
+    ("ivww.reads", checks::ivww_reads::measure),
+    ("ivww.sampling", checks::ivww_sampling::measure),
+    ("jl.distances", checks::jl_distances::measure),
+    ("memory.linear", checks::memory_linear::measure),
+    ("nystrom.attention", checks::nystrom_attention::measure),
+    ("nystrom.error_rank", checks::nystrom_error_rank::measure),
+    ("nystrom.landmarks", checks::nystrom_landmarks::measure),
+    ("nystrom.sqrt_n", checks::nystrom_sqrt_n::measure),
+    ("retrieval.passkey", checks::retrieval_passkey::measure),
+    ("speed.crossover", checks::speed_crossover::measure),
     // --- note 001 ---
     ("eikonal.gradient", checks::eikonal_gradient::measure),
     ("merge.centroid", checks::merge_centroid::measure),

@@ -10,6 +10,10 @@ mod rewrite_gaussian;
 mod softmax_invariance;
 mod special_values;
 // --- note 000 ---
+mod ivww_reads;
+mod ivww_sampling;
+mod jl_distances;
+mod nystrom;
 // --- note 001 ---
 mod note001;
 // --- notes 002-004 ---
