@@ -7,5 +7,6 @@ pub mod gaussian;
 pub mod merge;
 pub mod rounding;
 pub mod softmax;
+pub mod solver;
 pub mod split;
 pub mod taylor;
