@@ -93,7 +93,7 @@ pub fn tree_terms(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mu
         return work;
     }
     let l = inp.limit as f64;
-    let ln_ts = (inp.tol * inp.share).ln();
+    let ts = inp.tol * inp.share;
     stack.clear();
     stack.push((0, dot(inp.q, tree.centre(0))));
     work += 1;
@@ -114,16 +114,21 @@ pub fn tree_terms(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mu
             continue;
         }
         let delta = inp.qnorm * nd.r * (1.0 + 4.0 * f64::EPSILON);
-        let f = delta.exp_m1();
+        // Linear-domain test with one exp: f ≈ δ(1 + δ) ≥ e^δ − 1 for δ ≤ 1 (decisions only),
+        // e^{−δ} ≥ 1 − δ.
+        let f = if delta <= 1.0 { delta * (1.0 + delta) } else { delta.exp_m1() };
         let mf = m as f64;
         let accept = if f == 0.0 {
             true
         } else {
             let x = if run.z == 0.0 { 0.0 } else { a - run.rho };
-            let lnz = if run.z == 0.0 { f64::NEG_INFINITY } else { (run.z / l).ln() };
-            let own = logaddexp(x - delta, lnz);
-            let lhs = x + (f * (tree.amax[i] + inp.vmax * mf)).ln();
-            lhs <= ln_ts + mf.ln() + own && x + f.ln() <= own - 4f64.ln()
+            if x > 600.0 {
+                false
+            } else {
+                let ex = x.exp();
+                let own = ex * (1.0 - delta).max(0.0) + run.z / l;
+                ex * f * (tree.amax[i] + inp.vmax * mf) <= ts * mf * own && ex * f <= 0.25 * own
+            }
         };
         if accept {
             terms.nodes.push((a, delta, id));
@@ -145,7 +150,3 @@ pub fn tree_terms(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mu
     work
 }
 
-fn logaddexp(a: f64, b: f64) -> f64 {
-    let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
-    if lo == f64::NEG_INFINITY { hi } else { hi + (lo - hi).exp().ln_1p() }
-}

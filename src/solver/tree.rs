@@ -1,7 +1,8 @@
 //! The key tree: one tree over all n keys of a head, built once; its per-node sums are *inserted*
 //! key by key in position order, so that at any time a node summarises exactly the keys of a prefix.
 //!
-//! * Split: a node's keys are split at the median of the coordinate of widest range (bounding box);
+//! * Split: along the coordinate of widest range (bounding box), at the largest gap among the middle
+//!   half of the sorted values;
 //!   leaves hold ≤ `leaf` keys, stored contiguously in position order (`kperm`, `vperm`), so the
 //!   inserted keys of a leaf are a prefix of its range.
 //! * Per node: the centre z = mean of *all* its keys (any fixed point is valid for the bounds of
@@ -182,10 +183,19 @@ fn build_rec(
             best = t;
         }
     }
-    let mid = m / 2;
-    perm[lo..hi].select_nth_unstable_by(mid, |&a, &b| {
-        k[a as usize * d + best].total_cmp(&k[b as usize * d + best]).then(a.cmp(&b))
-    });
+    // Split point: the largest gap between consecutive sorted values of that coordinate among the
+    // middle half of the keys (balance ≥ 1/4, so depth ≤ log_{4/3} n), so that tight clusters are
+    // not cut when a gap separates them.
+    perm[lo..hi].sort_unstable_by(|&a, &b| k[a as usize * d + best].total_cmp(&k[b as usize * d + best]).then(a.cmp(&b)));
+    let val = |t: usize| k[perm[lo + t] as usize * d + best];
+    let (mut mid, mut gap) = (m / 2, -1.0f32);
+    for t in (m / 4).max(1)..=(3 * m / 4).min(m - 1) {
+        let g = val(t) - val(t - 1);
+        if g > gap {
+            gap = g;
+            mid = t;
+        }
+    }
     let l = build_rec(k, d, leaf, perm, lo, lo + mid, id, nodes, z);
     let r = build_rec(k, d, leaf, perm, lo + mid, hi, id, nodes, z);
     nodes[id as usize].left = l;
