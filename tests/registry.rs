@@ -84,6 +84,11 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("taylor.slow", "value: 2\n", "value: -20\n"),
         ("taylor.slow", "value: 7.389", "value: 2"),
         ("eikonal.gradient", "value: 1", "value: 0.5"),
+        ("solver.certificate", "value: 1.0", "value: 0.0"),
+        ("solver.complexity", "value: 0.25", "value: -0.5"),
+        ("solver.complexity", "value: 0.9", "value: 1.5"),
+        ("solver.feasibility", "value: 0.9", "value: 1.2"),
+        ("solver.feasibility", "value: 3\n", "value: 40\n"),
     ];
     for (id, from, to) in cases {
         let text = theorem_text(id);

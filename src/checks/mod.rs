@@ -26,6 +26,10 @@ pub mod split_scale_classes;
 pub mod split_sign;
 pub mod taylor_slow;
 // --- notes 002-004 modules ---
+// --- solver ---
+pub mod solver_certificate;
+pub mod solver_complexity;
+pub mod solver_feasibility;
 
 /// A check: theorem file and context in, report out.
 pub type CheckFn = fn(&Theorem, &Ctx) -> Result<Report>;
@@ -48,6 +52,10 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("split.sign", split_sign::check),
     ("taylor.slow", taylor_slow::check),
     // --- notes 002-004 ---
+    // --- solver ---
+    ("solver.certificate", solver_certificate::check),
+    ("solver.complexity", solver_complexity::check),
+    ("solver.feasibility", solver_feasibility::check),
 ];
 
 /// The check of a theorem id.

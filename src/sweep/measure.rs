@@ -27,6 +27,10 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     ("split.sign", checks::split_sign::measure),
     ("taylor.slow", checks::taylor_slow::measure),
     // --- notes 002-004 ---
+    // --- solver ---
+    ("solver.certificate", checks::solver_certificate::measure),
+    ("solver.complexity", checks::solver_complexity::measure),
+    ("solver.feasibility", checks::solver_feasibility::measure),
 ];
 
 pub fn find(name: &str) -> Option<MeasureFn> {

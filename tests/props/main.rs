@@ -13,3 +13,7 @@ mod special_values;
 // --- note 001 ---
 mod note001;
 // --- notes 002-004 ---
+// --- solver ---
+mod solver_certificate;
+mod solver_complexity;
+mod solver_feasibility;
