@@ -95,8 +95,14 @@ pub fn tree_terms(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mu
     let l = inp.limit as f64;
     let ts = inp.tol * inp.share;
     stack.clear();
-    stack.push((0, dot(inp.q, tree.centre(0))));
-    work += 1;
+    // Start at the frontier, highest centre score popped first.
+    for &id in &tree.frontier {
+        if tree.count[id as usize] > 0 {
+            stack.push((id, dot(inp.q, tree.centre(id as usize))));
+            work += 1;
+        }
+    }
+    stack.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
     while let Some((id, a)) = stack.pop() {
         let i = id as usize;
         let m = tree.count[i] as usize;

@@ -48,13 +48,15 @@ pub struct SolverOptions {
     pub probe_rows: usize,
     /// The tree plan is used when the probe's work fraction is at most this.
     pub max_work_fraction: f64,
+    /// Traversals start at the highest nodes with max‖q‖·r ≤ this many nats (0: at the root).
+    pub frontier_nats: f64,
     /// Force a plan (tests and theorem checks).
     pub force: Option<Force>,
 }
 
 impl Default for SolverOptions {
     fn default() -> Self {
-        SolverOptions { band: 256, leaf: 16, share: 0.4, probe_rows: 32, max_work_fraction: 0.6, force: None }
+        SolverOptions { band: 256, leaf: 16, share: 0.4, probe_rows: 32, max_work_fraction: 0.6, frontier_nats: 1.0, force: None }
     }
 }
 

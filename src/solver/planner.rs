@@ -52,7 +52,7 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     match opts.force {
         Some(Force::Exact) => return (Plan::Exact { reason: "forced".into() }, None),
         Some(Force::Tree) => {
-            let t = Tree::build(p.k32, p.v32, n, p.d, p.dv, opts.leaf);
+            let t = build(p, opts);
             return (Plan::Tree { probe_work_fraction: f64::NAN }, Some(t));
         }
         None => {}
@@ -60,7 +60,7 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     if n < 4 * band {
         return (Plan::Exact { reason: format!("n = {n} < 4·band = {}", 4 * band) }, None);
     }
-    let mut t = Tree::build(p.k32, p.v32, n, p.d, p.dv, opts.leaf);
+    let mut t = build(p, opts);
     let start = (n / 2 / band) * band;
     for j in 0..start {
         t.insert_next(&p.v32[j * p.dv..(j + 1) * p.dv]);
@@ -94,4 +94,14 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     } else {
         (Plan::Exact { reason: format!("probe work fraction {frac:.3} > {}", opts.max_work_fraction) }, None)
     }
+}
+
+/// Build the tree and set its frontier at r ≤ frontier_nats / max_i ‖q_i‖.
+fn build(p: &Prepared<'_>, opts: &SolverOptions) -> Tree {
+    let mut t = Tree::build(p.k32, p.v32, p.n, p.d, p.dv, opts.leaf);
+    let qmax = p.qnorm.iter().cloned().fold(0.0f64, f64::max);
+    if opts.frontier_nats > 0.0 && qmax > 0.0 {
+        t.set_frontier(opts.frontier_nats / qmax);
+    }
+    t
 }

@@ -54,6 +54,9 @@ pub struct Tree {
     pub amax: Vec<f64>,
     /// Keys inserted so far (positions 0..inserted).
     pub inserted: usize,
+    /// Where row traversals start: the highest nodes with r ≤ `frontier_r` (or leaves); nodes above
+    /// them are never evaluated (a pure work choice — every key is still covered exactly once).
+    pub frontier: Vec<u32>,
 }
 
 impl Tree {
@@ -96,6 +99,25 @@ impl Tree {
             a: vec![0.0; nn * dv],
             amax: vec![0.0; nn],
             inserted: 0,
+            frontier: if nn > 0 { vec![0] } else { vec![] },
+        }
+    }
+
+    /// Set the frontier to the highest nodes with radius ≤ `r_max` (leaves otherwise).
+    pub fn set_frontier(&mut self, r_max: f64) {
+        self.frontier.clear();
+        if self.nodes.is_empty() {
+            return;
+        }
+        let mut st = vec![0u32];
+        while let Some(id) = st.pop() {
+            let nd = self.nodes[id as usize];
+            if nd.is_leaf() || nd.r <= r_max {
+                self.frontier.push(id);
+            } else {
+                st.push(nd.right);
+                st.push(nd.left);
+            }
         }
     }
 
