@@ -79,7 +79,8 @@ pub fn sum_and_certify(terms: &Terms, vw: &[f64], tree: Option<&Tree>, dv: usize
     let add_exact = |s: f64, vrow: &[f64], o: &mut [f64], zh: &mut f64, skipped: &mut f64| {
         let x = s - rho;
         if x < SKIP_BELOW {
-            *skipped += (x + theta).exp() + SUBNORMAL;
+            // (1 + 1e-12) covers u·|x| ≤ 745u of the exponent beyond θ's 703u.
+            *skipped += (x + theta).exp() * (1.0 + 1e-12) + SUBNORMAL;
             return;
         }
         let w = x.exp();
@@ -104,7 +105,7 @@ pub fn sum_and_certify(terms: &Terms, vw: &[f64], tree: Option<&Tree>, dv: usize
             let f = node_factor(delta, false);
             let x = a - rho;
             if x < SKIP_BELOW {
-                skipped += m as f64 * ((x + theta + delta).min(700.0)).exp() + m as f64 * SUBNORMAL;
+                skipped += m as f64 * ((x + theta + delta).min(700.0)).exp() * (1.0 + 1e-12) + m as f64 * SUBNORMAL;
                 continue;
             }
             let w = x.exp();
