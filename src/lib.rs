@@ -20,6 +20,7 @@ pub mod reference;
 pub mod registry;
 pub mod rng;
 pub mod stats;
+pub mod solver;
 pub mod sweep;
 pub mod docs;
 pub mod gpu;

@@ -88,6 +88,20 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
+    /// Certified causal attention of the heads of a real-data file: time vs exact, certificate,
+    /// true error vs float64, plan.
+    Solve {
+        file: PathBuf,
+        #[arg(long)]
+        tol: f64,
+        #[arg(long)]
+        layer: Option<usize>,
+        #[arg(long)]
+        head: Option<usize>,
+        /// causal | strict-prefix
+        #[arg(long, default_value = "causal")]
+        mask: String,
+    },
     /// Write a slice of a real-data file (chosen layers and heads) with provenance metadata.
     Slice {
         input: PathBuf,
@@ -119,6 +133,25 @@ enum BenchWhat {
         /// cpu (default), wgpu (Vulkan/Metal/DX12/GL; needs --features wgpu) or cuda (--features cuda).
         #[arg(long, default_value = "cpu", value_parser = ["cpu", "wgpu", "cuda"])]
         backend: String,
+    },
+    /// The certified solver vs the exact f32 causal kernel, same run, per regime.
+    Solver {
+        /// Sequence lengths (default 1024 … 16384).
+        #[arg(long, value_delimiter = ',')]
+        n: Vec<usize>,
+        /// Tolerance relative to max|v|.
+        #[arg(long, default_value_t = 1e-3)]
+        tol: f64,
+        /// clustered | lowdim | peaked | bounded | real-stats
+        #[arg(long, default_value = "clustered")]
+        regime: String,
+        #[arg(long, default_value_t = 64)]
+        d: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Largest n at which the exact kernel is timed (beyond: extrapolated ∝ n², marked *).
+        #[arg(long, default_value_t = 1 << 15)]
+        exact_max: usize,
     },
 }
 
@@ -250,6 +283,20 @@ fn run(cmd: Cmd) -> attnproof::Result<ExitCode> {
                 }
                 _ => attnproof::bench::exact_vs_gemm(&n, d, threads, reps, |line| println!("{line}"))?,
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { what: BenchWhat::Solver { n, tol, regime, d, seed, exact_max } } => {
+            let n = if n.is_empty() { (10..=14).map(|p| 1usize << p).collect() } else { n };
+            attnproof::bench::solver_vs_exact(&n, d, tol, &regime, seed, exact_max, |l| println!("{l}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Solve { file, tol, layer, head, mask } => {
+            let mask = match mask.as_str() {
+                "causal" => attnproof::reference::Mask::Causal,
+                "strict-prefix" => attnproof::reference::Mask::StrictPrefix,
+                m => return Err(attnproof::Error::invalid("--mask", format!("expected causal or strict-prefix, got `{m}`"))),
+            };
+            attnproof::bench::solve_file(&file, tol, layer, head, mask, |l| println!("{l}"))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Sweep { file, quick, shard, out, threads } => {

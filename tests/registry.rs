@@ -108,6 +108,11 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("memory.linear", "value: 1", "value: 0"),
         ("speed.crossover", "value: 1000", "value: 10"),
         ("ivww.sampling", "value: 3\n", "value: 2\n"),
+        ("solver.certificate", "value: 1.0", "value: 0.0"),
+        ("solver.complexity", "value: 0.25", "value: -0.5"),
+        ("solver.complexity", "value: 0.9", "value: 1.5"),
+        ("solver.feasibility", "value: 0.9", "value: 1.2"),
+        ("solver.feasibility", "value: 3\n", "value: 40\n"),
     ];
     for (id, from, to) in cases {
         let text = theorem_text(id);

@@ -47,6 +47,10 @@ pub mod topk_crossover;
 pub mod topk_error;
 pub mod topk_order;
 pub mod window_last10;
+// --- solver ---
+pub mod solver_certificate;
+pub mod solver_complexity;
+pub mod solver_feasibility;
 
 /// A check: theorem file and context in, report out.
 pub type CheckFn = fn(&Theorem, &Ctx) -> Result<Report>;
@@ -91,6 +95,10 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("topk.error", topk_error::check),
     ("topk.order", topk_order::check),
     ("window.last10", window_last10::check),
+    // --- solver ---
+    ("solver.certificate", solver_certificate::check),
+    ("solver.complexity", solver_complexity::check),
+    ("solver.feasibility", solver_feasibility::check),
 ];
 
 /// The check of a theorem id.

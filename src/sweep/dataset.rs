@@ -7,6 +7,9 @@
 //!   |score| ≤ B². `entry_rel: c` sets B = c·√(ln n), the threshold scale of AS23.
 //! * `clustered {clusters, spread, scale}`: keys = one of `clusters` Gaussian centres (norm ≈
 //!   scale) + N(0, spread²/d) noise; queries Gaussian with norm ≈ scale.
+//! * `low_dim {rank, noise, scale}`: keys and queries on one random `rank`-dimensional subspace
+//!   (Gaussian basis, coefficients N(0, scale²/rank), so ‖q‖, ‖k‖ ≈ scale) plus N(0, noise²/d)
+//!   noise per entry (‖noise‖ ≈ noise); v ~ N(0, 1).
 //! * `heavy_tailed {alpha, scale}`: key directions uniform, key norms scale·Pareto(α) (x_m = 1).
 //! * `real {file, layer, head, tokens}`: a real head from a MiniLM/SmolLM2-layout file; the first n
 //!   tokens of the range `tokens` (default all).
@@ -45,6 +48,11 @@ pub enum DatasetSpec {
         alpha: f64,
         scale: f64,
     },
+    LowDim {
+        rank: usize,
+        noise: f64,
+        scale: f64,
+    },
     Real {
         file: String,
         layer: usize,
@@ -72,6 +80,7 @@ impl DatasetSpec {
             },
             DatasetSpec::Clustered { clusters, spread, scale } => format!("clustered(c={clusters},spread={spread},scale={scale})"),
             DatasetSpec::HeavyTailed { alpha, scale } => format!("heavy_tailed(α={alpha},scale={scale})"),
+            DatasetSpec::LowDim { rank, noise, scale } => format!("low_dim(rank={rank},noise={noise},scale={scale})"),
             DatasetSpec::Real { file, layer, head, tokens } => {
                 let stem = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file);
                 match tokens {
@@ -133,6 +142,25 @@ impl DatasetSpec {
                     k.extend(dir.iter().map(|x| (*x as f64 * r / norm) as f32));
                 }
                 let q = synthetic::vector(&mut rng, n * d, scale / sd);
+                let v = synthetic::vector(&mut rng, n * dv, 1.0);
+                Ok(SynthHead { n, d, dv, q, k, v })
+            }
+            DatasetSpec::LowDim { rank, noise, scale } => {
+                let r = (*rank).max(1);
+                let sd = (d as f64).sqrt();
+                // Basis columns with N(0, 1/d) entries: nearly orthonormal, norm ≈ 1.
+                let basis: Vec<Vec<f32>> = (0..r).map(|_| synthetic::vector(&mut rng, d, 1.0 / sd)).collect();
+                let draw = |rng: &mut rand_pcg::Pcg64Mcg| {
+                    let c = synthetic::vector(rng, r, scale / (r as f64).sqrt());
+                    let e = synthetic::vector(rng, d, noise / sd);
+                    (0..d).map(|t| basis.iter().zip(&c).map(|(b, ci)| b[t] * ci).sum::<f32>() + e[t]).collect::<Vec<f32>>()
+                };
+                let mut q = Vec::with_capacity(n * d);
+                let mut k = Vec::with_capacity(n * d);
+                for _ in 0..n {
+                    k.extend(draw(&mut rng));
+                    q.extend(draw(&mut rng));
+                }
                 let v = synthetic::vector(&mut rng, n * dv, 1.0);
                 Ok(SynthHead { n, d, dv, q, k, v })
             }

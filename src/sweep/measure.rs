@@ -46,6 +46,10 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     ("topk.error", checks::topk_error::measure),
     ("topk.order", checks::topk_order::measure),
     ("window.last10", checks::window_last10::measure),
+    // --- solver ---
+    ("solver.certificate", checks::solver_certificate::measure),
+    ("solver.complexity", checks::solver_complexity::measure),
+    ("solver.feasibility", checks::solver_feasibility::measure),
 ];
 
 pub fn find(name: &str) -> Option<MeasureFn> {

@@ -12,6 +12,7 @@ pub mod merge;
 pub mod nystrom;
 pub mod rounding;
 pub mod softmax;
+pub mod solver;
 pub mod split;
 pub mod taylor;
 pub mod topk;

@@ -19,3 +19,7 @@ mod note001;
 // --- notes 002-004 ---
 // [E2] top-K identities and FLOP counts (note 002)
 mod topk_error;
+// --- solver ---
+mod solver_certificate;
+mod solver_complexity;
+mod solver_feasibility;

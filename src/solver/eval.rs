@@ -1,0 +1,158 @@
+//! Pass 1 of a row: choose the terms. Keys of the near-diagonal band [band_lo, L) are exact; the
+//! tree (holding keys [0, band_lo)) is walked depth first, higher centre score first. A node with
+//! m keys, centre score a and Δ = ‖q‖r (relative to the running reference ρ and running estimate
+//! Ẑ_run of the row's partition function) is accepted when both
+//! $$e^{a−ρ} f(Δ)\,(\max_c A_c + V_{max} m) ≤ \text{tol}\cdot s\cdot\big(m e^{a−Δ−ρ} + Ẑ_{run} m/L\big),\qquad
+//!   e^{a−ρ} f(Δ) ≤ \tfrac14\big(e^{a−Δ−ρ} + Ẑ_{run}/L\big)$$
+//! (s = `share`, f(Δ) = e^{Δ} − 1): the error charged to a node is at most tol·s times its own
+//! certified mass m e^{a−Δ} plus its share m/L of the mass found so far, so the accepted errors sum
+//! to ≲ 2·s·tol·Z. This is a heuristic for *which* terms to take; soundness rests only on pass 2
+//! ([`super::certificate`]), which recomputes every bound and falls back to exact when ε > tol.
+//! Leaves are evaluated exactly. Work is counted in key-equivalents: one per exact key and one per
+//! centre score.
+use super::certificate::Terms;
+use super::tree::Tree;
+
+/// Dot product of f64 rows with 8 partial sums (any summation order has the γ_d bound).
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for t in 0..8 {
+            acc[t] += x[t] * y[t];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Running log-domain partition function (decisions only).
+struct Running {
+    rho: f64,
+    z: f64,
+}
+
+impl Running {
+    fn add(&mut self, x: f64, m: f64) {
+        if self.z == 0.0 {
+            self.rho = x;
+            self.z = m;
+        } else if x > self.rho {
+            self.z = self.z * (self.rho - x).exp() + m;
+            self.rho = x;
+        } else {
+            self.z += m * (x - self.rho).exp();
+        }
+    }
+}
+
+/// Inputs of one row's traversal.
+pub struct RowInput<'a> {
+    pub q: &'a [f64],
+    /// ‖q‖ rounded up.
+    pub qnorm: f64,
+    /// Keys [0, limit) are visible to this row.
+    pub limit: usize,
+    /// Widened keys of the head (n × d), for band keys.
+    pub kw: &'a [f64],
+    pub d: usize,
+    pub vmax: f64,
+    pub tol: f64,
+    pub share: f64,
+}
+
+/// Exact path: every visible key is a band term. Returns work (keys).
+pub fn exact_terms(inp: &RowInput<'_>, terms: &mut Terms) -> usize {
+    terms.clear();
+    let d = inp.d;
+    for j in 0..inp.limit {
+        terms.band.push((dot(inp.q, &inp.kw[j * d..(j + 1) * d]), j as u32));
+    }
+    inp.limit
+}
+
+/// Tree path: band [tree.inserted, limit) exact, the tree walked. Returns work (key-equivalents).
+pub fn tree_terms(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mut Vec<(u32, f64)>) -> usize {
+    terms.clear();
+    let d = inp.d;
+    let mut run = Running { rho: 0.0, z: 0.0 };
+    let band_lo = tree.inserted.min(inp.limit);
+    for j in band_lo..inp.limit {
+        let s = dot(inp.q, &inp.kw[j * d..(j + 1) * d]);
+        terms.band.push((s, j as u32));
+        run.add(s, 1.0);
+    }
+    let mut work = inp.limit - band_lo;
+    if band_lo == 0 || tree.nodes.is_empty() || tree.count[0] == 0 {
+        return work;
+    }
+    let l = inp.limit as f64;
+    let ts = inp.tol * inp.share;
+    stack.clear();
+    // Start at the frontier, highest centre score popped first.
+    for &id in &tree.frontier {
+        if tree.count[id as usize] > 0 {
+            stack.push((id, dot(inp.q, tree.centre(id as usize))));
+            work += 1;
+        }
+    }
+    stack.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
+    while let Some((id, a)) = stack.pop() {
+        let i = id as usize;
+        let m = tree.count[i] as usize;
+        if m == 0 {
+            continue;
+        }
+        let nd = tree.nodes[i];
+        if nd.is_leaf() {
+            for t in nd.lo as usize..nd.lo as usize + m {
+                let s = dot(inp.q, &tree.kperm[t * d..(t + 1) * d]);
+                terms.leaf.push((s, t as u32));
+                run.add(s, 1.0);
+            }
+            work += m;
+            continue;
+        }
+        let delta = inp.qnorm * nd.r * (1.0 + 4.0 * f64::EPSILON);
+        // Linear-domain test with one exp: f ≈ δ(1 + δ) ≥ e^δ − 1 for δ ≤ 1 (decisions only),
+        // e^{−δ} ≥ 1 − δ.
+        let f = if delta <= 1.0 { delta * (1.0 + delta) } else { delta.exp_m1() };
+        let mf = m as f64;
+        let accept = if f == 0.0 {
+            true
+        } else {
+            let x = if run.z == 0.0 { 0.0 } else { a - run.rho };
+            if x > 600.0 {
+                false
+            } else {
+                let ex = x.exp();
+                let own = ex * (1.0 - delta).max(0.0) + run.z / l;
+                ex * f * (tree.amax[i] + inp.vmax * mf) <= ts * mf * own && ex * f <= 0.25 * own
+            }
+        };
+        if accept {
+            terms.nodes.push((a, delta, id));
+            run.add(a, mf);
+            continue;
+        }
+        let (lc, rc) = (nd.left, nd.right);
+        let al = dot(inp.q, tree.centre(lc as usize));
+        let ar = dot(inp.q, tree.centre(rc as usize));
+        work += 2;
+        if al >= ar {
+            stack.push((rc, ar));
+            stack.push((lc, al));
+        } else {
+            stack.push((lc, al));
+            stack.push((rc, ar));
+        }
+    }
+    work
+}
+

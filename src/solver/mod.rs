@@ -1,0 +1,262 @@
+//! A certified solver for causal (and strict-prefix) softmax attention.
+//!
+//! [`solve`] returns outputs X̂ (f64) and per row a certificate ε_i with
+//! |X̂_i − X_i|_∞ ≤ ε_i ≤ tol, where X is the exact-arithmetic attention of the same f32 inputs.
+//!
+//! Design (modules):
+//! * [`tree`]: one key tree over all n keys (median split on the widest coordinate, leaves ≤ `leaf`
+//!   keys), with per-node sums (m, S = Σv, A = Σ|v|) *inserted* in position order.
+//! * Rows are processed in chunks of `band` rows; when chunk c starts, the tree holds keys
+//!   [0, c·band), and row i sees the exact band [c·band, L(i)) plus the tree (L(i) = i + 1 causal,
+//!   i strict prefix). Rows of a chunk run in parallel; then the chunk's keys are inserted.
+//! * [`eval`]: pass 1 walks the tree and chooses terms (exact leaf keys, accepted nodes).
+//! * [`certificate`]: pass 2 sums the terms with a fixed reference and certifies them
+//!   (bounds and rounding model in [`crate::theory::solver`]); a row with ε > tol is recomputed
+//!   exactly (its certificate is then the exact path's rounding bound).
+//! * [`planner`]: a probe decides whether the tree pays ([`Plan`]); otherwise every row is exact.
+//!
+//! Why not dyadic (Fenwick) position blocks: a prefix [0, i) decomposes into O(log n) blocks, but
+//! the small blocks near i cost their full size (their keys are too few to share a tight node), so
+//! the per-row work is ≥ the sum of the small blocks; one tree over all keys with prefix-inserted
+//! sums has per-row work independent of where i falls.
+pub mod certificate;
+pub mod compare;
+pub mod eval;
+pub mod planner;
+pub mod tree;
+
+pub use planner::{Force, Plan};
+
+use crate::reference::{Head, Mask};
+use crate::theory::solver::{norm_up, score_error};
+use crate::{Error, Result};
+use certificate::{RowModel, Terms, sum_and_certify};
+use eval::{RowInput, exact_terms, tree_terms};
+use rayon::prelude::*;
+use tree::Tree;
+
+/// Tuning of the solver (none of it affects soundness).
+#[derive(Debug, Clone)]
+pub struct SolverOptions {
+    /// Rows per chunk = width of the exact near-diagonal band.
+    pub band: usize,
+    /// Maximum keys per leaf.
+    pub leaf: usize,
+    /// Fraction s of tol·(mass) a node may use (see [`eval`]).
+    pub share: f64,
+    /// Rows sampled by the planner's probe.
+    pub probe_rows: usize,
+    /// The tree plan is used when the probe's work fraction is at most this.
+    pub max_work_fraction: f64,
+    /// Traversals start at the highest nodes with max‖q‖·r ≤ this many nats (0: at the root).
+    pub frontier_nats: f64,
+    /// Force a plan (tests and theorem checks).
+    pub force: Option<Force>,
+}
+
+impl Default for SolverOptions {
+    fn default() -> Self {
+        SolverOptions { band: 256, leaf: 16, share: 0.4, probe_rows: 32, max_work_fraction: 0.6, frontier_nats: 1.0, force: None }
+    }
+}
+
+/// Counters of one solve.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Work in key-equivalents (exact keys + centre scores), fallbacks included.
+    pub work: u64,
+    /// Σ_i L(i): the exact path's work.
+    pub exact_work: u64,
+    /// Rows that fell back to exact.
+    pub fallback_rows: usize,
+    /// Seconds spent building the tree and planning.
+    pub plan_secs: f64,
+}
+
+/// The result: `rows × dv` outputs (rows as in [`Mask::rows`]) and one certificate per row.
+#[derive(Debug, Clone)]
+pub struct Solved {
+    pub out: Vec<f64>,
+    pub cert: Vec<f64>,
+    pub rows: std::ops::Range<usize>,
+    pub dv: usize,
+    pub plan: Plan,
+    pub stats: Stats,
+}
+
+impl Solved {
+    pub fn max_cert(&self) -> f64 {
+        self.cert.iter().cloned().fold(0.0, f64::max)
+    }
+}
+
+/// The head widened once, with row constants.
+pub struct Prepared<'a> {
+    pub n: usize,
+    pub d: usize,
+    pub dv: usize,
+    pub mask: Mask,
+    pub k32: &'a [f32],
+    pub v32: &'a [f32],
+    pub qw: Vec<f64>,
+    pub kw: Vec<f64>,
+    pub vw: Vec<f64>,
+    pub qnorm: Vec<f64>,
+    pub kmax: f64,
+    pub vmax: f64,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(h: &Head<'a, f32>, mask: Mask) -> Self {
+        let (n, d, dv) = (h.nq, h.d, h.dv);
+        let qw = crate::reference::widen(h.q);
+        let qnorm = qw.chunks_exact(d).map(|r| norm_up(r.iter().map(|x| x * x).sum::<f64>().sqrt(), d)).collect();
+        Prepared {
+            n,
+            d,
+            dv,
+            mask,
+            k32: h.k,
+            v32: h.v,
+            kw: crate::reference::widen(h.k),
+            vw: crate::reference::widen(h.v),
+            qw,
+            qnorm,
+            kmax: tree::max_key_norm(h.k, d),
+            vmax: h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)),
+        }
+    }
+    pub fn row_input(&self, i: usize, limit: usize, tol: f64, share: f64) -> RowInput<'_> {
+        RowInput {
+            q: &self.qw[i * self.d..(i + 1) * self.d],
+            qnorm: self.qnorm[i],
+            limit,
+            kw: &self.kw,
+            d: self.d,
+            vmax: self.vmax,
+            tol,
+            share,
+        }
+    }
+    pub fn eta(&self, i: usize) -> f64 {
+        score_error(self.d, self.qnorm[i], self.kmax)
+    }
+}
+
+type Scratch = (Terms, Vec<(u32, f64)>, Vec<f64>);
+
+/// One row: the tree path if a tree is given (falling back to exact when ε > tol), else exact.
+/// Returns (ε, work, fell back).
+fn solve_row(p: &Prepared<'_>, i: usize, tree: Option<&Tree>, tol: f64, share: f64, o: &mut [f64], sc: &mut Scratch) -> (f64, usize, bool) {
+    let limit = p.mask.keys(i, p.n).end;
+    let inp = p.row_input(i, limit, tol, share);
+    let model = RowModel { eta: p.eta(i), vmax: p.vmax };
+    let mut work = 0;
+    if let Some(t) = tree {
+        work += tree_terms(&inp, t, &mut sc.0, &mut sc.1);
+        let eps = sum_and_certify(&sc.0, &p.vw, Some(t), p.dv, model, o, &mut sc.2);
+        if eps <= tol {
+            return (eps, work, false);
+        }
+    }
+    work += exact_terms(&inp, &mut sc.0);
+    let eps = sum_and_certify(&sc.0, &p.vw, None, p.dv, model, o, &mut sc.2);
+    (eps, work, tree.is_some())
+}
+
+/// Certified causal / strict-prefix attention of an f32 head: every row's certificate is ≤ `tol`
+/// (an error when even the exact path's rounding bound exceeds `tol`).
+pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> Result<Solved> {
+    h.check()?;
+    if h.nq != h.nk {
+        return Err(Error::invalid("head", format!("the solver needs self-attention (nq = nk), got nq = {}, nk = {}", h.nq, h.nk)));
+    }
+    if mask == Mask::Full {
+        return Err(Error::invalid("mask", "the solver handles causal and strict-prefix masks, not full"));
+    }
+    if !(tol > 0.0 && tol.is_finite()) {
+        return Err(Error::invalid("tol", format!("expected a positive finite tolerance, got {tol}")));
+    }
+    if opts.band == 0 || opts.leaf == 0 {
+        return Err(Error::invalid("solver options", "band and leaf must be ≥ 1"));
+    }
+    let t0 = std::time::Instant::now();
+    let p = Prepared::new(h, mask);
+    let (plan, mut tree) = planner::plan(&p, opts, tol);
+    let plan_secs = t0.elapsed().as_secs_f64();
+    let rows = mask.rows(h.nq);
+    let dv = h.dv;
+    let mut out = vec![0.0; rows.len() * dv];
+    let mut cert = vec![0.0; rows.len()];
+    let mut stats = Stats { plan_secs, ..Default::default() };
+    let init = || (Terms::default(), Vec::new(), Vec::new());
+    let run_rows = |lo: usize, hi: usize, tree: Option<&Tree>, out: &mut [f64], cert: &mut [f64], stats: &mut Stats| {
+        // lo..hi are query rows; output row r = i − rows.start.
+        let r0 = lo - rows.start;
+        let res: Vec<(usize, bool)> = out[r0 * dv..(hi - rows.start) * dv]
+            .par_chunks_mut(dv)
+            .zip(cert[r0..hi - rows.start].par_iter_mut())
+            .enumerate()
+            .map_init(init, |sc, (t, (o, e))| {
+                let (eps, w, fb) = solve_row(&p, lo + t, tree, tol, opts.share, o, sc);
+                *e = eps;
+                (w, fb)
+            })
+            .collect();
+        for (w, fb) in res {
+            stats.work += w as u64;
+            stats.fallback_rows += usize::from(fb);
+        }
+    };
+    match tree.as_mut() {
+        None => {
+            // Exact plan: the fast tiled f32 kernel with its a-priori certificate
+            // (theory::rounding::bounds_from_stats, theorem reference.f32_rounding); rows whose f32
+            // certificate exceeds tol are recomputed on the float64 path.
+            let tiling = crate::reference::fast_f32::Tiling::default();
+            let (o32, rs) = crate::reference::fast_f32::attention_f32_with_stats(h, mask, tiling);
+            let eb = crate::theory::rounding::bounds_from_stats(h, mask, &rs);
+            for (r, (oc, e)) in out.chunks_mut(dv).zip(cert.iter_mut()).enumerate() {
+                for (c, x) in oc.iter_mut().enumerate() {
+                    *x = o32[r * dv + c] as f64;
+                }
+                *e = eb[r * dv..(r + 1) * dv].iter().cloned().fold(0.0, f64::max);
+            }
+            stats.work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
+            let redo: Vec<usize> = cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
+            for i in redo {
+                let r = i - rows.start;
+                let mut sc = init();
+                let (eps, _, _) = solve_row(&p, i, None, tol, opts.share, &mut out[r * dv..(r + 1) * dv], &mut sc);
+                cert[r] = eps;
+                stats.fallback_rows += 1;
+            }
+        }
+        Some(t) => {
+            let b = opts.band;
+            let mut c0 = 0;
+            while c0 < h.nq {
+                let c1 = (c0 + b).min(h.nq);
+                let (lo, hi) = (c0.max(rows.start), c1);
+                if lo < hi {
+                    run_rows(lo, hi, Some(&*t), &mut out, &mut cert, &mut stats);
+                }
+                for j in c0..c1 {
+                    t.insert_next(&h.v[j * dv..(j + 1) * dv]);
+                }
+                c0 = c1;
+            }
+        }
+    }
+    stats.exact_work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
+    if let Some((r, e)) = cert.iter().enumerate().find(|(_, e)| !(**e <= tol)) {
+        return Err(Error::invalid(
+            "tol",
+            format!("tol = {tol:.3e} is below the float64 rounding floor of row {} (exact path certifies {e:.3e})", rows.start + r),
+        ));
+    }
+    Ok(Solved { out, cert, rows, dv, plan, stats })
+}
+
+#[cfg(test)]
+mod tests;

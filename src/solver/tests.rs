@@ -1,0 +1,87 @@
+use super::*;
+use crate::data::synthetic::SynthHead;
+use crate::sweep::dataset::DatasetSpec;
+
+fn head(s: &SynthHead) -> Head<'_, f32> {
+    Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv).unwrap()
+}
+
+fn small_opts() -> SolverOptions {
+    SolverOptions { band: 8, leaf: 4, force: Some(Force::Tree), ..Default::default() }
+}
+
+#[test]
+fn forced_tree_is_sound_on_small_heads() {
+    for (t, spec) in [
+        DatasetSpec::Gaussian { scale: 1.0 },
+        DatasetSpec::Clustered { clusters: 4, spread: 0.01, scale: 3.0 },
+        DatasetSpec::Gaussian { scale: 8.0 },
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = spec.generate(200, 8, 5, 11 + t as u64).unwrap();
+        for mask in [Mask::Causal, Mask::StrictPrefix] {
+            for tol in [1e-2, 1e-6] {
+                let r = solve(&head(&s), mask, tol, &small_opts()).unwrap();
+                assert!(r.plan.is_tree());
+                assert!(r.max_cert() <= tol);
+                for c in compare::check_rows(&head(&s), mask, &r, None) {
+                    assert!(c.ok(), "{spec:?} {mask:?} tol {tol}: {c:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn tree_accepts_nodes_on_tight_clusters() {
+    let s = DatasetSpec::Clustered { clusters: 4, spread: 1e-5, scale: 2.0 }.generate(2048, 16, 4, 5).unwrap();
+    let r = solve(&head(&s), Mask::Causal, 1e-3, &SolverOptions { band: 64, ..Default::default() }).unwrap();
+    assert!(r.plan.is_tree(), "{:?}", r.plan);
+    assert!((r.stats.work as f64) < 0.2 * r.stats.exact_work as f64, "{:?}", r.stats);
+    for c in compare::check_rows(&head(&s), Mask::Causal, &r, Some(&[2047, 1500, 700])) {
+        assert!(c.ok(), "{c:?}");
+    }
+}
+
+#[test]
+fn planner_chooses_exact_without_structure() {
+    // Isotropic Gaussian keys in d = 64 at ‖q‖‖k‖ ≈ 16: no node is tight enough.
+    let s = DatasetSpec::Gaussian { scale: 4.0 }.generate(2048, 64, 8, 9).unwrap();
+    let r = solve(&head(&s), Mask::Causal, 1e-3, &SolverOptions { band: 128, ..Default::default() }).unwrap();
+    assert!(matches!(r.plan, Plan::Exact { .. }), "{:?}", r.plan);
+    assert_eq!(r.stats.fallback_rows, 0);
+    assert!(r.max_cert() < 1e-10);
+    // Small n: exact by rule.
+    let s = DatasetSpec::Gaussian { scale: 1.0 }.generate(100, 4, 2, 1).unwrap();
+    let r = solve(&head(&s), Mask::Causal, 1e-3, &SolverOptions::default()).unwrap();
+    assert!(matches!(&r.plan, Plan::Exact { reason } if reason.contains("4·band")), "{:?}", r.plan);
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let s = DatasetSpec::Gaussian { scale: 1.0 }.generate(16, 4, 2, 1).unwrap();
+    let h = head(&s);
+    assert!(solve(&h, Mask::Full, 1e-3, &SolverOptions::default()).is_err());
+    assert!(solve(&h, Mask::Causal, 0.0, &SolverOptions::default()).is_err());
+    assert!(solve(&h, Mask::Causal, f64::NAN, &SolverOptions::default()).is_err());
+    // Below the rounding floor.
+    let e = solve(&h, Mask::Causal, 1e-30, &SolverOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("rounding floor"), "{e}");
+    let mut q = s.q.clone();
+    q[3] = f32::NAN;
+    let bad = Head { q: &q, ..h };
+    let e = solve(&bad, Mask::Causal, 1e-3, &SolverOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("non-finite"), "{e}");
+}
+
+#[test]
+fn n_one_and_d_one() {
+    let s = DatasetSpec::Gaussian { scale: 1.0 }.generate(1, 1, 1, 2).unwrap();
+    let r = solve(&head(&s), Mask::Causal, 1e-6, &small_opts()).unwrap();
+    assert_eq!(r.out.len(), 1);
+    assert!((r.out[0] - s.v[0] as f64).abs() <= r.cert[0]);
+    let r = solve(&head(&s), Mask::StrictPrefix, 1e-6, &small_opts()).unwrap();
+    assert!(r.out.is_empty());
+}

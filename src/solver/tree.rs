@@ -1,0 +1,268 @@
+//! The key tree: one tree over all n keys of a head, built once; its per-node sums are *inserted*
+//! key by key in position order, so that at any time a node summarises exactly the keys of a prefix.
+//!
+//! * Split: along the coordinate of widest range (bounding box), at the largest gap among the middle
+//!   half of the sorted values;
+//!   leaves hold ≤ `leaf` keys, stored contiguously in position order (`kperm`, `vperm`), so the
+//!   inserted keys of a leaf are a prefix of its range.
+//! * Per node: the centre z = mean of *all* its keys (any fixed point is valid for the bounds of
+//!   [`crate::theory::solver`]), the radius r ≥ max_j ‖k_j − z‖ over all its keys (rounded up with
+//!   [`crate::theory::solver::radius_up`]), so it bounds every subset too.
+//! * Aggregates over inserted keys: count m, S_c = Σ v_jc, A_c = Σ |v_jc|, max_c A_c. Inserting
+//!   key j walks from its leaf to the root: O(depth · dv).
+use crate::theory::solver::{norm_up, radius_up};
+
+pub const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Node {
+    /// Range in leaf order (`perm`, `kperm`, `vperm`).
+    pub lo: u32,
+    pub hi: u32,
+    pub left: u32,
+    pub right: u32,
+    pub parent: u32,
+    /// Upper bound of ‖k_j − z‖ over all keys of the node.
+    pub r: f64,
+}
+
+impl Node {
+    pub fn is_leaf(&self) -> bool {
+        self.left == NONE
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tree {
+    pub d: usize,
+    pub dv: usize,
+    pub nodes: Vec<Node>,
+    /// Centres, nodes × d.
+    pub z: Vec<f64>,
+    /// Leaf order → key position.
+    pub perm: Vec<u32>,
+    /// Keys and values in leaf order (f64, exact widenings of the f32 inputs).
+    pub kperm: Vec<f64>,
+    pub vperm: Vec<f64>,
+    /// Key position → its leaf.
+    pub leaf_of: Vec<u32>,
+    /// Inserted count per node.
+    pub count: Vec<u32>,
+    /// S and A per node, nodes × dv.
+    pub s: Vec<f64>,
+    pub a: Vec<f64>,
+    pub amax: Vec<f64>,
+    /// Keys inserted so far (positions 0..inserted).
+    pub inserted: usize,
+    /// Where row traversals start: the highest nodes with r ≤ `frontier_r` (or leaves); nodes above
+    /// them are never evaluated (a pure work choice — every key is still covered exactly once).
+    pub frontier: Vec<u32>,
+}
+
+impl Tree {
+    /// Build over keys `k` (n × d) and values `v` (n × dv), leaves of at most `leaf` keys.
+    pub fn build(k: &[f32], v: &[f32], n: usize, d: usize, dv: usize, leaf: usize) -> Tree {
+        let leaf = leaf.max(1);
+        let mut perm: Vec<u32> = (0..n as u32).collect();
+        let mut nodes: Vec<Node> = Vec::with_capacity(2 * n / leaf + 2);
+        let mut z: Vec<f64> = Vec::new();
+        if n > 0 {
+            build_rec(k, d, leaf, &mut perm, 0, n, NONE, &mut nodes, &mut z);
+        }
+        let mut kperm = Vec::with_capacity(n * d);
+        let mut vperm = Vec::with_capacity(n * dv);
+        for &p in &perm {
+            let p = p as usize;
+            kperm.extend(k[p * d..(p + 1) * d].iter().map(|&x| x as f64));
+            vperm.extend(v[p * dv..(p + 1) * dv].iter().map(|&x| x as f64));
+        }
+        let mut leaf_of = vec![NONE; n];
+        for (id, nd) in nodes.iter().enumerate() {
+            if nd.is_leaf() {
+                for t in nd.lo..nd.hi {
+                    leaf_of[perm[t as usize] as usize] = id as u32;
+                }
+            }
+        }
+        let nn = nodes.len();
+        Tree {
+            d,
+            dv,
+            nodes,
+            z,
+            perm,
+            kperm,
+            vperm,
+            leaf_of,
+            count: vec![0; nn],
+            s: vec![0.0; nn * dv],
+            a: vec![0.0; nn * dv],
+            amax: vec![0.0; nn],
+            inserted: 0,
+            frontier: if nn > 0 { vec![0] } else { vec![] },
+        }
+    }
+
+    /// Set the frontier to the highest nodes with radius ≤ `r_max` (leaves otherwise).
+    pub fn set_frontier(&mut self, r_max: f64) {
+        self.frontier.clear();
+        if self.nodes.is_empty() {
+            return;
+        }
+        let mut st = vec![0u32];
+        while let Some(id) = st.pop() {
+            let nd = self.nodes[id as usize];
+            if nd.is_leaf() || nd.r <= r_max {
+                self.frontier.push(id);
+            } else {
+                st.push(nd.right);
+                st.push(nd.left);
+            }
+        }
+    }
+
+    /// Insert the next key (position `self.inserted`), whose values are `v` (f32 row).
+    pub fn insert_next(&mut self, v: &[f32]) {
+        let j = self.inserted;
+        let dv = self.dv;
+        let mut id = self.leaf_of[j];
+        while id != NONE {
+            let i = id as usize;
+            self.count[i] += 1;
+            let s = &mut self.s[i * dv..(i + 1) * dv];
+            let a = &mut self.a[i * dv..(i + 1) * dv];
+            let mut am = 0.0f64;
+            for c in 0..dv {
+                let x = v[c] as f64;
+                s[c] += x;
+                a[c] += x.abs();
+                am = am.max(a[c]);
+            }
+            self.amax[i] = am;
+            id = self.nodes[i].parent;
+        }
+        self.inserted += 1;
+    }
+
+    /// Forget every inserted key (keeps the structure).
+    pub fn reset(&mut self) {
+        self.count.iter_mut().for_each(|c| *c = 0);
+        self.s.iter_mut().for_each(|c| *c = 0.0);
+        self.a.iter_mut().for_each(|c| *c = 0.0);
+        self.amax.iter_mut().for_each(|c| *c = 0.0);
+        self.inserted = 0;
+    }
+
+    pub fn centre(&self, id: usize) -> &[f64] {
+        &self.z[id * self.d..(id + 1) * self.d]
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_rec(
+    k: &[f32],
+    d: usize,
+    leaf: usize,
+    perm: &mut [u32],
+    lo: usize,
+    hi: usize,
+    parent: u32,
+    nodes: &mut Vec<Node>,
+    z: &mut Vec<f64>,
+) -> u32 {
+    let id = nodes.len() as u32;
+    let m = hi - lo;
+    // Centre: the mean of the node's keys.
+    let mut c = vec![0.0f64; d];
+    for &p in &perm[lo..hi] {
+        for (ci, &x) in c.iter_mut().zip(&k[p as usize * d..(p as usize + 1) * d]) {
+            *ci += x as f64;
+        }
+    }
+    c.iter_mut().for_each(|x| *x /= m as f64);
+    let mut r2 = 0.0f64;
+    for &p in &perm[lo..hi] {
+        let s: f64 = c.iter().zip(&k[p as usize * d..(p as usize + 1) * d]).map(|(a, &b)| (b as f64 - a) * (b as f64 - a)).sum();
+        r2 = r2.max(s);
+    }
+    nodes.push(Node { lo: lo as u32, hi: hi as u32, left: NONE, right: NONE, parent, r: radius_up(r2.sqrt(), d) });
+    z.extend_from_slice(&c);
+    if m <= leaf {
+        perm[lo..hi].sort_unstable();
+        return id;
+    }
+    // Widest coordinate.
+    let (mut best, mut wbest) = (0usize, -1.0f64);
+    for t in 0..d {
+        let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &p in &perm[lo..hi] {
+            let x = k[p as usize * d + t];
+            mn = mn.min(x);
+            mx = mx.max(x);
+        }
+        if (mx - mn) as f64 > wbest {
+            wbest = (mx - mn) as f64;
+            best = t;
+        }
+    }
+    // Split point: the largest gap between consecutive sorted values of that coordinate among the
+    // middle half of the keys (balance ≥ 1/4, so depth ≤ log_{4/3} n), so that tight clusters are
+    // not cut when a gap separates them.
+    perm[lo..hi].sort_unstable_by(|&a, &b| k[a as usize * d + best].total_cmp(&k[b as usize * d + best]).then(a.cmp(&b)));
+    let val = |t: usize| k[perm[lo + t] as usize * d + best];
+    let (mut mid, mut gap) = (m / 2, -1.0f32);
+    for t in (m / 4).max(1)..=(3 * m / 4).min(m - 1) {
+        let g = val(t) - val(t - 1);
+        if g > gap {
+            gap = g;
+            mid = t;
+        }
+    }
+    let l = build_rec(k, d, leaf, perm, lo, lo + mid, id, nodes, z);
+    let r = build_rec(k, d, leaf, perm, lo + mid, hi, id, nodes, z);
+    nodes[id as usize].left = l;
+    nodes[id as usize].right = r;
+    id
+}
+
+/// max_j ‖k_j‖ over f32 keys, rounded up (K of [`crate::theory::solver::score_error`]).
+pub fn max_key_norm(k: &[f32], d: usize) -> f64 {
+    let m = k.chunks_exact(d.max(1)).map(|r| r.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>()).fold(0.0, f64::max);
+    norm_up(m.sqrt(), d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn radii_cover_keys_and_insertion_sums_match() {
+        let mut rng = crate::rng::seeded(3);
+        let h = crate::data::synthetic::gaussian(&mut rng, 300, 5, 3, 2.0);
+        let mut t = Tree::build(&h.k, &h.v, 300, 5, 3, 7);
+        for (id, nd) in t.nodes.iter().enumerate() {
+            for p in nd.lo..nd.hi {
+                let kk = &t.kperm[p as usize * 5..(p as usize + 1) * 5];
+                let dist: f64 = kk.iter().zip(t.centre(id)).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+                assert!(dist <= nd.r, "node {id}");
+            }
+            if nd.is_leaf() {
+                assert!(nd.hi - nd.lo <= 7);
+            }
+        }
+        for j in 0..150 {
+            t.insert_next(&h.v[j * 3..(j + 1) * 3]);
+        }
+        // Root sums equal the plain sums of the first 150 values.
+        for c in 0..3 {
+            let s: f64 = (0..150).map(|j| h.v[j * 3 + c] as f64).sum();
+            assert!((t.s[c] - s).abs() < 1e-9, "{} {s}", t.s[c]);
+        }
+        assert_eq!(t.count[0], 150);
+        // Leaves: inserted keys are a prefix of the leaf range.
+        for nd in t.nodes.iter().filter(|n| n.is_leaf()) {
+            let pos: Vec<u32> = (nd.lo..nd.hi).map(|p| t.perm[p as usize]).collect();
+            assert!(pos.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+}
