@@ -19,6 +19,7 @@ pub mod rewrite_gaussian;
 pub mod softmax_invariance;
 // --- note 001 modules ---
 // --- notes 002-004 modules ---
+pub mod linear_recurrence;
 
 /// A check: theorem file and context in, report out.
 pub type CheckFn = fn(&Theorem, &Ctx) -> Result<Report>;
@@ -35,6 +36,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("softmax.invariance", softmax_invariance::check),
     // --- note 001 ---
     // --- notes 002-004 ---
+    ("linear.recurrence", linear_recurrence::check),
 ];
 
 /// The check of a theorem id.

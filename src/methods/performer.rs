@@ -84,6 +84,12 @@ impl Performer {
 /// Linear attention with given non-negative features: parallel (full) or sequential-scan (causal)
 /// form. `fq` is nq × m, `fk` is nk × m. Returns rows × dv.
 pub fn kernel_attention(fq: &[f64], fk: &[f64], v: &[f32], m: usize, dv: usize, nq: usize, mask: Mask) -> Vec<f64> {
+    kernel_attention_state(fq, fk, v, m, dv, nq, mask).0
+}
+
+/// [`kernel_attention`], also returning the number of floats of the running state (S and z) it
+/// allocated.
+pub fn kernel_attention_state(fq: &[f64], fk: &[f64], v: &[f32], m: usize, dv: usize, nq: usize, mask: Mask) -> (Vec<f64>, usize) {
     let nk = fk.len() / m;
     let rows = mask.rows(nq);
     let mut out = vec![0.0; rows.len() * dv];
@@ -118,7 +124,7 @@ pub fn kernel_attention(fq: &[f64], fk: &[f64], v: &[f32], m: usize, dv: usize, 
             out[r * dv + c] = num / den;
         }
     }
-    out
+    (out, s.len() + z.len())
 }
 
 /// The quadratic form D̃⁻¹ tril(Q'K'ᵀ) V (or D⁻¹ Q'K'ᵀ V for the full mask): a_ij = φ(q_i)·φ(k_j)

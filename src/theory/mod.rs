@@ -3,5 +3,6 @@
 pub mod dist;
 pub mod fp;
 pub mod gaussian;
+pub mod kernel;
 pub mod rounding;
 pub mod softmax;
