@@ -19,6 +19,7 @@ pub mod rewrite_gaussian;
 pub mod softmax_invariance;
 // --- note 001 modules ---
 // --- notes 002-004 modules ---
+pub mod performer_unbiased;
 pub mod linear_recurrence;
 
 /// A check: theorem file and context in, report out.
@@ -36,6 +37,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("softmax.invariance", softmax_invariance::check),
     // --- note 001 ---
     // --- notes 002-004 ---
+    ("performer.unbiased", performer_unbiased::check),
     ("linear.recurrence", linear_recurrence::check),
 ];
 
