@@ -20,6 +20,7 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     // --- note 000 ---
     // --- note 001 ---
     // --- notes 002-004 ---
+    ("sparse.patterns", checks::sparse_patterns::measure),
     ("longformer.window", checks::longformer_window::measure),
     ("performer.unbiased", checks::performer_unbiased::measure),
     ("linear.recurrence", checks::linear_recurrence::measure),
