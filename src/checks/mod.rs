@@ -19,6 +19,7 @@ pub mod rewrite_gaussian;
 pub mod softmax_invariance;
 // --- note 001 modules ---
 // --- notes 002-004 modules ---
+pub mod reformer_lsh;
 pub mod sparse_patterns;
 pub mod longformer_window;
 pub mod performer_unbiased;
@@ -39,6 +40,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("softmax.invariance", softmax_invariance::check),
     // --- note 001 ---
     // --- notes 002-004 ---
+    ("reformer.lsh", reformer_lsh::check),
     ("sparse.patterns", sparse_patterns::check),
     ("longformer.window", longformer_window::check),
     ("performer.unbiased", performer_unbiased::check),

@@ -4,5 +4,6 @@ pub mod dist;
 pub mod fp;
 pub mod gaussian;
 pub mod kernel;
+pub mod lsh;
 pub mod rounding;
 pub mod softmax;
