@@ -76,6 +76,14 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("rewrite.gaussian", "value: 25", "value: 40"),
         ("prefix.problem", "value: 1", "value: 0"),
         ("softmax.invariance", "value: -1", "value: 1"),
+        // --- notes 002-004 ---
+        ("linear.recurrence", "value: 0", "value: 1"),
+        ("performer.unbiased", "value: 1", "value: 2"),
+        ("longformer.window", "value: 1", "value: 2"),
+        ("longformer.window", "value: 2", "value: 1"),
+        ("sparse.patterns", "value: 1", "value: 0.5"),
+        ("reformer.lsh", "value: 1", "value: 0.8"),
+        ("linformer.lowrank", "value: 4", "value: 0.4"),
     ];
     for (id, from, to) in cases {
         let text = theorem_text(id);

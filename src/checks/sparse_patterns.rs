@@ -49,18 +49,30 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let gap = thm.claimed_f64("zero_gap")?;
     let mut rep = Report::new(&thm.id, ctx.seed, ctx.quick);
     let mut kk = Worst::new("sparsemax KKT residual / rounding tolerance (≤ 1)");
-    let mut zeros = Worst::new("keys with s_j ≤ max s − zero_gap and p_j > 0 (= 0)");
+    // (A bound of 0 makes value/bound ratios 0/0, so violations are counted, not ranked.)
+    let mut zeros = (0u64, 0u64, String::from("none"));
     let mut rng = crate::rng::stream(ctx.seed, 91);
-    let push = |s: &[f64], label: &dyn Fn() -> String, kk: &mut Worst, zeros: &mut Worst| {
+    let push = |s: &[f64], label: &dyn Fn() -> String, kk: &mut Worst, zeros: &mut (u64, u64, String)| {
         let (r, z) = kkt(s, gap);
         kk.push(r, 1.0, label);
-        zeros.push(z as f64, 0.0, label);
+        zeros.1 += 1;
+        if z > 0 && zeros.0 == 0 {
+            zeros.2 = label();
+        }
+        zeros.0 += z;
     };
     for t in 0..ctx.trials(5000) {
         let n = [1, 2, 5, 17, 64, 300][t % 6];
         let scale = crate::data::synthetic::log_uniform(&mut rng, 1e-3, 1e3);
         let s: Vec<f64> = (0..n).map(|_| { let z: f64 = StandardNormal.sample(&mut rng); scale * z }).collect();
         push(&s, &|| format!("gaussian n={n} scale={scale:.3e} trial {t}"), &mut kk, &mut zeros);
+    }
+    // Tightness family: s = (0, −g, −5, …) keeps key 2 in the support for every g < 1, so any
+    // zero_gap < 1 is refuted here.
+    for t in 1..20 {
+        let g = t as f64 / 20.0;
+        let s = [0.0, -g, -5.0, -7.0];
+        push(&s, &|| format!("tightness s = (0, −{g}, −5, −7)"), &mut kk, &mut zeros);
     }
     let heads = ctx.real_heads()?;
     let (mut rows_with_zero, mut rows, mut supp_total) = (0u64, 0u64, 0.0);
@@ -92,7 +104,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         heads.first().map(|h| h.n).unwrap_or(0)
     ));
     rep.notes.push(format!("patterns (causal): {}; real data: {}", mass_notes.join("; "), ctx.data_label()));
-    rep.findings = vec![kk.finish(), zeros.finish(), ident.finish(), Finding::lower("rows of real heads with exact sparsemax zeros", "all real rows", rows_with_zero as f64, 1.0, rows)];
+    let zf = Finding::upper("keys with s_j ≤ max s − zero_gap and p_j > 0 (= 0)", format!("first: {}", zeros.2), zeros.0 as f64, 0.0, zeros.1);
+    rep.findings = vec![kk.finish(), zf, ident.finish(), Finding::lower("rows of real heads with exact sparsemax zeros", "all real rows", rows_with_zero as f64, 1.0, rows)];
     Ok(rep.conclude_all())
 }
 

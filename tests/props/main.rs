@@ -12,3 +12,9 @@ mod special_values;
 // --- note 000 ---
 // --- note 001 ---
 // --- notes 002-004 ---
+mod linear_recurrence;
+mod linformer_lowrank;
+mod longformer_window;
+mod performer_unbiased;
+mod reformer_lsh;
+mod sparse_patterns;
