@@ -19,6 +19,7 @@ pub mod rewrite_gaussian;
 pub mod softmax_invariance;
 // --- note 001 modules ---
 // --- notes 002-004 modules ---
+pub mod criteria_matrix;
 pub mod linformer_lowrank;
 pub mod reformer_lsh;
 pub mod sparse_patterns;
@@ -41,6 +42,7 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("softmax.invariance", softmax_invariance::check),
     // --- note 001 ---
     // --- notes 002-004 ---
+    ("criteria.matrix", criteria_matrix::check),
     ("linformer.lowrank", linformer_lowrank::check),
     ("reformer.lsh", reformer_lsh::check),
     ("sparse.patterns", sparse_patterns::check),

@@ -83,9 +83,30 @@ impl AttentionMethod for ExactF32 {
     }
     fn forward(&self, h: &Head<'_, f32>, req: &Request<'_>) -> Result<Output> {
         h.check()?;
+        check_rows(h, req.weight_rows)?;
         let out = fast_f32::attention_f32(h, req.mask).into_iter().map(f64::from).collect();
         let mut cost = standard_cost(h, req.mask);
         cost.peak_floats = h.nk as f64 + (req.mask.rows(h.nq).len() * h.dv) as f64;
-        Ok(Output { out, dv: h.dv, weights: weights(h, req)?, cost })
+        // Weights in f32 arithmetic, as the kernel forms them: e^{s − m} / Σ e^{s − m}.
+        let weights = (!req.weight_rows.is_empty()).then(|| Weights {
+            rows: req.weight_rows.to_vec(),
+            w: req
+                .weight_rows
+                .iter()
+                .map(|&i| {
+                    let keys = req.mask.keys(i, h.nk);
+                    let s: Vec<f32> = keys.clone().map(|j| h.k_row(j).iter().zip(h.q_row(i)).map(|(a, b)| a * b).sum()).collect();
+                    let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                    let z: f32 = s.iter().map(|x| (x - m).exp()).sum();
+                    let mut row = vec![0.0; h.nk];
+                    for (t, j) in keys.enumerate() {
+                        row[j] = ((s[t] - m).exp() / z) as f64;
+                    }
+                    row
+                })
+                .collect(),
+            distribution: true,
+        });
+        Ok(Output { out, dv: h.dv, weights, cost })
     }
 }

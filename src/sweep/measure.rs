@@ -20,6 +20,7 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     // --- note 000 ---
     // --- note 001 ---
     // --- notes 002-004 ---
+    ("criteria.matrix", checks::criteria_matrix::measure),
     ("linformer.lowrank", checks::linformer_lowrank::measure),
     ("reformer.lsh", checks::reformer_lsh::measure),
     ("sparse.patterns", checks::sparse_patterns::measure),
