@@ -84,6 +84,7 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("sparse.patterns", "value: 1", "value: 0.5"),
         ("reformer.lsh", "value: 1", "value: 0.8"),
         ("linformer.lowrank", "value: 4", "value: 0.4"),
+        ("criteria.matrix", "value: 0.3", "value: 1.0"),
     ];
     for (id, from, to) in cases {
         let text = theorem_text(id);

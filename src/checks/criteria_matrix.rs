@@ -305,3 +305,21 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     m.insert("n".into(), h.nq as f64);
     Ok(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(mse: f64, cos: Option<f64>, kl: f64, mem: f64, n: usize) -> Cell {
+        Cell { method: "m".into(), data: "d".into(), n, mask: "causal", mse: Some(mse), kl: Some(kl), grad_cos: cos, mem_ratio: mem, rel_err: None }
+    }
+
+    #[test]
+    fn pass_marks_follow_the_thresholds() {
+        let k = Criteria { mse_max: 1e-4, cos_min: 0.95, kl_max: 1e-3, mem_reduction: 0.3, n_min: 1024.0 };
+        assert_eq!(passes(&cell(1e-4, Some(0.95), 1e-3, 0.7, 1024), &k), [Some(true); 4]);
+        assert_eq!(passes(&cell(2e-4, Some(0.9), f64::INFINITY, 0.71, 1024), &k), [Some(false); 4]);
+        // Memory is not judged below n_min; a method without backward has no gradient mark.
+        assert_eq!(passes(&cell(0.0, None, 0.0, 1.0, 512), &k), [Some(true), None, Some(true), None]);
+    }
+}

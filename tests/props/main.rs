@@ -12,6 +12,7 @@ mod special_values;
 // --- note 000 ---
 // --- note 001 ---
 // --- notes 002-004 ---
+mod criteria_matrix;
 mod linear_recurrence;
 mod linformer_lowrank;
 mod longformer_window;
