@@ -261,7 +261,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     ));
     let (real, big) = matrix(ctx)?;
     let table = summary_table(&real, &big, &k);
-    rep.notes.push(format!("criteria matrix (worst over {} real-head cells and {} real-statistics cells; real data: {}):\n{}", real.len(), big.len(), ctx.data_label(), table.join("\n")));
+    rep.notes.push(format!("criteria matrix (worst over {} real-head cells and {} real-statistics cells; real data: {}):\n\n{}", real.len(), big.len(), ctx.data_label(), table.join("\n")));
     let sum = summary(&real, &big, &k);
     let meets_all: Vec<String> = sum.iter().filter(|(_, _, p, ..)| p.iter().all(|x| *x == Some(true))).map(|(n, ..)| n.clone()).collect();
     let approx_all: Vec<String> = meets_all.iter().filter(|n| !n.starts_with("exact")).cloned().collect();
