@@ -16,6 +16,7 @@ pub mod check_reference;
 pub mod checks;
 pub mod data;
 pub mod error;
+pub mod methods;
 pub mod reference;
 pub mod registry;
 pub mod rng;

@@ -94,6 +94,8 @@ impl Finding {
         }
     }
     /// `value / bound` for upper bounds, `bound / value` for lower ones: ≤ 1 means satisfied.
+    /// 0 ≤ 0 (an exact claim met exactly) has ratio 0, not 0/0 = NaN: otherwise a later satisfied
+    /// case would displace an earlier violation (ratio ∞) as the "worst" in [`Worst::push`].
     pub fn ratio(&self) -> f64 {
         let (num, den) = if self.lower { (self.bound, self.value) } else { (self.value, self.bound) };
         if den == 0.0 && num == 0.0 {
@@ -202,5 +204,20 @@ impl Report {
             Verdict::Fails
         };
         self
+    }
+}
+
+#[cfg(test)]
+mod zero_bound_tests {
+    use super::*;
+
+    #[test]
+    fn a_violation_of_an_exact_zero_claim_stays_the_worst() {
+        let mut w = Worst::new("count (= 0)");
+        w.push(0.0, 0.0, || "first".into());
+        w.push(3.0, 0.0, || "violation".into());
+        w.push(0.0, 0.0, || "later".into());
+        let f = w.finish();
+        assert!(!f.ok() && f.case == "violation", "{f:?}");
     }
 }

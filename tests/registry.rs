@@ -113,6 +113,15 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("solver.complexity", "value: 0.9", "value: 1.5"),
         ("solver.feasibility", "value: 0.9", "value: 1.2"),
         ("solver.feasibility", "value: 3\n", "value: 40\n"),
+        // --- notes 002-004 ---
+        ("linear.recurrence", "value: 0", "value: 1"),
+        ("performer.unbiased", "value: 1", "value: 2"),
+        ("longformer.window", "value: 1", "value: 2"),
+        ("longformer.window", "value: 2", "value: 1"),
+        ("sparse.patterns", "value: 1", "value: 0.5"),
+        ("reformer.lsh", "value: 1", "value: 0.8"),
+        ("linformer.lowrank", "value: 4", "value: 0.4"),
+        ("criteria.matrix", "value: 0.3", "value: 1.0"),
     ];
     for (id, from, to) in cases {
         let text = theorem_text(id);

@@ -51,6 +51,13 @@ pub mod window_last10;
 pub mod solver_certificate;
 pub mod solver_complexity;
 pub mod solver_feasibility;
+pub mod criteria_matrix;
+pub mod linformer_lowrank;
+pub mod reformer_lsh;
+pub mod sparse_patterns;
+pub mod longformer_window;
+pub mod performer_unbiased;
+pub mod linear_recurrence;
 
 /// A check: theorem file and context in, report out.
 pub type CheckFn = fn(&Theorem, &Ctx) -> Result<Report>;
@@ -99,6 +106,13 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("solver.certificate", solver_certificate::check),
     ("solver.complexity", solver_complexity::check),
     ("solver.feasibility", solver_feasibility::check),
+    ("criteria.matrix", criteria_matrix::check),
+    ("linformer.lowrank", linformer_lowrank::check),
+    ("reformer.lsh", reformer_lsh::check),
+    ("sparse.patterns", sparse_patterns::check),
+    ("longformer.window", longformer_window::check),
+    ("performer.unbiased", performer_unbiased::check),
+    ("linear.recurrence", linear_recurrence::check),
 ];
 
 /// The check of a theorem id.

@@ -8,6 +8,7 @@
 //! AVX-512), so the staleness check ([`stale_pages`]) compares the pages with every such number
 //! masked: it catches any change of the registry, a verdict, a finding or a sweep, not a rounding
 //! difference. Plots are SVG (plotters), written next to the pages.
+pub mod criteria;
 pub mod plot;
 
 use crate::checks::{self, Ctx};
@@ -63,6 +64,9 @@ pub fn render_all() -> Result<Vec<Page>> {
         }
         pages.push(Page { rel: PathBuf::from(format!("theorems/{}.md", t.id)), content: theorem_page(t, &report, &sweep_records) });
         rows.push((t.clone(), report));
+    }
+    if let Some((t, _)) = rows.iter().find(|(t, _)| t.id == "criteria.matrix") {
+        pages.push(criteria::page(t)?);
     }
     pages.push(Page { rel: PathBuf::from("index.md"), content: index_page(&rows) });
     Ok(pages)

@@ -50,6 +50,13 @@ pub const MEASURES: &[(&str, MeasureFn)] = &[
     ("solver.certificate", checks::solver_certificate::measure),
     ("solver.complexity", checks::solver_complexity::measure),
     ("solver.feasibility", checks::solver_feasibility::measure),
+    ("criteria.matrix", checks::criteria_matrix::measure),
+    ("linformer.lowrank", checks::linformer_lowrank::measure),
+    ("reformer.lsh", checks::reformer_lsh::measure),
+    ("sparse.patterns", checks::sparse_patterns::measure),
+    ("longformer.window", checks::longformer_window::measure),
+    ("performer.unbiased", checks::performer_unbiased::measure),
+    ("linear.recurrence", checks::linear_recurrence::measure),
 ];
 
 pub fn find(name: &str) -> Option<MeasureFn> {

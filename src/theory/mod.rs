@@ -7,6 +7,8 @@ pub mod fp;
 pub mod gaussian;
 pub mod ivww;
 pub mod jl;
+pub mod kernel;
+pub mod lsh;
 pub mod mask;
 pub mod merge;
 pub mod nystrom;
