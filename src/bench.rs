@@ -7,7 +7,8 @@
 //! kernel computes anyway, nor exponentials, max and sums. The comparison GEMM is one square
 //! C = A·B with m = n = k = n_g, n_g = round((n²·d)^{1/3}), 2·n_g³ ≈ 2·n²·d FLOPs, through
 //! `gemm::gemm` with `Parallelism::Rayon(T)`; its rate is computed from its own 2·n_g³.
-//! Both times are the best of `reps` runs after one warm-up run (more runs for runs under ~0.1 s).
+//! The two are timed alternately after one warm-up each, and the best of `reps` times of each is
+//! kept (more repetitions for short runs; see [`time_pair`]).
 use crate::reference::fast_f32::{self, Tiling};
 use crate::reference::{Head, Mask};
 use crate::{Error, Result};
@@ -23,22 +24,6 @@ fn gaussian(seed: u64, stream: u64, len: usize, sigma: f64) -> Vec<f32> {
             (sigma * z) as f32
         })
         .collect()
-}
-
-/// Best time of `reps` runs after one warm-up run; short runs are repeated more (up to about 0.25 s
-/// of runs in all, at most 1000) so that timer resolution and thread wake-ups do not dominate.
-fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
-    let t0 = Instant::now();
-    f(); // warm-up
-    let first = t0.elapsed().as_secs_f64().max(1e-7);
-    let runs = reps.max(1).max(((0.25 / first).ceil() as usize).min(1000));
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
 }
 
 /// n_g = round((n²·d)^{1/3}): the square GEMM with 2·n_g³ ≈ 2·n²·d FLOPs.
@@ -65,13 +50,6 @@ pub fn gemm_square(ng: usize, a: &[f32], b: &[f32], c: &mut [f32], threads: usiz
     }
 }
 
-/// Time of one f32 GEMM C = A·B of size n_g³ with `threads` rayon threads (best of `reps`).
-pub fn time_gemm(ng: usize, threads: usize, reps: usize) -> f64 {
-    let [a, b] = gemm_inputs(ng);
-    let mut c = vec![0f32; ng * ng];
-    best_of(reps, || gemm_square(ng, &a, &b, &mut c, threads))
-}
-
 /// Random q, k, v (n × d each, row-major): q, k with entries N(0, 1/√d) (scores of order 1, as after
 /// the usual 1/√d scaling), v with entries N(0, 1); seeded by n.
 pub fn causal_inputs(n: usize, d: usize) -> [Vec<f32>; 3] {
@@ -83,12 +61,33 @@ pub fn causal_inputs(n: usize, d: usize) -> [Vec<f32>; 3] {
     ]
 }
 
-/// Time of the fast causal kernel on random n×d heads (best of `reps`), on the current pool.
-pub fn time_causal(n: usize, d: usize, reps: usize) -> f64 {
+/// Best times (kernel, GEMM) of the causal kernel on random n×d heads and of the equal-FLOP square
+/// GEMM (n_g = [`equal_flop_gemm_size`]), on the current rayon pool with `threads` threads for the
+/// GEMM. After one warm-up of each, the two are timed alternately, so that load from other
+/// processes hits both alike; `reps` pairs, or more for short runs (up to ~0.5 s of pairs, at most
+/// 1000), and the best time of each is kept.
+pub fn time_pair(n: usize, d: usize, threads: usize, reps: usize) -> (f64, f64) {
     let [q, k, v] = causal_inputs(n, d);
     let h = Head { q: &q, k: &k, v: &v, nq: n, nk: n, d, dv: d };
     let mut out = vec![0f32; n * d];
-    best_of(reps, || fast_f32::attention_f32_into(&h, Mask::Causal, Tiling::default(), &mut out))
+    let ng = equal_flop_gemm_size(n, d);
+    let [a, b] = gemm_inputs(ng);
+    let mut c = vec![0f32; ng * ng];
+    let mut kernel = || fast_f32::attention_f32_into(&h, Mask::Causal, Tiling::default(), &mut out);
+    let mut gemm = || gemm_square(ng, &a, &b, &mut c, threads);
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let first = time(&mut kernel) + time(&mut gemm);
+    let pairs = reps.max(1).max(((0.5 / first.max(1e-7)).ceil() as usize).min(1000));
+    let (mut tk, mut tg) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..pairs {
+        tk = tk.min(time(&mut kernel));
+        tg = tg.min(time(&mut gemm));
+    }
+    (tk, tg)
 }
 
 /// Fast exact f32 causal attention vs a same-run f32 GEMM of equal FLOP count; one line per n.
@@ -118,7 +117,7 @@ pub fn exact_vs_gemm(n: &[usize], d: usize, threads: Option<usize>, reps: usize,
     ));
     for &nn in n {
         let ng = equal_flop_gemm_size(nn, d);
-        let (tk, tg) = pool.install(|| (time_causal(nn, d, reps), time_gemm(ng, t, reps)));
+        let (tk, tg) = pool.install(|| time_pair(nn, d, t, reps));
         let fk = 2.0 * (nn as f64).powi(2) * d as f64 / tk / 1e9;
         let fg = 2.0 * (ng as f64).powi(3) / tg / 1e9;
         print(format!(
@@ -186,7 +185,7 @@ pub fn solver_vs_exact(
     let mut pts = Vec::new();
     let mut last_exact: Option<(usize, f64)> = None;
     print(format!("bench solver: regime {regime} = {}, d = {d} (dv = d), tol = {tol_rel:.1e}·max|v|, mask causal, seed {seed}", spec.label()));
-    print("exact = crate::reference::fast_f32::attention_f32 as currently on this branch (row-loop placeholder until the tiled kernel is merged)".into());
+    print("exact = crate::reference::fast_f32::attention_f32 (tiled f32 kernel, all cores)".into());
     print(format!("{:>7} {:>11} {:>10} {:>8} {:>10} {:>10} {:>10} {:>6} {:>7}  plan", "n", "exact_s", "solver_s", "speedup", "max_cert", "cert/max|v|", "max_err", "rows", "work"));
     for &n in ns {
         let h = spec.generate(n, d, d, seed)?;

@@ -17,7 +17,10 @@ pub fn work_of(spec: &DatasetSpec, n: usize, d: usize, dv: usize, band: usize, s
     let h = spec.generate(n, d, dv, seed)?;
     let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
     let tol = 1e-3 * h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
-    let r = solve(&head, Mask::Causal, tol, &SolverOptions { band, ..Default::default() })?;
+    // The theorem is about the tree algorithm's certified work in key-equivalents, so the planner
+    // admits the tree whenever it saves work (0.6); the default threshold (0.01) is a time-cost
+    // choice for the f32 kernel on CPU (see SolverOptions::max_work_fraction).
+    let r = solve(&head, Mask::Causal, tol, &SolverOptions { band, max_work_fraction: 0.6, ..Default::default() })?;
     Ok((r.stats.work as f64 / h.n as f64, r.stats.work as f64 / r.stats.exact_work.max(1) as f64, r.plan.label(), r.max_cert() / tol))
 }
 

@@ -46,7 +46,10 @@ pub struct SolverOptions {
     pub share: f64,
     /// Rows sampled by the planner's probe.
     pub probe_rows: usize,
-    /// The tree plan is used when the probe's work fraction is at most this.
+    /// The tree plan is used when the probe's work fraction is at most this. A key-equivalent of tree
+    /// work (f64 scores, node bounds, traversal) costs 30–80× a key of the tiled f32 GEMM kernel
+    /// (measured: `bench solver --regime clustered --n 8192,32768,131072`: work 0.091/0.023/0.0059 ran at
+    /// 2.8/1.1/0.46× the exact time), so the default 0.01 keeps the tree plan to where it pays.
     pub max_work_fraction: f64,
     /// Traversals start at the highest nodes with max‖q‖·r ≤ this many nats (0: at the root).
     pub frontier_nats: f64,
@@ -56,7 +59,7 @@ pub struct SolverOptions {
 
 impl Default for SolverOptions {
     fn default() -> Self {
-        SolverOptions { band: 256, leaf: 16, share: 0.4, probe_rows: 32, max_work_fraction: 0.6, frontier_nats: 1.0, force: None }
+        SolverOptions { band: 256, leaf: 16, share: 0.4, probe_rows: 32, max_work_fraction: 0.01, frontier_nats: 1.0, force: None }
     }
 }
 
