@@ -5,6 +5,7 @@ use attnproof::data::synthetic;
 use attnproof::gpu::{self, Backend, GpuUnavailable};
 use attnproof::reference::{attention_f64, widen, Head, Mask};
 
+#[allow(dead_code)]
 fn skip(name: &str, why: &GpuUnavailable) {
     if std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1") {
         panic!("REQUIRE_GPU=1 but the {name} backend is unavailable: {why}");
@@ -13,6 +14,7 @@ fn skip(name: &str, why: &GpuUnavailable) {
 }
 
 /// Every output element within the kernel's rounding bound; returns the worst error/bound ratio.
+#[allow(dead_code)]
 fn check_against_reference(b: &dyn Backend, h: &Head<'_, f32>, causal: bool) -> f64 {
     let got = b.attention(h, causal).expect("kernel runs");
     let (q, k, v) = (widen(h.q), widen(h.k), widen(h.v));
@@ -28,6 +30,7 @@ fn check_against_reference(b: &dyn Backend, h: &Head<'_, f32>, causal: bool) -> 
     worst
 }
 
+#[allow(dead_code)]
 fn exercise(b: &dyn Backend) {
     println!("device: {}", b.device_name());
     let mut rng = attnproof::rng::seeded(20261125);
@@ -68,6 +71,7 @@ fn exercise(b: &dyn Backend) {
     assert!(e.contains("d, dv ≤ 64"), "{e}");
 }
 
+#[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_backend_matches_the_float64_reference() {
     match gpu::wgpu::WgpuBackend::new() {
@@ -76,12 +80,23 @@ fn wgpu_backend_matches_the_float64_reference() {
     }
 }
 
+#[cfg(feature = "cuda")]
 #[test]
 fn cuda_backend_matches_the_float64_reference() {
     match gpu::cuda::CudaBackend::new() {
         Err(why) => skip("cuda", &why),
         Ok(b) => exercise(&b),
     }
+}
+
+/// Without the features the backends are stubs with the same constructors, which report why.
+#[cfg(not(all(feature = "wgpu", feature = "cuda")))]
+#[test]
+fn stubs_report_the_missing_feature() {
+    #[cfg(not(feature = "wgpu"))]
+    assert!(gpu::wgpu::WgpuBackend::new().err().is_some_and(|e| e.to_string().contains("--features wgpu")));
+    #[cfg(not(feature = "cuda"))]
+    assert!(gpu::cuda::CudaBackend::new().err().is_some_and(|e| e.to_string().contains("--features cuda")));
 }
 
 #[test]
