@@ -152,3 +152,28 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(eval::parse_method("topk:x", 1).is_err());
     assert!(eval::parse_method("solver:-1", 1).is_err());
 }
+
+#[test]
+fn extract_writes_a_file_check_reference_accepts() {
+    let Some((m, tok)) = lm() else { return };
+    let text = "The GNU General Public License is a free, copyleft license for software and other kinds of works, \
+        specifically designed to ensure cooperation with the community in the case of network server software.";
+    let tokens = tok.encode(text);
+    let n = tokens.len();
+    let dir = std::env::temp_dir().join(format!("attnproof-lm-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("x.safetensors");
+    attnproof::lm::extract::extract(m, &tokens, &[0, 29], &out, &Default::default()).unwrap();
+    let rep = attnproof::check_reference::check_file(&out).unwrap();
+    assert_eq!(rep.layers.keys().copied().collect::<Vec<_>>(), vec![0, 29]);
+    assert!(rep.layers.values().all(|l| l.heads == 9));
+    assert!(rep.max_f64_err() <= 1e-10, "{}", rep.table());
+    let heads = attnproof::data::load_heads(&out).unwrap();
+    assert_eq!((heads[0].n, heads[0].d), (n, 64));
+    // the file's q, k are those of the forward pass: re-running gives the same bits
+    let fw = m.forward(&tokens, &Exact, &[29]).unwrap();
+    assert_eq!(heads[9 + 4].q, fw.captured[0].q[4 * n * 64..5 * n * 64]);
+    assert_eq!(heads[9 + 4].k, fw.captured[0].k[n * 64..2 * n * 64]);
+    assert!(attnproof::lm::extract::extract(m, &tokens, &[], &out, &Default::default()).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}

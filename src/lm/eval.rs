@@ -3,7 +3,6 @@
 //! (mean, max), perplexity of the actual next tokens, top-1 agreement.
 use super::model::{self, Attention, Exact, Method, Model, OnlyLayers, Solver};
 use crate::methods::{exact, keyset::KeySet, linear, performer, sparsemax};
-use crate::solver::SolverOptions;
 use crate::{Error, Result};
 
 /// Parse a method spec: `exact-f32`, `exact-f64`, `last:W` (last-W window, note 004's `last:10`),
@@ -28,7 +27,7 @@ pub fn parse_method(spec: &str, seed: u64) -> Result<Box<dyn Attention>> {
             if !(tol > 0.0 && tol.is_finite()) {
                 return Err(bad());
             }
-            Box::new(Solver { tol, opts: SolverOptions::default() })
+            Box::new(Solver::new(tol))
         }
         _ => return Err(bad()),
     })
@@ -46,6 +45,8 @@ pub struct Row {
     pub ppl: f64,
     pub top1_agree: f64,
     pub secs: f64,
+    /// What the hook reported (the solver's plans, work and certificates).
+    pub note: Option<String>,
 }
 
 /// Base log-probabilities (exact f32 attention) of `tokens`.
@@ -82,6 +83,7 @@ pub fn compare(model: &Model, tokens: &[u32], lp_base: &[Vec<f64>], attn: &dyn A
         ppl: model::perplexity(&lp, tokens),
         top1_agree: agree as f64 / n as f64,
         secs: t0.elapsed().as_secs_f64(),
+        note: a.take_note(),
     })
 }
 
@@ -93,6 +95,6 @@ impl Row {
         format!(
             "{:<28} {:>8} {:>6} {:>11.3e} {:>11.3e} {:>9.4} {:>9.4} {:>7.4} {:>7.1}",
             self.method, self.layers, self.n, self.kl_mean, self.kl_max, self.ppl_base, self.ppl, self.top1_agree, self.secs
-        )
+        ) + &self.note.as_ref().map_or(String::new(), |n| format!("\n    {n}"))
     }
 }

@@ -55,6 +55,10 @@ pub struct Model {
 pub trait Attention: Sync {
     fn name(&self) -> String;
     fn head(&self, layer: usize, head: usize, h: &Head<'_, f32>) -> Result<Vec<f32>>;
+    /// What the hook measured since the last call (the solver's plans and work), if anything.
+    fn take_note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Exact causal attention: the tiled f32 kernel [`fast_f32::attention_f32`] (the default).
@@ -92,6 +96,14 @@ impl Attention for Method {
 pub struct Solver {
     pub tol: f64,
     pub opts: SolverOptions,
+    /// (heads, heads on the tree plan, work, exact work, fallback rows, max certificate) since the last note.
+    pub acc: std::sync::Mutex<(usize, usize, u64, u64, usize, f64)>,
+}
+
+impl Solver {
+    pub fn new(tol: f64) -> Self {
+        Solver { tol, opts: SolverOptions::default(), acc: Default::default() }
+    }
 }
 
 impl Attention for Solver {
@@ -100,7 +112,20 @@ impl Attention for Solver {
     }
     fn head(&self, _l: usize, _h: usize, h: &Head<'_, f32>) -> Result<Vec<f32>> {
         let s = solver::solve(h, Mask::Causal, self.tol, &self.opts)?;
+        if let Ok(mut a) = self.acc.lock() {
+            a.0 += 1;
+            a.1 += usize::from(matches!(s.plan, solver::Plan::Tree { .. }));
+            a.2 += s.stats.work;
+            a.3 += s.stats.exact_work;
+            a.4 += s.stats.fallback_rows;
+            a.5 = a.5.max(s.max_cert());
+        }
         Ok(s.out.iter().map(|&x| x as f32).collect())
+    }
+    fn take_note(&self) -> Option<String> {
+        let mut a = self.acc.lock().ok()?;
+        let (h, t, w, e, f, c) = std::mem::take(&mut *a);
+        Some(format!("{h} heads, {t} on the tree plan, work {:.3} of exact, {f} fallback rows, max certificate {c:.2e}", w as f64 / e.max(1) as f64))
     }
 }
 
@@ -116,6 +141,9 @@ impl Attention for OnlyLayers<'_> {
     }
     fn head(&self, l: usize, hd: usize, h: &Head<'_, f32>) -> Result<Vec<f32>> {
         if self.layers.contains(&l) { self.inner.head(l, hd, h) } else { Exact.head(l, hd, h) }
+    }
+    fn take_note(&self) -> Option<String> {
+        self.inner.take_note()
     }
 }
 
