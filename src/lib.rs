@@ -25,6 +25,8 @@ pub mod solver;
 pub mod sweep;
 pub mod docs;
 pub mod gpu;
+#[cfg(feature = "lm")]
+pub mod lm;
 pub mod tensor;
 pub mod theory;
 pub mod verdict;

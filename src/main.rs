@@ -113,6 +113,52 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', required = true)]
         heads: Vec<usize>,
     },
+    /// (feature `lm`) Q/K/V of chosen SmolLM2 layers on a text, plus exact float64 causal outputs,
+    /// in the MiniLM/SmolLM2 layout that `check-reference` and the sweeps read.
+    #[cfg(feature = "lm")]
+    Extract {
+        /// Text file to tokenise with the model's tokenizer.
+        #[arg(long, conflicts_with = "tokens_from")]
+        text: Option<PathBuf>,
+        /// Safetensors file with a `tokens` i64 tensor.
+        #[arg(long)]
+        tokens_from: Option<PathBuf>,
+        /// Number of tokens (the first n).
+        #[arg(long)]
+        n: usize,
+        #[arg(long, value_delimiter = ',', default_value = "2,15,28")]
+        layers: Vec<usize>,
+        #[arg(long)]
+        out: PathBuf,
+        /// GGUF file (default: the cache of scripts/fetch-lm.sh).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// (feature `lm`) Note 004 on SmolLM2: next-token KL(P_exact ‖ P_method) per token (mean, max),
+    /// perplexity and top-1 agreement with attention replaced in all layers (or `--layer`).
+    #[cfg(feature = "lm")]
+    LmEval {
+        #[arg(long, conflicts_with = "tokens_from")]
+        text: Option<PathBuf>,
+        #[arg(long)]
+        tokens_from: Option<PathBuf>,
+        #[arg(long, default_value_t = 512)]
+        n: usize,
+        /// Methods: exact-f64, last:W, topk:K, longformer:HALF:GLOBAL, performer:M, linear,
+        /// sparsemax, solver:TOL.
+        #[arg(long, value_delimiter = ',', default_value = "exact-f64,last:10,topk:32,longformer:32:2,performer:256,solver:1e-2,solver:1e-3")]
+        methods: Vec<String>,
+        /// Replace attention in these layers only, one at a time (default: all layers at once).
+        #[arg(long, value_delimiter = ',')]
+        layer: Vec<usize>,
+        #[arg(long, default_value_t = 20261125)]
+        seed: u64,
+        /// Append one JSON line per row here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -353,5 +399,79 @@ fn run(cmd: Cmd) -> attnproof::Result<ExitCode> {
             println!("wrote {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "lm")]
+        Cmd::Extract { text, tokens_from, n, layers, out, model } => lm_cmd::extract(text, tokens_from, n, layers, out, model),
+        #[cfg(feature = "lm")]
+        Cmd::LmEval { text, tokens_from, n, methods, layer, seed, json, model } => lm_cmd::eval(text, tokens_from, n, methods, layer, seed, json, model),
+    }
+}
+
+#[cfg(feature = "lm")]
+mod lm_cmd {
+    use attnproof::lm::{self, eval, extract, model::Model, tokenizer::Tokenizer};
+    use attnproof::{Error, Result};
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+
+    fn load(model: Option<PathBuf>) -> Result<(Model, Tokenizer, PathBuf)> {
+        let path = model.unwrap_or_else(lm::default_model_path);
+        if !path.exists() {
+            return Err(Error::invalid("--model", format!("{} does not exist: run scripts/fetch-lm.sh", path.display())));
+        }
+        let (m, g) = Model::load(&path)?;
+        let t = Tokenizer::from_gguf(&g)?;
+        Ok((m, t, path))
+    }
+
+    fn source(text: &Option<PathBuf>, tokens_from: &Option<PathBuf>) -> String {
+        match (text, tokens_from) {
+            (Some(p), _) => format!("text {}", p.display()),
+            (_, Some(p)) => format!("tokens of {}", p.display()),
+            _ => String::new(),
+        }
+    }
+
+    pub fn extract(text: Option<PathBuf>, tokens_from: Option<PathBuf>, n: usize, layers: Vec<usize>, out: PathBuf, model: Option<PathBuf>) -> Result<ExitCode> {
+        let (m, tok, path) = load(model)?;
+        let tokens = extract::tokens_for(text.as_deref(), tokens_from.as_deref(), &tok, n)?;
+        let mut meta = BTreeMap::new();
+        meta.insert("model".to_string(), format!("SmolLM2-135M-Instruct GGUF Q4_1 ({})", path.display()));
+        meta.insert("source".to_string(), source(&text, &tokens_from));
+        meta.insert("n".to_string(), n.to_string());
+        meta.insert("layers".to_string(), format!("{layers:?}"));
+        meta.insert("producer".to_string(), format!("attnproof {} extract (f32 forward, exact f64 causal outputs)", env!("CARGO_PKG_VERSION")));
+        extract::extract(&m, &tokens, &layers, &out, &meta)?;
+        println!("wrote {} (n = {n}, layers {layers:?})", out.display());
+        Ok(ExitCode::SUCCESS)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn eval(text: Option<PathBuf>, tokens_from: Option<PathBuf>, n: usize, methods: Vec<String>, layer: Vec<usize>, seed: u64, json: Option<PathBuf>, model: Option<PathBuf>) -> Result<ExitCode> {
+        let attns = methods.iter().map(|s| eval::parse_method(s, seed)).collect::<Result<Vec<_>>>()?;
+        let (m, tok, _) = load(model)?;
+        if let Some(l) = layer.iter().find(|&&l| l >= m.cfg.n_layer) {
+            return Err(Error::invalid("--layer", format!("layer {l} is outside 0..{}", m.cfg.n_layer)));
+        }
+        let tokens = extract::tokens_for(text.as_deref(), tokens_from.as_deref(), &tok, n)?;
+        println!("# {} , n = {n} tokens, seed {seed}", source(&text, &tokens_from));
+        let base = eval::base(&m, &tokens)?;
+        println!("{}", eval::Row::header());
+        let mut out = String::new();
+        for a in &attns {
+            let sets: Vec<Option<Vec<usize>>> = if layer.is_empty() { vec![None] } else { layer.iter().map(|&l| Some(vec![l])).collect() };
+            for ls in sets {
+                let r = eval::compare(&m, &tokens, &base, a.as_ref(), ls.as_deref())?;
+                println!("{}", r.line());
+                out += &serde_json::to_string(&r).map_err(|e| Error::invalid("json", e.to_string()))?;
+                out.push('\n');
+            }
+        }
+        if let Some(p) = json {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| Error::io(&p, e))?;
+            f.write_all(out.as_bytes()).map_err(|e| Error::io(&p, e))?;
+        }
+        Ok(ExitCode::SUCCESS)
     }
 }
