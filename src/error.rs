@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A YAML file that does not match its schema (file, line, column when the parser knows them).
-    #[error("{file}:{line}:{column}: {msg}")]
+    #[error("{}:{line}:{column}: {}", path_line(file), one_line(msg))]
     Yaml {
         file: PathBuf,
         line: usize,
@@ -13,15 +13,15 @@ pub enum Error {
         msg: String,
     },
     /// A tensor file with a missing tensor, wrong dtype or shape, or non-finite values.
-    #[error("{file}: {msg}")]
+    #[error("{}: {}", path_line(file), one_line(msg))]
     Tensor { file: PathBuf, msg: String },
     /// A bad argument or configuration value.
-    #[error("{field}: {msg}")]
+    #[error("{}: {}", one_line(field), one_line(msg))]
     Invalid { field: String, msg: String },
     /// A registry inconsistency (missing check, duplicate id, claimed quantity absent).
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     Registry(String),
-    #[error("{path}: {source}")]
+    #[error("{}: {}", path_line(path), one_line(&source.to_string()))]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -49,4 +49,18 @@ impl Error {
             source,
         }
     }
+}
+
+/// `s` on one line: line breaks and other control characters are written as escapes (`\n`), so
+/// that every error message stays a single line whatever the input it quotes (a YAML key, a file
+/// name, a JSON fragment).
+pub fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+fn path_line(p: &std::path::Path) -> String {
+    one_line(&p.display().to_string())
 }

@@ -14,6 +14,7 @@ pub mod alloc_count;
 pub mod bench;
 pub mod check_reference;
 pub mod checks;
+pub mod cli;
 pub mod data;
 pub mod error;
 pub mod methods;

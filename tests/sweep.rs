@@ -27,7 +27,7 @@ fn sorted_lines(p: &Path) -> Vec<String> {
 
 fn run_to(out: &Path, quick: bool, shard: Option<(usize, usize)>, threads: usize) {
     let spec = sweep::load_spec(&spec_path()).unwrap();
-    let opts = RunOptions { quick, shard, out: Some(out.to_path_buf()), threads: Some(threads), progress: false };
+    let opts = RunOptions { quick, shard, out: Some(out.to_path_buf()), threads: Some(threads), progress: false, mem_budget: None };
     run::run_sweep(&spec, &opts, |_| {}).unwrap();
 }
 

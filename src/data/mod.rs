@@ -42,7 +42,13 @@ pub fn layers(tensors: &BTreeMap<String, Tensor>) -> Vec<usize> {
 
 /// Every head of every layer of a file.
 pub fn load_heads(path: &Path) -> Result<Vec<RealHead>> {
-    let tensors: BTreeMap<String, Tensor> = safetensors_io::load(path)?
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    heads_from_bytes(&bytes, path)
+}
+
+/// Every head of every layer of safetensors bytes (`path` names them in errors).
+pub fn heads_from_bytes(bytes: &[u8], path: &Path) -> Result<Vec<RealHead>> {
+    let tensors: BTreeMap<String, Tensor> = safetensors_io::parse(bytes, path)?
         .into_iter()
         .map(|t| (t.name.clone(), t))
         .collect();
@@ -86,6 +92,14 @@ pub fn heads_of_layer(
     let hkv = k.shape[0];
     v.expect_shape(path, &[Some(hkv), Some(n), None])?;
     let dv = v.shape[2];
+    if n == 0 || d == 0 || dv == 0 {
+        // A head with no token or no dimension is not attention (and [2^40, 0, 1] would loop over
+        // 2^40 empty heads).
+        return Err(Error::tensor(
+            path,
+            format!("layer{l}: expected n ≥ 1 tokens and d, dv ≥ 1, found n = {n}, d = {d}, dv = {dv}"),
+        ));
+    }
     if hkv == 0 || h % hkv != 0 {
         return Err(Error::tensor(
             path,

@@ -191,7 +191,25 @@ impl AttentionMethod for Performer {
         let (fq, fk) = self.maps(h, req.seed)?;
         let m = self.features;
         let out = kernel_attention(&fq, &fk, h.v, m, h.dv, h.nq, req.mask);
+        // With large ‖k‖ the positive features e^{ω·k − ‖k‖²/2} underflow to 0 for every key a row
+        // sees, and the estimator is 0/0: refuse instead of returning NaN (‖k‖ = 1e3 did).
+        if let Some(i) = out.iter().position(|x| !x.is_finite()) {
+            return Err(Error::invalid(
+                "performer",
+                format!(
+                    "row {}: the random-feature normaliser Σ φ(q)·φ(k) is {} (features e^(ω·x − ‖x‖²/2) under- or overflow at max‖k‖ = {:.3e}); rescale q, k",
+                    req.mask.rows(h.nq).start + i / h.dv,
+                    if out[i].is_nan() { "0" } else { "not finite" },
+                    h.k.chunks_exact(h.d).map(|r| r.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt()).fold(0.0, f64::max)
+                ),
+            ));
+        }
         let weights = (!req.weight_rows.is_empty()).then(|| kernel_weights(&fq, &fk, m, req.weight_rows, req.mask));
+        if let Some(w) = &weights {
+            if w.w.iter().flatten().any(|x| !x.is_finite()) {
+                return Err(Error::invalid("performer", "attention weights are not finite (random features under- or overflow); rescale q, k"));
+            }
+        }
         let rows = req.mask.rows(h.nq).len();
         Ok(Output { out, dv: h.dv, weights, cost: kernel_cost(h.nq, h.nk, h.d, h.dv, m, rows, 2.0) })
     }

@@ -66,3 +66,73 @@ pub fn find(name: &str) -> Option<MeasureFn> {
 pub fn names() -> Vec<&'static str> {
     MEASURES.iter().map(|(n, _)| *n).collect()
 }
+
+/// Measures that hold n×n float64 matrices, with how many they hold at once (read off their code:
+/// score / distance / kernel matrices, their approximations and factorisation workspaces) and the
+/// default `n` they use when a point has none. Every other measure works in O(n·(d + dv)) memory.
+pub const QUADRATIC: &[(&str, u64, u64)] = &[
+    ("criteria.matrix", 2, 256),
+    ("dist.rank", 3, 64),
+    ("euclid.locality", 1, 256),
+    ("ivww.bound", 2, 256),
+    ("ivww.reads", 2, 256),
+    ("ivww.sampling", 2, 256),
+    ("jl.distances", 2, 256),
+    ("linformer.lowrank", 2, 256),
+    ("mask.learned", 1, 256),
+    ("nystrom.attention", 3, 256),
+    ("nystrom.error_rank", 3, 256),
+    ("nystrom.landmarks", 3, 256),
+    ("nystrom.sqrt_n", 3, 256),
+    ("retrieval.passkey", 1, 256),
+    ("sparse.patterns", 1, 256),
+    ("topk.error", 1, 256),
+];
+
+/// Estimated peak bytes of one evaluation of `measure` at point `p`, from its sizes only (nothing
+/// is allocated): 8·c·n² for the n×n float64 matrices of a [`QUADRATIC`] measure, plus
+/// 8·4·n·(2d + dv) for the head (f32 and widened f64 copies, outputs). Parameters default to
+/// n = 256 (or the measure's own default), d = dv = 64. Used by the sweep runner's memory budget.
+pub fn estimate_bytes(measure: &str, p: &Point) -> u64 {
+    let quad = QUADRATIC.iter().find(|(m, _, _)| *m == measure);
+    let n = p.usize_or("n", quad.map_or(256, |q| q.2 as usize)).unwrap_or(0) as u128;
+    let d = p.usize_or("d", 64).unwrap_or(64) as u128;
+    let dv = p.usize_or("dv", 64).unwrap_or(64) as u128;
+    let c = quad.map_or(0, |q| q.1) as u128;
+    let est = 8 * c * n * n + 32 * n * (2 * d + dv);
+    est.min(u64::MAX as u128) as u64
+}
+
+/// Bytes as `1.5 GiB` (binary units).
+pub fn human_bytes(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut x = b as f64;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < units.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{b} B") } else { format!("{x:.1} {}", units[u]) }
+}
+
+/// Parse a byte count: an integer with an optional K, M, G or T suffix (powers of 1024, `iB` or
+/// `B` allowed after it), e.g. `8G`, `512MiB`, `1000000`.
+pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let t2 = t.trim_end_matches("iB").trim_end_matches('B');
+    let (num, mult) = match t2.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("expected a byte count like 8G, 512M or 1000000, found `{s}`")),
+            };
+            (&t2[..i], m)
+        }
+        _ => (t2, 1),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| format!("expected a byte count like 8G, 512M or 1000000, found `{s}`"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("byte count `{s}` overflows 64 bits"))
+}

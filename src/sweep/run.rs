@@ -92,6 +92,20 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// Show an indicatif progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// Memory budget in bytes per point ([`super::measure::estimate_bytes`]); `None`: the
+    /// environment variable `ATTNPROOF_MEM_BUDGET` if set, else no budget.
+    pub mem_budget: Option<u64>,
+}
+
+/// The budget in force: the option, else `ATTNPROOF_MEM_BUDGET` (an error names the variable).
+pub fn mem_budget(opts: &RunOptions) -> Result<Option<u64>> {
+    if let Some(b) = opts.mem_budget {
+        return Ok(Some(b));
+    }
+    match std::env::var("ATTNPROOF_MEM_BUDGET") {
+        Ok(s) if !s.trim().is_empty() => measure::parse_bytes(&s).map(Some).map_err(|e| Error::invalid("ATTNPROOF_MEM_BUDGET", e)),
+        _ => Ok(None),
+    }
 }
 
 /// Parse `I/N`.
@@ -212,6 +226,20 @@ pub fn run_sweep_with(spec: &SweepSpec, thm: &Theorem, opts: &RunOptions, log: &
     let done: BTreeSet<&str> = existing.iter().map(|r| r.key.as_str()).collect();
     let todo: Vec<&Point> = points.iter().filter(|p| !done.contains(p.key.as_str())).collect();
     let skipped = points.len() - todo.len();
+    // Refuse, before anything is allocated or written, a point whose estimate exceeds the budget.
+    if let Some(budget) = mem_budget(opts)? {
+        if let Some((p, est)) = todo.iter().map(|p| (p, measure::estimate_bytes(&spec.measure, p))).find(|(_, e)| *e > budget) {
+            return Err(Error::invalid(
+                format!("{}: point {}", spec.path.display(), p.key),
+                format!(
+                    "estimated peak memory {} ({est} bytes) of measure `{}` exceeds the memory budget {} (--mem-budget / ATTNPROOF_MEM_BUDGET); refused before allocating",
+                    measure::human_bytes(est),
+                    spec.measure,
+                    measure::human_bytes(budget)
+                ),
+            ));
+        }
+    }
     log(format!("sweep {}: {} points ({} done before, {} to run) -> {}", spec.name, points.len(), skipped, todo.len(), out.display()));
 
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&out).map_err(|e| Error::io(&out, e))?;

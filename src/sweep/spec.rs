@@ -51,19 +51,46 @@ pub enum Axis {
     Log2(Log2Axis),
 }
 
+/// Exponents a `log2` axis may use: 2^e must be a finite, non-zero f64.
+pub const LOG2_EXPONENTS: std::ops::RangeInclusive<i32> = -1074..=1023;
+/// Most points a sweep (full or quick) may expand to; a file beyond it is refused at load time
+/// (the expansion would otherwise exhaust memory or run for ever).
+pub const MAX_POINTS: u64 = 1_000_000;
+
 impl Axis {
+    /// Number of values, computed without expanding the axis.
+    pub fn len(&self) -> u64 {
+        match self {
+            Axis::Values(v) => v.len() as u64,
+            Axis::Log2(Log2Axis { log2: r }) => {
+                let (from, to, step) = (r.from as i64, r.to as i64, r.step as i64);
+                if step == 0 {
+                    1
+                } else if (step > 0 && from > to) || (step < 0 && from < to) {
+                    0
+                } else {
+                    ((to - from) / step) as u64 + 1
+                }
+            }
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     pub fn values(&self) -> Vec<Scalar> {
         match self {
             Axis::Values(v) => v.clone(),
             Axis::Log2(Log2Axis { log2: r }) => {
+                // i64 arithmetic: `e += step` cannot overflow for i32 bounds (it wrapped in i32 and
+                // looped for ever at `from: 2147483647`).
+                let (mut e, to, step) = (r.from as i64, r.to as i64, r.step as i64);
                 let mut out = Vec::new();
-                let mut e = r.from;
-                while (r.step > 0 && e <= r.to) || (r.step < 0 && e >= r.to) {
-                    out.push(if e >= 0 && e < 62 { Scalar::Int(1i64 << e) } else { Scalar::Float(2f64.powi(e)) });
-                    if r.step == 0 {
+                while (step > 0 && e <= to) || (step < 0 && e >= to) || (step == 0 && out.is_empty()) {
+                    out.push(if (0..62).contains(&e) { Scalar::Int(1i64 << e) } else { Scalar::Float(2f64.powi(e as i32)) });
+                    if step == 0 {
                         break;
                     }
-                    e += r.step;
+                    e += step;
                 }
                 out
             }
@@ -236,7 +263,14 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
     };
     for (section, axes) in [("grid", &spec.grid), ("zip", &spec.zip), ("grid", &spec.quick.grid), ("zip", &spec.quick.zip)] {
         for (name, axis) in axes {
-            if axis.values().is_empty() {
+            if let Axis::Log2(Log2Axis { log2: r }) = axis {
+                for (what, e) in [("from", r.from), ("to", r.to)] {
+                    if !LOG2_EXPONENTS.contains(&e) {
+                        return Err(err(name, format!("{section}.{name}: log2.{what} = {e} is outside {}..={} (2^e must be a finite non-zero number)", LOG2_EXPONENTS.start(), LOG2_EXPONENTS.end())));
+                    }
+                }
+            }
+            if axis.is_empty() {
                 return Err(err(name, format!("{section}.{name}: empty axis (expected at least one value)")));
             }
         }
@@ -250,17 +284,36 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
     if spec.trials == 0 {
         return Err(err("trials", "trials: expected at least 1".into()));
     }
+    if spec.quick.trials == Some(0) {
+        return Err(err("trials", "quick.trials: expected at least 1".into()));
+    }
     if !(spec.confidence > 0.0 && spec.confidence < 1.0) {
         return Err(err("confidence", format!("confidence: expected a number in (0, 1), found {}", spec.confidence)));
     }
     if super::measure::find(&spec.measure).is_none() {
         return Err(err("measure", format!("measure: unknown measure `{}` (known: {})", spec.measure, super::measure::names().join(", "))));
     }
-    for (mode, zip) in [("zip", &spec.zip), ("quick.zip", &spec.quick.zip)] {
-        let lens: Vec<usize> = zip.values().map(|a| a.values().len()).collect();
+    // The quick zip replaces some of the full zip's axes: the merged set must pair up too (a quick
+    // axis of another length than a kept full axis indexed past its end).
+    let mut quick_zip = spec.zip.clone();
+    quick_zip.extend(spec.quick.zip.clone());
+    for (mode, zip) in [("zip", &spec.zip), ("quick.zip", &spec.quick.zip), ("zip with quick.zip", &quick_zip)] {
+        let lens: Vec<u64> = zip.values().map(|a| a.len()).collect();
         if lens.windows(2).any(|w| w[0] != w[1]) {
             let first = zip.keys().next().cloned().unwrap_or_default();
             return Err(err(&first, format!("{mode}: paired axes must have equal lengths, found {lens:?}")));
+        }
+    }
+    for quick in [false, true] {
+        let n = spec.point_count(quick);
+        if n > MAX_POINTS as u128 {
+            let (line, column) = locate(text, "grid");
+            return Err(Error::Yaml {
+                file: file.to_path_buf(),
+                line,
+                column,
+                msg: format!("{}the sweep expands to {n} points, more than the limit {MAX_POINTS}", if quick { "quick: " } else { "" }),
+            });
         }
     }
     Ok(spec)
@@ -273,6 +326,22 @@ pub fn load(path: &Path) -> Result<SweepSpec> {
 }
 
 impl SweepSpec {
+    /// Number of points of the full sweep or its quick subset, computed without expanding it
+    /// (saturating; u128 so that a product of many long axes does not wrap).
+    pub fn point_count(&self, quick: bool) -> u128 {
+        let mut grid = self.grid.clone();
+        let mut zip = self.zip.clone();
+        let mut datasets = self.datasets.len();
+        if quick {
+            grid.extend(self.quick.grid.clone());
+            zip.extend(self.quick.zip.clone());
+            if let Some(d) = &self.quick.datasets {
+                datasets = d.len();
+            }
+        }
+        let zlen = zip.values().map(|a| a.len()).next().unwrap_or(1) as u128;
+        grid.values().fold(datasets as u128 * zlen, |acc, a| acc.saturating_mul(a.len() as u128))
+    }
     /// Every point of the full sweep, or of its quick subset, in a deterministic order.
     pub fn points(&self, quick: bool) -> Vec<Point> {
         let mut grid = self.grid.clone();

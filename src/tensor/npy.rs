@@ -33,6 +33,23 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Tensor> {
             ));
         }
     };
+    // The header's shape must fit the bytes present before anything is allocated from it (a
+    // header claiming [2^40] values made `into_vec` reserve terabytes and abort).
+    let width = match descr.as_str() {
+        "<f4" => 4u128,
+        "<f8" | "<i8" => 8,
+        _ => 1,
+    };
+    let count = shape.iter().try_fold(1u128, |acc, &s| acc.checked_mul(s as u128));
+    match count {
+        Some(c) if c.saturating_mul(width) <= bytes.len() as u128 => {}
+        _ => {
+            return Err(Error::tensor(
+                path,
+                format!("header shape {shape:?} needs more data than the file's {} bytes", bytes.len()),
+            ));
+        }
+    }
     let bad = |e: std::io::Error| Error::tensor(path, format!("reading data: {e}"));
     let data = match descr.as_str() {
         "<f4" => Data::F32(npy.into_vec::<f32>().map_err(bad)?),
