@@ -7,9 +7,9 @@
 //! reported "elem/s" are FLOP/s. Both run on the global rayon pool (all cores unless
 //! `RAYON_NUM_THREADS` says otherwise).
 use attnproof::bench::{causal_inputs, equal_flop_gemm_size, gemm_inputs, gemm_square};
-use attnproof::reference::fast_f32::{attention_f32_into, Tiling};
+use attnproof::reference::fast_f32::{Tiling, attention_f32_into};
 use attnproof::reference::{Head, Mask};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -44,8 +44,25 @@ pub fn gemm_square(ng: usize, a: &[f32], b: &[f32], c: &mut [f32], threads: usiz
     // SAFETY: all three buffers are ng×ng, row-major (checked above).
     unsafe {
         gemm::gemm(
-            ng, ng, ng, c.as_mut_ptr(), 1, ng as isize, false, a.as_ptr(), 1, ng as isize, b.as_ptr(), 1, ng as isize,
-            0.0f32, 1.0f32, false, false, false, par,
+            ng,
+            ng,
+            ng,
+            c.as_mut_ptr(),
+            1,
+            ng as isize,
+            false,
+            a.as_ptr(),
+            1,
+            ng as isize,
+            b.as_ptr(),
+            1,
+            ng as isize,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
         )
     }
 }
@@ -91,7 +108,13 @@ pub fn time_pair(n: usize, d: usize, threads: usize, reps: usize) -> (f64, f64) 
 }
 
 /// Fast exact f32 causal attention vs a same-run f32 GEMM of equal FLOP count; one line per n.
-pub fn exact_vs_gemm(n: &[usize], d: usize, threads: Option<usize>, reps: usize, mut print: impl FnMut(String)) -> Result<()> {
+pub fn exact_vs_gemm(
+    n: &[usize],
+    d: usize,
+    threads: Option<usize>,
+    reps: usize,
+    mut print: impl FnMut(String),
+) -> Result<()> {
     if d == 0 {
         return Err(Error::invalid("--d", "head dimension must be ≥ 1"));
     }
@@ -141,7 +164,9 @@ pub fn solver_regime(name: &str) -> Result<crate::sweep::dataset::DatasetSpec> {
         // Alman–Song: entries uniform in [−B, B], B = √(ln n).
         "bounded" => D::Bounded { entry: None, entry_rel: Some(1.0) },
         // Generator fitted to a real MiniLM head (shipped slice, layer 0 head 0, 16 clusters).
-        "real-stats" => D::RealStats { file: "tests/data/minilm_slice.safetensors".into(), layer: 0, head: 0, clusters: 16 },
+        "real-stats" => {
+            D::RealStats { file: "tests/data/minilm_slice.safetensors".into(), layer: 0, head: 0, clusters: 16 }
+        }
         _ => {
             return Err(crate::Error::invalid(
                 "--regime",
@@ -184,9 +209,15 @@ pub fn solver_vs_exact(
     let spec = solver_regime(regime)?;
     let mut pts = Vec::new();
     let mut last_exact: Option<(usize, f64)> = None;
-    print(format!("bench solver: regime {regime} = {}, d = {d} (dv = d), tol = {tol_rel:.1e}·max|v|, mask causal, seed {seed}", spec.label()));
+    print(format!(
+        "bench solver: regime {regime} = {}, d = {d} (dv = d), tol = {tol_rel:.1e}·max|v|, mask causal, seed {seed}",
+        spec.label()
+    ));
     print("exact = crate::reference::fast_f32::attention_f32 (tiled f32 kernel, all cores)".into());
-    print(format!("{:>7} {:>11} {:>10} {:>8} {:>10} {:>10} {:>10} {:>6} {:>7}  plan", "n", "exact_s", "solver_s", "speedup", "max_cert", "cert/max|v|", "max_err", "rows", "work"));
+    print(format!(
+        "{:>7} {:>11} {:>10} {:>8} {:>10} {:>10} {:>10} {:>6} {:>7}  plan",
+        "n", "exact_s", "solver_s", "speedup", "max_cert", "cert/max|v|", "max_err", "rows", "work"
+    ));
     for &n in ns {
         let h = spec.generate(n, d, d, seed)?;
         let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
@@ -210,12 +241,16 @@ pub fn solver_vs_exact(
         // True error on ≤ 64 evenly spaced rows plus the row of the largest certificate.
         let step = (h.n / 64).max(1);
         let mut rows: Vec<usize> = (0..h.n).step_by(step).collect();
-        let worst = r.cert.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|x| x.0 + r.rows.start).unwrap_or(0);
+        let worst =
+            r.cert.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|x| x.0 + r.rows.start).unwrap_or(0);
         rows.push(worst);
         rows.push(h.n - 1);
         let checks = compare::check_rows(&head, Mask::Causal, &r, Some(&rows));
         if let Some(c) = checks.iter().find(|c| !c.ok()) {
-            return Err(crate::Error::invalid("solver", format!("certificate violated at n = {}, row {}: {c:?}", h.n, c.row)));
+            return Err(crate::Error::invalid(
+                "solver",
+                format!("certificate violated at n = {}, row {}: {c:?}", h.n, c.row),
+            ));
         }
         let max_err = checks.iter().map(|c| c.err).fold(0.0, f64::max);
         let p = SolverPoint {
@@ -250,7 +285,10 @@ pub fn solver_vs_exact(
     let xs: Vec<f64> = pts.iter().map(|p| p.n as f64).collect();
     let ys: Vec<f64> = pts.iter().map(|p| p.solver_secs).collect();
     if let Some(f) = crate::stats::loglog_slope(&xs, &ys, 0.95) {
-        print(format!("solver time ∝ n^{:.2} (95% CI [{:.2}, {:.2}], {} points; crate::stats::loglog_slope)", f.slope, f.lo, f.hi, f.points));
+        print(format!(
+            "solver time ∝ n^{:.2} (95% CI [{:.2}, {:.2}], {} points; crate::stats::loglog_slope)",
+            f.slope, f.lo, f.hi, f.points
+        ));
     }
     if pts.iter().any(|p| p.exact_extrapolated) {
         print("* exact time extrapolated ∝ n² from the largest timed n (--exact-max)".into());
@@ -274,12 +312,19 @@ pub fn solve_file(
         return Err(crate::Error::invalid("--tol", format!("expected a positive finite tolerance, got {tol}")));
     }
     let heads = crate::data::load_heads(file)?;
-    let sel: Vec<_> = heads.iter().filter(|h| layer.is_none_or(|l| h.layer == l) && head.is_none_or(|x| h.head == x)).collect();
+    let sel: Vec<_> =
+        heads.iter().filter(|h| layer.is_none_or(|l| h.layer == l) && head.is_none_or(|x| h.head == x)).collect();
     if sel.is_empty() {
         return Err(crate::Error::invalid("--layer/--head", format!("no such head in {}", file.display())));
     }
-    print(format!("solve {} tol {tol:.1e} mask {mask:?}; exact = fast_f32::attention_f32 as on this branch", file.display()));
-    print(format!("{:<28} {:>6} {:>4} {:>9} {:>9} {:>7} {:>10} {:>10} {:>7}  plan", "head", "n", "d", "exact_s", "solver_s", "speedup", "max_cert", "max_err", "work"));
+    print(format!(
+        "solve {} tol {tol:.1e} mask {mask:?}; exact = fast_f32::attention_f32 as on this branch",
+        file.display()
+    ));
+    print(format!(
+        "{:<28} {:>6} {:>4} {:>9} {:>9} {:>7} {:>10} {:>10} {:>7}  plan",
+        "head", "n", "d", "exact_s", "solver_s", "speedup", "max_cert", "max_err", "work"
+    ));
     for h in sel {
         let hd = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv())?;
         let t = std::time::Instant::now();
@@ -291,7 +336,10 @@ pub fn solve_file(
         let ts = t.elapsed().as_secs_f64();
         let checks = compare::check_rows(&hd, mask, &r, None);
         if let Some(c) = checks.iter().find(|c| !c.ok()) {
-            return Err(crate::Error::invalid("solver", format!("certificate violated on {} row {}: {c:?}", h.label, c.row)));
+            return Err(crate::Error::invalid(
+                "solver",
+                format!("certificate violated on {} row {}: {c:?}", h.label, c.row),
+            ));
         }
         let max_err = checks.iter().map(|c| c.err).fold(0.0, f64::max);
         print(format!(

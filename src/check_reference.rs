@@ -24,10 +24,7 @@ pub struct FileReport {
 }
 
 fn max_abs(a: &[f64], b: impl Iterator<Item = f64>) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
 }
 
 /// Errors of one head: (f64 full, f64 causal, f32 full, f32 causal).
@@ -37,18 +34,10 @@ pub fn head_errors(h: &RealHead) -> Result<[f64; 4]> {
     let h64 = Head::new(&q, &k, &v, h.n, h.d, dv)?;
     let h32 = Head::new(&h.q, &h.k, &h.v, h.n, h.d, dv)?;
     let mut e = [f64::NAN; 4];
-    for (slot, mask, stored) in [
-        (0, Mask::Full, &h.out_full),
-        (1, Mask::Causal, &h.out_causal),
-    ] {
+    for (slot, mask, stored) in [(0, Mask::Full, &h.out_full), (1, Mask::Causal, &h.out_causal)] {
         if let Some(want) = stored {
             e[slot] = max_abs(want, attention_f64(&h64, mask).out.into_iter());
-            e[slot + 2] = max_abs(
-                want,
-                fast_f32::attention_f32(&h32, mask)
-                    .into_iter()
-                    .map(|x| x as f64),
-            );
+            e[slot + 2] = max_abs(want, fast_f32::attention_f32(&h32, mask).into_iter().map(|x| x as f64));
         }
     }
     Ok(e)
@@ -57,10 +46,7 @@ pub fn head_errors(h: &RealHead) -> Result<[f64; 4]> {
 /// Recompute every head of a file.
 pub fn check_file(path: &Path) -> Result<FileReport> {
     let heads = data::load_heads(path)?;
-    if heads
-        .iter()
-        .all(|h| h.out_full.is_none() && h.out_causal.is_none())
-    {
+    if heads.iter().all(|h| h.out_full.is_none() && h.out_causal.is_none()) {
         return Err(crate::Error::tensor(
             path,
             "no layer{L}.out_full or layer{L}.out_causal tensors to compare against",
@@ -71,36 +57,17 @@ pub fn check_file(path: &Path) -> Result<FileReport> {
         let e = head_errors(h)?;
         let l = layers.entry(h.layer).or_default();
         l.heads += 1;
-        for (acc, x) in [
-            &mut l.f64_full,
-            &mut l.f64_causal,
-            &mut l.f32_full,
-            &mut l.f32_causal,
-        ]
-        .into_iter()
-        .zip(e)
-        {
-            *acc = if x.is_nan() || acc.is_nan() {
-                f64::NAN
-            } else {
-                acc.max(x)
-            };
+        for (acc, x) in [&mut l.f64_full, &mut l.f64_causal, &mut l.f32_full, &mut l.f32_causal].into_iter().zip(e) {
+            *acc = if x.is_nan() || acc.is_nan() { f64::NAN } else { acc.max(x) };
         }
     }
-    Ok(FileReport {
-        file: path.display().to_string(),
-        layers,
-    })
+    Ok(FileReport { file: path.display().to_string(), layers })
 }
 
 impl FileReport {
     /// Largest float64 error over every layer (NaN counts as +∞: a missing comparison is not a pass).
     pub fn max_f64_err(&self) -> f64 {
-        self.layers
-            .values()
-            .flat_map(|l| [l.f64_full, l.f64_causal])
-            .filter(|x| !x.is_nan())
-            .fold(0.0, f64::max)
+        self.layers.values().flat_map(|l| [l.f64_full, l.f64_causal]).filter(|x| !x.is_nan()).fold(0.0, f64::max)
     }
     /// Plain-text table, one line per layer.
     pub fn table(&self) -> String {

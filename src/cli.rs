@@ -29,7 +29,9 @@ where
         Err(e) => match e.kind() {
             clap::error::ErrorKind::DisplayHelp
             | clap::error::ErrorKind::DisplayVersion
-            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Ok(Parsed::Print(e.render().to_string())),
+            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                Ok(Parsed::Print(e.render().to_string()))
+            }
             _ => Err(one_line_clap(&e.render().to_string())),
         },
     }
@@ -78,11 +80,7 @@ where
 }
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "attnproof",
-    version,
-    about = "Put the claims of research notes on fast attention to the test"
-)]
+#[command(name = "attnproof", version, about = "Put the claims of research notes on fast attention to the test")]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -184,7 +182,8 @@ pub enum Cmd {
         /// Heads to keep, e.g. `0,3`.
         #[arg(long, value_delimiter = ',', required = true)]
         heads: Vec<usize>,
-    },    /// (feature `lm`) Q/K/V of chosen SmolLM2 layers on a text, plus exact float64 causal outputs,
+    },
+    /// (feature `lm`) Q/K/V of chosen SmolLM2 layers on a text, plus exact float64 causal outputs,
     /// in the MiniLM/SmolLM2 layout that `check-reference` and the sweeps read.
     #[cfg(feature = "lm")]
     Extract {
@@ -217,7 +216,11 @@ pub enum Cmd {
         n: usize,
         /// Methods: exact-f64, last:W, topk:K, longformer:HALF:GLOBAL, performer:M, linear,
         /// sparsemax, solver:TOL.
-        #[arg(long, value_delimiter = ',', default_value = "exact-f64,last:10,topk:32,longformer:32:2,performer:256,solver:1e-2,solver:1e-3")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "exact-f64,last:10,topk:32,longformer:32:2,performer:256,solver:1e-2,solver:1e-3"
+        )]
         methods: Vec<String>,
         /// Replace attention in these layers only, one at a time (default: all layers at once).
         #[arg(long, value_delimiter = ',')]
@@ -323,26 +326,14 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
         Cmd::Show { id } => {
             let path = registry::theorems_dir().join(format!("{id}.yaml"));
             if !path.exists() {
-                return Err(crate::Error::invalid(
-                    "ID",
-                    format!("no theorem `{id}` (see `attnproof list`)"),
-                ));
+                return Err(crate::Error::invalid("ID", format!("no theorem `{id}` (see `attnproof list`)")));
             }
             let thm = registry::load_file(&path)?;
-            print!(
-                "{}",
-                std::fs::read_to_string(&path).map_err(|e| crate::Error::io(&path, e))?
-            );
+            print!("{}", std::fs::read_to_string(&path).map_err(|e| crate::Error::io(&path, e))?);
             println!("# check: src/checks/{}.rs", thm.snake());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Verify {
-            quick,
-            seed,
-            data,
-            json,
-            ids,
-        } => {
+        Cmd::Verify { quick, seed, data, json, ids } => {
             let all = registry::load_all(&registry::theorems_dir())?;
             let selected = crate::verify::select(&all, &ids)?;
             let ctx = Ctx::new(quick, seed, data);
@@ -352,11 +343,7 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             }
             let bad = outcomes.iter().filter(|(_, o)| !o.agrees()).count();
             println!("{}", crate::verify::summary(&outcomes));
-            Ok(if bad == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Cmd::CheckReference { file, tol } => {
             let rep = crate::check_reference::check_file(&file)?;
@@ -372,10 +359,7 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Cmd::Bench {
-            what:
-                BenchWhat::Exact { n, d, threads, reps, backend },
-        } => {
+        Cmd::Bench { what: BenchWhat::Exact { n, d, threads, reps, backend } } => {
             let n = if n.is_empty() { (10..=16).map(|p| 1usize << p).collect() } else { n };
             let unavailable = |e: crate::gpu::GpuUnavailable| crate::Error::invalid("--backend", e.to_string());
             match backend.as_str() {
@@ -400,7 +384,9 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             let mask = match mask.as_str() {
                 "causal" => crate::reference::Mask::Causal,
                 "strict-prefix" => crate::reference::Mask::StrictPrefix,
-                m => return Err(crate::Error::invalid("--mask", format!("expected causal or strict-prefix, got `{m}`"))),
+                m => {
+                    return Err(crate::Error::invalid("--mask", format!("expected causal or strict-prefix, got `{m}`")));
+                }
             };
             crate::bench::solve_file(&file, tol, layer, head, mask, |l| println!("{l}"))?;
             Ok(ExitCode::SUCCESS)
@@ -449,20 +435,19 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             println!("wrote {} pages under {}", pages.len(), dir.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Slice {
-            input,
-            output,
-            layers,
-            heads,
-        } => {
+        Cmd::Slice { input, output, layers, heads } => {
             crate::data::write_slice(&input, &output, &layers, &heads)?;
             println!("wrote {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "lm")]
-        Cmd::Extract { text, tokens_from, n, layers, out, model } => lm_cmd::extract(text, tokens_from, n, layers, out, model),
+        Cmd::Extract { text, tokens_from, n, layers, out, model } => {
+            lm_cmd::extract(text, tokens_from, n, layers, out, model)
+        }
         #[cfg(feature = "lm")]
-        Cmd::LmEval { text, tokens_from, n, methods, layer, seed, json, model } => lm_cmd::eval(text, tokens_from, n, methods, layer, seed, json, model),
+        Cmd::LmEval { text, tokens_from, n, methods, layer, seed, json, model } => {
+            lm_cmd::eval(text, tokens_from, n, methods, layer, seed, json, model)
+        }
     }
 }
 
@@ -477,7 +462,10 @@ mod lm_cmd {
     fn load(model: Option<PathBuf>) -> Result<(Model, Tokenizer, PathBuf)> {
         let path = model.unwrap_or_else(lm::default_model_path);
         if !path.exists() {
-            return Err(Error::invalid("--model", format!("{} does not exist: run scripts/fetch-lm.sh", path.display())));
+            return Err(Error::invalid(
+                "--model",
+                format!("{} does not exist: run scripts/fetch-lm.sh", path.display()),
+            ));
         }
         let (m, g) = Model::load(&path)?;
         let t = Tokenizer::from_gguf(&g)?;
@@ -492,7 +480,14 @@ mod lm_cmd {
         }
     }
 
-    pub fn extract(text: Option<PathBuf>, tokens_from: Option<PathBuf>, n: usize, layers: Vec<usize>, out: PathBuf, model: Option<PathBuf>) -> Result<ExitCode> {
+    pub fn extract(
+        text: Option<PathBuf>,
+        tokens_from: Option<PathBuf>,
+        n: usize,
+        layers: Vec<usize>,
+        out: PathBuf,
+        model: Option<PathBuf>,
+    ) -> Result<ExitCode> {
         let (m, tok, path) = load(model)?;
         let tokens = extract::tokens_for(text.as_deref(), tokens_from.as_deref(), &tok, n)?;
         let mut meta = BTreeMap::new();
@@ -500,14 +495,26 @@ mod lm_cmd {
         meta.insert("source".to_string(), source(&text, &tokens_from));
         meta.insert("n".to_string(), n.to_string());
         meta.insert("layers".to_string(), format!("{layers:?}"));
-        meta.insert("producer".to_string(), format!("attnproof {} extract (f32 forward, exact f64 causal outputs)", env!("CARGO_PKG_VERSION")));
+        meta.insert(
+            "producer".to_string(),
+            format!("attnproof {} extract (f32 forward, exact f64 causal outputs)", env!("CARGO_PKG_VERSION")),
+        );
         extract::extract(&m, &tokens, &layers, &out, &meta)?;
         println!("wrote {} (n = {n}, layers {layers:?})", out.display());
         Ok(ExitCode::SUCCESS)
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn eval(text: Option<PathBuf>, tokens_from: Option<PathBuf>, n: usize, methods: Vec<String>, layer: Vec<usize>, seed: u64, json: Option<PathBuf>, model: Option<PathBuf>) -> Result<ExitCode> {
+    pub fn eval(
+        text: Option<PathBuf>,
+        tokens_from: Option<PathBuf>,
+        n: usize,
+        methods: Vec<String>,
+        layer: Vec<usize>,
+        seed: u64,
+        json: Option<PathBuf>,
+        model: Option<PathBuf>,
+    ) -> Result<ExitCode> {
         let attns = methods.iter().map(|s| eval::parse_method(s, seed)).collect::<Result<Vec<_>>>()?;
         let (m, tok, _) = load(model)?;
         if let Some(l) = layer.iter().find(|&&l| l >= m.cfg.n_layer) {
@@ -519,7 +526,8 @@ mod lm_cmd {
         println!("{}", eval::Row::header());
         let mut out = String::new();
         for a in &attns {
-            let sets: Vec<Option<Vec<usize>>> = if layer.is_empty() { vec![None] } else { layer.iter().map(|&l| Some(vec![l])).collect() };
+            let sets: Vec<Option<Vec<usize>>> =
+                if layer.is_empty() { vec![None] } else { layer.iter().map(|&l| Some(vec![l])).collect() };
             for ls in sets {
                 let r = eval::compare(&m, &tokens, &base, a.as_ref(), ls.as_deref())?;
                 println!("{}", r.line());

@@ -6,12 +6,7 @@ use std::path::PathBuf;
 pub enum Error {
     /// A YAML file that does not match its schema (file, line, column when the parser knows them).
     #[error("{}:{line}:{column}: {}", path_line(file), one_line(msg))]
-    Yaml {
-        file: PathBuf,
-        line: usize,
-        column: usize,
-        msg: String,
-    },
+    Yaml { file: PathBuf, line: usize, column: usize, msg: String },
     /// A tensor file with a missing tensor, wrong dtype or shape, or non-finite values.
     #[error("{}: {}", path_line(file), one_line(msg))]
     Tensor { file: PathBuf, msg: String },
@@ -22,32 +17,20 @@ pub enum Error {
     #[error("{}", one_line(.0))]
     Registry(String),
     #[error("{}: {}", path_line(path), one_line(&source.to_string()))]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn invalid(field: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Invalid {
-            field: field.into(),
-            msg: msg.into(),
-        }
+        Error::Invalid { field: field.into(), msg: msg.into() }
     }
     pub fn tensor(file: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        Error::Tensor {
-            file: file.into(),
-            msg: msg.into(),
-        }
+        Error::Tensor { file: file.into(), msg: msg.into() }
     }
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }
 

@@ -43,7 +43,8 @@ pub struct SlopeFit {
 }
 
 pub fn loglog_slope(xs: &[f64], ys: &[f64], conf: f64) -> Option<SlopeFit> {
-    let pts: Vec<(f64, f64)> = xs.iter().zip(ys).filter(|(x, y)| **x > 0.0 && **y > 0.0).map(|(x, y)| (x.ln(), y.ln())).collect();
+    let pts: Vec<(f64, f64)> =
+        xs.iter().zip(ys).filter(|(x, y)| **x > 0.0 && **y > 0.0).map(|(x, y)| (x.ln(), y.ln())).collect();
     let n = pts.len();
     if n < 2 {
         return None;
@@ -85,7 +86,8 @@ mod tests {
     #[test]
     fn slope_of_a_power_law() {
         let xs: Vec<f64> = (1..=8).map(|i| (1 << i) as f64).collect();
-        let ys: Vec<f64> = xs.iter().enumerate().map(|(i, x)| 3.0 * x.powf(1.5) * (1.0 + 0.01 * (i % 2) as f64)).collect();
+        let ys: Vec<f64> =
+            xs.iter().enumerate().map(|(i, x)| 3.0 * x.powf(1.5) * (1.0 + 0.01 * (i % 2) as f64)).collect();
         let f = loglog_slope(&xs, &ys, 0.95).unwrap();
         assert!((f.slope - 1.5).abs() < 0.01 && f.lo < 1.5 && f.hi > 1.5, "{f:?}");
     }

@@ -45,53 +45,19 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn upper(
-        name: impl Into<String>,
-        case: impl Into<String>,
-        value: f64,
-        bound: f64,
-        trials: u64,
-    ) -> Self {
-        Finding {
-            name: name.into(),
-            case: case.into(),
-            value,
-            bound,
-            lower: false,
-            trials,
-        }
+    pub fn upper(name: impl Into<String>, case: impl Into<String>, value: f64, bound: f64, trials: u64) -> Self {
+        Finding { name: name.into(), case: case.into(), value, bound, lower: false, trials }
     }
-    pub fn lower(
-        name: impl Into<String>,
-        case: impl Into<String>,
-        value: f64,
-        bound: f64,
-        trials: u64,
-    ) -> Self {
-        Finding {
-            name: name.into(),
-            case: case.into(),
-            value,
-            bound,
-            lower: true,
-            trials,
-        }
+    pub fn lower(name: impl Into<String>, case: impl Into<String>, value: f64, bound: f64, trials: u64) -> Self {
+        Finding { name: name.into(), case: case.into(), value, bound, lower: true, trials }
     }
     /// Does the measurement satisfy the bound? NaN never does.
     pub fn ok(&self) -> bool {
-        if self.lower {
-            self.value >= self.bound
-        } else {
-            self.value <= self.bound
-        }
+        if self.lower { self.value >= self.bound } else { self.value <= self.bound }
     }
     /// Margin in the bound's favour: `bound − value` (or `value − bound` for lower bounds).
     pub fn margin(&self) -> f64 {
-        if self.lower {
-            self.value - self.bound
-        } else {
-            self.bound - self.value
-        }
+        if self.lower { self.value - self.bound } else { self.bound - self.value }
     }
     /// `value / bound` for upper bounds, `bound / value` for lower ones: ≤ 1 means satisfied.
     /// 0 ≤ 0 (an exact claim met exactly) has ratio 0, not 0/0 = NaN: otherwise a later satisfied
@@ -117,12 +83,7 @@ pub struct Worst {
 
 impl Worst {
     pub fn new(name: impl Into<String>) -> Self {
-        Worst {
-            name: name.into(),
-            best: None,
-            trials: 0,
-            violations: 0,
-        }
+        Worst { name: name.into(), best: None, trials: 0, violations: 0 }
     }
     /// Record `value ≤ bound` for `case`; the case is formatted only when it becomes the worst.
     pub fn push(&mut self, value: f64, bound: f64, case: impl FnOnce() -> String) {
@@ -142,9 +103,7 @@ impl Worst {
     }
     /// The worst finding, with the trial count.
     pub fn finish(self) -> Finding {
-        let mut f = self.best.unwrap_or_else(|| {
-            Finding::upper(self.name.clone(), "no cases", f64::NAN, f64::NAN, 0)
-        });
+        let mut f = self.best.unwrap_or_else(|| Finding::upper(self.name.clone(), "no cases", f64::NAN, f64::NAN, 0));
         f.trials = self.trials;
         f
     }
@@ -186,11 +145,7 @@ impl Report {
     }
     /// The worst finding: the one with the largest value/bound ratio.
     pub fn worst(&self) -> Option<&Finding> {
-        self.findings.iter().max_by(|a, b| {
-            a.ratio()
-                .partial_cmp(&b.ratio())
-                .unwrap_or(std::cmp::Ordering::Greater)
-        })
+        self.findings.iter().max_by(|a, b| a.ratio().partial_cmp(&b.ratio()).unwrap_or(std::cmp::Ordering::Greater))
     }
     /// Total number of cases measured.
     pub fn trials(&self) -> u64 {
@@ -198,11 +153,7 @@ impl Report {
     }
     /// Verdict from the findings alone: holds when every finding is within its bound.
     pub fn conclude_all(mut self) -> Self {
-        self.verdict = if self.findings.iter().all(Finding::ok) {
-            Verdict::Holds
-        } else {
-            Verdict::Fails
-        };
+        self.verdict = if self.findings.iter().all(Finding::ok) { Verdict::Holds } else { Verdict::Fails };
         self
     }
 }

@@ -12,9 +12,9 @@ pub fn select<'a>(all: &'a [Theorem], ids: &[String]) -> Result<Vec<&'a Theorem>
     }
     ids.iter()
         .map(|id| {
-            all.iter().find(|t| &t.id == id).ok_or_else(|| {
-                Error::invalid("ID", format!("no theorem `{id}` (see `attnproof list`)"))
-            })
+            all.iter()
+                .find(|t| &t.id == id)
+                .ok_or_else(|| Error::invalid("ID", format!("no theorem `{id}` (see `attnproof list`)")))
         })
         .collect()
 }
@@ -30,17 +30,9 @@ pub fn header() -> String {
 /// One table row.
 pub fn row(id: &str, o: &Outcome, secs: f64) -> String {
     match &o.report {
-        Err(e) => format!(
-            "{id:<24} {:<16} {:<9} error: {e}",
-            "ERROR",
-            o.expected.to_string()
-        ),
+        Err(e) => format!("{id:<24} {:<16} {:<9} error: {e}", "ERROR", o.expected.to_string()),
         Ok(r) => {
-            let mark = if o.agrees() {
-                ""
-            } else {
-                "  <-- DIFFERS FROM REGISTRY"
-            };
+            let mark = if o.agrees() { "" } else { "  <-- DIFFERS FROM REGISTRY" };
             match r.worst() {
                 Some(w) => format!(
                     "{id:<24} {:<16} {:<9} {:>11.3e} {:>11.3e} {:>10.2e} {:>8} {:>6.1}  {}: {}{mark}",
@@ -54,22 +46,16 @@ pub fn row(id: &str, o: &Outcome, secs: f64) -> String {
                     w.name,
                     w.case
                 ),
-                None => format!(
-                    "{id:<24} {:<16} {:<9} (no findings){mark}",
-                    r.verdict.to_string(),
-                    o.expected.to_string()
-                ),
+                None => {
+                    format!("{id:<24} {:<16} {:<9} (no findings){mark}", r.verdict.to_string(), o.expected.to_string())
+                }
             }
         }
     }
 }
 
 /// Run every selected theorem in order, calling `print` with the header and each row as it finishes.
-pub fn run_all<'a>(
-    thms: &[&'a Theorem],
-    ctx: &Ctx,
-    mut print: impl FnMut(String),
-) -> Vec<(&'a Theorem, Outcome)> {
+pub fn run_all<'a>(thms: &[&'a Theorem], ctx: &Ctx, mut print: impl FnMut(String)) -> Vec<(&'a Theorem, Outcome)> {
     print(header());
     let mut out = Vec::with_capacity(thms.len());
     for t in thms {
@@ -83,23 +69,11 @@ pub fn run_all<'a>(
 
 /// Final line: how many agree with the registry.
 pub fn summary(outcomes: &[(&Theorem, Outcome)]) -> String {
-    let bad: Vec<&str> = outcomes
-        .iter()
-        .filter(|(_, o)| !o.agrees())
-        .map(|(t, _)| t.id.as_str())
-        .collect();
+    let bad: Vec<&str> = outcomes.iter().filter(|(_, o)| !o.agrees()).map(|(t, _)| t.id.as_str()).collect();
     if bad.is_empty() {
-        format!(
-            "{} theorems checked; every verdict agrees with the registry",
-            outcomes.len()
-        )
+        format!("{} theorems checked; every verdict agrees with the registry", outcomes.len())
     } else {
-        format!(
-            "{} theorems checked; {} differ from the registry: {}",
-            outcomes.len(),
-            bad.len(),
-            bad.join(", ")
-        )
+        format!("{} theorems checked; {} differ from the registry: {}", outcomes.len(), bad.len(), bad.join(", "))
     }
 }
 

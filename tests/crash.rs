@@ -90,7 +90,8 @@ fn sweep_survives_random_sigkills_and_resumes_to_the_uninterrupted_result() {
         let body = std::str::from_utf8(&text[..complete]).expect("complete lines are UTF-8");
         let mut seen = BTreeSet::new();
         for l in body.lines() {
-            let r: run::Record = serde_json::from_str(l).unwrap_or_else(|e| panic!("corrupt line after a kill: {e}: {l}"));
+            let r: run::Record =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("corrupt line after a kill: {e}: {l}"));
             assert!(seen.insert(r.key.clone()), "duplicated point after a kill: {}", r.key);
             assert_eq!(Some(l), by_key.get(&r.key).map(String::as_str), "line differs from the uninterrupted run");
         }
@@ -174,7 +175,9 @@ fn docs_pages_are_never_half_written_under_sigkill() {
     let dir = tmpdir("docs");
     let old = pages("old");
     write_pages(&dir, &old).unwrap();
-    let versions: Vec<[String; 3]> = (0..PAGES).map(|i| [old[i].content.clone(), pages("A")[i].content.clone(), pages("B")[i].content.clone()]).collect();
+    let versions: Vec<[String; 3]> = (0..PAGES)
+        .map(|i| [old[i].content.clone(), pages("A")[i].content.clone(), pages("B")[i].content.clone()])
+        .collect();
     let me = std::env::current_exe().unwrap();
     let mut rng = Rng(kill_seed() ^ 0xD0C5);
     let mut mixed = 0;
@@ -191,8 +194,12 @@ fn docs_pages_are_never_half_written_under_sigkill() {
         let _ = child.wait();
         let mut seen = BTreeSet::new();
         for (i, p) in old.iter().enumerate() {
-            let got = std::fs::read_to_string(dir.join(&p.rel)).unwrap_or_else(|e| panic!("page {} missing after a kill: {e}", p.rel.display()));
-            let v = versions[i].iter().position(|c| *c == got).unwrap_or_else(|| panic!("page {} is half-written ({} bytes)", p.rel.display(), got.len()));
+            let got = std::fs::read_to_string(dir.join(&p.rel))
+                .unwrap_or_else(|e| panic!("page {} missing after a kill: {e}", p.rel.display()));
+            let v = versions[i]
+                .iter()
+                .position(|c| *c == got)
+                .unwrap_or_else(|| panic!("page {} is half-written ({} bytes)", p.rel.display(), got.len()));
             seen.insert(v);
         }
         mixed += usize::from(seen.len() > 1);

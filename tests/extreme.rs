@@ -48,18 +48,42 @@ fn cases() -> Vec<Case> {
     out.push(Case { label: "scores_1e4", n, d, dv, q, k: k.clone(), v: wave(n * dv, 4) });
     // Subnormal q, k and v.
     let sub = |x: Vec<f32>| x.into_iter().map(|v| v * 1e-40).collect::<Vec<f32>>();
-    out.push(Case { label: "subnormal", n, d, dv, q: sub(wave(n * d, 5)), k: sub(wave(n * d, 6)), v: sub(wave(n * dv, 7)) });
+    out.push(Case {
+        label: "subnormal",
+        n,
+        d,
+        dv,
+        q: sub(wave(n * d, 5)),
+        k: sub(wave(n * d, 6)),
+        v: sub(wave(n * dv, 7)),
+    });
     // n = 1 and d = 1.
     out.push(Case { label: "n1", n: 1, d, dv, q: wave(d, 8), k: wave(d, 9), v: wave(dv, 10) });
     out.push(Case { label: "n1_d1", n: 1, d: 1, dv: 1, q: vec![3.0], k: vec![-2.0], v: vec![0.5] });
     let mut q1: Vec<f32> = wave(n, 11).iter().map(|x| x * 100.0).collect();
     q1[0] = 100.0;
-    out.push(Case { label: "d1_scores_1e4", n, d: 1, dv: 1, q: q1, k: wave(n, 12).iter().map(|x| x * 100.0).collect(), v: wave(n, 13) });
+    out.push(Case {
+        label: "d1_scores_1e4",
+        n,
+        d: 1,
+        dv: 1,
+        q: q1,
+        k: wave(n, 12).iter().map(|x| x * 100.0).collect(),
+        v: wave(n, 13),
+    });
     // Duplicate keys (every key the same), constant values, zero values.
     let k1 = wave(d, 14);
     let dup: Vec<f32> = (0..n).flat_map(|_| k1.iter().map(|x| x * 30.0)).collect();
     out.push(Case { label: "duplicate_keys", n, d, dv, q: wave(n * d, 15), k: dup, v: wave(n * dv, 16) });
-    out.push(Case { label: "constant_values", n, d, dv, q: wave(n * d, 17), k: wave(n * d, 18), v: vec![3.25; n * dv] });
+    out.push(Case {
+        label: "constant_values",
+        n,
+        d,
+        dv,
+        q: wave(n * d, 17),
+        k: wave(n * d, 18),
+        v: vec![3.25; n * dv],
+    });
     out.push(Case { label: "zero_values", n, d, dv, q: wave(n * d, 19), k: wave(n * d, 20), v: vec![0.0; n * dv] });
     out.push(Case { label: "all_zero", n, d, dv, q: vec![0.0; n * d], k: vec![0.0; n * d], v: vec![0.0; n * dv] });
     out
@@ -98,7 +122,11 @@ fn every_path_is_finite_or_refuses_on_extreme_inputs() {
             let eb = attnproof::theory::rounding::bounds_from_stats(&h, mask, &rs);
             for (i, ((a, b), bound)) in o32.iter().zip(&exact.out).zip(&eb).enumerate() {
                 let err = (*a as f64 - b).abs();
-                assert!(err <= bound + 1e-12 * vmax, "{}: f32 vs f64 error {err:e} > rounding bound {bound:e} at {i} ({mask:?})", c.label);
+                assert!(
+                    err <= bound + 1e-12 * vmax,
+                    "{}: f32 vs f64 error {err:e} > rounding bound {bound:e} at {i} ({mask:?})",
+                    c.label
+                );
             }
             if mask != Mask::Full {
                 let tol = (1e-3 * vmax).max(1e-30);
@@ -109,7 +137,9 @@ fn every_path_is_finite_or_refuses_on_extreme_inputs() {
                         Ok(s) => {
                             finite(c.label, "solver", s.out.iter().copied());
                             for r in 0..s.cert.len() {
-                                let e = (0..c.dv).map(|j| (s.out[r * c.dv + j] - exact.out[r * c.dv + j]).abs()).fold(0.0, f64::max);
+                                let e = (0..c.dv)
+                                    .map(|j| (s.out[r * c.dv + j] - exact.out[r * c.dv + j]).abs())
+                                    .fold(0.0, f64::max);
                                 // The float64 oracle's own error is ~1e-16 relative; allow 1e-12·max|v|.
                                 assert!(
                                     e <= s.cert[r] + 1e-12 * vmax,

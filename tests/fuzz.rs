@@ -135,12 +135,54 @@ fn toks(t: &[&str]) -> Vec<Vec<u8>> {
 /// Tokens for the YAML formats.
 fn yaml_dict() -> Vec<Vec<u8>> {
     toks(&[
-        ".nan", ".inf", "-.inf", "1e400", "-1", "0", "2147483647", "-2147483648", "18446744073709551616", "99999999999999999999999",
-        "[]", "{}", "~", "null", "true", "\"\"", "x", "!!binary aGVsbG8=", "&a [1]", "*a", "*undefined", "{log2: {from: 0, to: 2147483647}}",
-        "{log2: {from: 2147483647, to: 2147483647}}", "{log2: {from: -2147483648, to: 2147483647, step: 1}}", "{log2: {from: 0, to: 30, step: 0}}",
-        "{log2: {from: 3000, to: 3001}}", "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]", "\nunknown_key: 1\n", "\n  nested: {a: b}\n",
-        "\"a\\nb\"", "'\\u0000'", "\"\\u0000\\r\\n\"", "{kind: gaussian, scale: .nan}", "{kind: real}", "{kind: nope}", "- ", "\t", ": ", "? ",
-        "holds_in_regime", "open", "fails", "identity", "{value: .nan, meaning: x}", "{value: [1, .inf], meaning: x}", "\u{feff}", "é", "#",
+        ".nan",
+        ".inf",
+        "-.inf",
+        "1e400",
+        "-1",
+        "0",
+        "2147483647",
+        "-2147483648",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "[]",
+        "{}",
+        "~",
+        "null",
+        "true",
+        "\"\"",
+        "x",
+        "!!binary aGVsbG8=",
+        "&a [1]",
+        "*a",
+        "*undefined",
+        "{log2: {from: 0, to: 2147483647}}",
+        "{log2: {from: 2147483647, to: 2147483647}}",
+        "{log2: {from: -2147483648, to: 2147483647, step: 1}}",
+        "{log2: {from: 0, to: 30, step: 0}}",
+        "{log2: {from: 3000, to: 3001}}",
+        "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]",
+        "\nunknown_key: 1\n",
+        "\n  nested: {a: b}\n",
+        "\"a\\nb\"",
+        "'\\u0000'",
+        "\"\\u0000\\r\\n\"",
+        "{kind: gaussian, scale: .nan}",
+        "{kind: real}",
+        "{kind: nope}",
+        "- ",
+        "\t",
+        ": ",
+        "? ",
+        "holds_in_regime",
+        "open",
+        "fails",
+        "identity",
+        "{value: .nan, meaning: x}",
+        "{value: [1, .inf], meaning: x}",
+        "\u{feff}",
+        "é",
+        "#",
     ])
 }
 
@@ -230,7 +272,8 @@ fn finish(name: &str, r: Result<(), proptest::test_runner::TestError<impl std::f
 fn theorem_yaml() {
     let files = read_dir_files(&root().join("theorems"), "yaml");
     assert!(files.len() >= 10);
-    let names: Vec<PathBuf> = files.iter().map(|(p, _)| PathBuf::from("theorems").join(p.file_name().unwrap())).collect();
+    let names: Vec<PathBuf> =
+        files.iter().map(|(p, _)| PathBuf::from("theorems").join(p.file_name().unwrap())).collect();
     let seeds: Vec<Vec<u8>> = files.iter().map(|(_, b)| b.clone()).collect();
     let n = seeds.len();
     let c = Counts::new("theorem_yaml");
@@ -294,7 +337,8 @@ fn sweep_yaml() {
 }
 
 fn save_bytes(tensors: &[Tensor], meta: &BTreeMap<String, String>) -> Vec<u8> {
-    let p = std::env::temp_dir().join(format!("attnproof-fuzz-seed-{}-{}.safetensors", std::process::id(), tensors.len()));
+    let p =
+        std::env::temp_dir().join(format!("attnproof-fuzz-seed-{}-{}.safetensors", std::process::id(), tensors.len()));
     safetensors_io::save(&p, tensors, meta).unwrap();
     let b = std::fs::read(&p).unwrap();
     let _ = std::fs::remove_file(&p);
@@ -325,9 +369,30 @@ fn safetensors_seeds() -> Vec<Vec<u8>> {
 
 fn safetensors_dict() -> Vec<Vec<u8>> {
     let mut d = toks(&[
-        "\"F16\"", "\"BF16\"", "\"BOOL\"", "\"I64\"", "\"F64\"", "\"U8\"", "[4294967296,4294967296]", "[0,18446744073709551615]", "[18446744073709551615,0]",
-        "[1099511627776,0,1]", "[0,0,0]", "[]", "[2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2]", "\"layer0.q\"", "\"layer1.q\"", "\"layer18446744073709551616.q\"",
-        "\"__metadata__\"", "{}", "null", "\"dtype\"", "\"shape\"", "\"data_offsets\"", ",", "\"unknown\":1,",
+        "\"F16\"",
+        "\"BF16\"",
+        "\"BOOL\"",
+        "\"I64\"",
+        "\"F64\"",
+        "\"U8\"",
+        "[4294967296,4294967296]",
+        "[0,18446744073709551615]",
+        "[18446744073709551615,0]",
+        "[1099511627776,0,1]",
+        "[0,0,0]",
+        "[]",
+        "[2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2]",
+        "\"layer0.q\"",
+        "\"layer1.q\"",
+        "\"layer18446744073709551616.q\"",
+        "\"__metadata__\"",
+        "{}",
+        "null",
+        "\"dtype\"",
+        "\"shape\"",
+        "\"data_offsets\"",
+        ",",
+        "\"unknown\":1,",
     ]);
     for x in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::from_bits(1), f32::MAX, -0.0] {
         d.push(x.to_le_bytes().to_vec());
@@ -384,7 +449,10 @@ fn safetensors_bytes() {
 }
 
 fn npy_bytes(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" });
+    let mut h = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+        if fortran { "True" } else { "False" }
+    );
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(' ');
     }
@@ -411,8 +479,26 @@ fn npy_seeds() -> Vec<Vec<u8>> {
 #[test]
 fn npy_bytes_fuzz() {
     let mut dict = toks(&[
-        "'<f2'", "'>f4'", "'|b1'", "'<c16'", "'<U4'", "'O'", "[('a', '<f4')]", "True", "False", "(1099511627776,)", "(4294967296, 4294967296)",
-        "(18446744073709551615, 2)", "(0,)", "(0, 1099511627776)", "()", "(-1,)", "'shape'", "'descr'", "'fortran_order'", "'extra': 1, ",
+        "'<f2'",
+        "'>f4'",
+        "'|b1'",
+        "'<c16'",
+        "'<U4'",
+        "'O'",
+        "[('a', '<f4')]",
+        "True",
+        "False",
+        "(1099511627776,)",
+        "(4294967296, 4294967296)",
+        "(18446744073709551615, 2)",
+        "(0,)",
+        "(0, 1099511627776)",
+        "()",
+        "(-1,)",
+        "'shape'",
+        "'descr'",
+        "'fortran_order'",
+        "'extra': 1, ",
     ]);
     for magic in [&b"\x93NUMPY\x02\x00"[..], b"\x93NUMPY\x03\x00", b"\x93NUMPX"] {
         dict.push(magic.to_vec());
@@ -466,8 +552,29 @@ fn record_lines() -> Vec<u8> {
 
 fn jsonl_dict() -> Vec<Vec<u8>> {
     toks(&[
-        "\n", "\r\n", "\"nan\"", "\"inf\"", "\"-inf\"", "\"NaN\"", "1e400", "-1", "18446744073709551616", "null", "{}", "[]", "\"\\u0000\"", "\"\\n\"",
-        "\"key\"", "\"metrics\"", ",\"extra\":1", "\u{fffd}", "\u{0}", "\"version\":\"9\"", "{\"key\":\"a\"}\n", "\\", "\"",
+        "\n",
+        "\r\n",
+        "\"nan\"",
+        "\"inf\"",
+        "\"-inf\"",
+        "\"NaN\"",
+        "1e400",
+        "-1",
+        "18446744073709551616",
+        "null",
+        "{}",
+        "[]",
+        "\"\\u0000\"",
+        "\"\\n\"",
+        "\"key\"",
+        "\"metrics\"",
+        ",\"extra\":1",
+        "\u{fffd}",
+        "\u{0}",
+        "\"version\":\"9\"",
+        "{\"key\":\"a\"}\n",
+        "\\",
+        "\"",
     ])
 }
 
@@ -510,13 +617,17 @@ fn jsonl_results_and_merge() {
         let m = c.time(|| attnproof::sweep::run::merge(&spec, true, &[a.clone(), b.clone()], &out))?;
         match m {
             Ok(rep) => {
-                let merged = attnproof::sweep::run::read_lines(&out, false).map_err(|e| TestCaseError::fail(format!("merged output does not re-read: {e}")))?;
+                let merged = attnproof::sweep::run::read_lines(&out, false)
+                    .map_err(|e| TestCaseError::fail(format!("merged output does not re-read: {e}")))?;
                 prop_assert_eq!(merged.len(), rep.written);
             }
             Err(e) => {
                 let s = e.to_string();
                 prop_assert!(!s.contains('\n'), "multi-line: {s:?}");
-                prop_assert!(s.contains(&a.display().to_string()) || s.contains(&b.display().to_string()), "names neither input: {s}");
+                prop_assert!(
+                    s.contains(&a.display().to_string()) || s.contains(&b.display().to_string()),
+                    "names neither input: {s}"
+                );
             }
         }
         Ok(())
@@ -528,12 +639,85 @@ fn jsonl_results_and_merge() {
 
 fn cli_words() -> Vec<&'static str> {
     vec![
-        "list", "show", "verify", "check-reference", "bench", "exact", "solver", "sweep", "merge", "docs", "solve", "slice", "help", "--help", "-h",
-        "--version", "-V", "--quick", "--seed", "--data", "--json", "--tol", "--layer", "--head", "--mask", "--shard", "--out", "--threads",
-        "--mem-budget", "--sweep", "--check", "--layers", "--heads", "--n", "--d", "--reps", "--backend", "--regime", "--exact-max", "--", "-",
-        "", "0", "1", "-1", "nan", "NaN", "inf", "-inf", "1e400", "1e-3", "0/0", "1/2", "2/2", "18446744073709551616", "99999999999999999999",
-        "causal", "strict-prefix", "full", "cpu", "wgpu", "cuda", "clustered", "8G", "512MiB", "1Q", "0,5", ",,", "a,b", "dist.rank",
-        "no.such", "x.safetensors", "sweeps/dist.rank.yaml", "\n", "é", "--tol=nan", "--shard=", "-x", "--unknown",
+        "list",
+        "show",
+        "verify",
+        "check-reference",
+        "bench",
+        "exact",
+        "solver",
+        "sweep",
+        "merge",
+        "docs",
+        "solve",
+        "slice",
+        "help",
+        "--help",
+        "-h",
+        "--version",
+        "-V",
+        "--quick",
+        "--seed",
+        "--data",
+        "--json",
+        "--tol",
+        "--layer",
+        "--head",
+        "--mask",
+        "--shard",
+        "--out",
+        "--threads",
+        "--mem-budget",
+        "--sweep",
+        "--check",
+        "--layers",
+        "--heads",
+        "--n",
+        "--d",
+        "--reps",
+        "--backend",
+        "--regime",
+        "--exact-max",
+        "--",
+        "-",
+        "",
+        "0",
+        "1",
+        "-1",
+        "nan",
+        "NaN",
+        "inf",
+        "-inf",
+        "1e400",
+        "1e-3",
+        "0/0",
+        "1/2",
+        "2/2",
+        "18446744073709551616",
+        "99999999999999999999",
+        "causal",
+        "strict-prefix",
+        "full",
+        "cpu",
+        "wgpu",
+        "cuda",
+        "clustered",
+        "8G",
+        "512MiB",
+        "1Q",
+        "0,5",
+        ",,",
+        "a,b",
+        "dist.rank",
+        "no.such",
+        "x.safetensors",
+        "sweeps/dist.rank.yaml",
+        "\n",
+        "é",
+        "--tol=nan",
+        "--shard=",
+        "-x",
+        "--unknown",
     ]
 }
 
@@ -593,7 +777,11 @@ fn log2_axis_at_i32_max_is_refused_not_looped() {
 #[test]
 fn exploding_grid_is_refused_at_load() {
     let text = std::fs::read_to_string(root().join("tests/data/sweeps/kill_resume.yaml")).unwrap();
-    let t = text.replacen("d: {log2: {from: 0, to: 6}}", "d: {log2: {from: -1000, to: 1000}}\n  e: {log2: {from: -1000, to: 1000}}", 1);
+    let t = text.replacen(
+        "d: {log2: {from: 0, to: 6}}",
+        "d: {log2: {from: -1000, to: 1000}}\n  e: {log2: {from: -1000, to: 1000}}",
+        1,
+    );
     let e = attnproof::sweep::spec::parse(&t, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
     assert!(e.contains("expands to 80080020 points, more than the limit 1000000"), "{e}");
 }
@@ -603,7 +791,11 @@ fn exploding_grid_is_refused_at_load() {
 fn quick_zip_must_pair_with_the_full_zip() {
     let text = std::fs::read_to_string(root().join("tests/data/sweeps/kill_resume.yaml")).unwrap();
     let t = text
-        .replacen("  rep: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n", "  rep: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\nzip:\n  a: [1, 2, 3]\n  b: [4, 5, 6]\n", 1)
+        .replacen(
+            "  rep: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n",
+            "  rep: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\nzip:\n  a: [1, 2, 3]\n  b: [4, 5, 6]\n",
+            1,
+        )
         .replacen("quick:\n  grid:", "quick:\n  zip:\n    a: [1]\n  grid:", 1);
     let e = attnproof::sweep::spec::parse(&t, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
     assert!(e.contains("zip with quick.zip: paired axes must have equal lengths"), "{e}");
@@ -643,7 +835,12 @@ fn errors_quoting_input_stay_on_one_line() {
 /// clap's missing-argument error spans several lines; the CLI prints it on one.
 #[test]
 fn cli_errors_are_one_line() {
-    for argv in [vec!["attnproof", "solve"], vec!["attnproof", "sweep", "x.yaml", "--bogus"], vec!["attnproof", "solve", "f", "--tol", "abc"], vec!["attnproof"]] {
+    for argv in [
+        vec!["attnproof", "solve"],
+        vec!["attnproof", "sweep", "x.yaml", "--bogus"],
+        vec!["attnproof", "solve", "f", "--tol", "abc"],
+        vec!["attnproof"],
+    ] {
         match attnproof::cli::parse_args(argv.clone()) {
             Err(e) => {
                 assert!(e.starts_with("error:") && !e.contains('\n'), "{argv:?}: {e:?}");

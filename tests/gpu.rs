@@ -3,7 +3,7 @@
 //! `REQUIRE_GPU=1`, which turns a skip into a failure (for machines that must have one).
 use attnproof::data::synthetic;
 use attnproof::gpu::{self, Backend, GpuUnavailable};
-use attnproof::reference::{attention_f64, widen, Head, Mask};
+use attnproof::reference::{Head, Mask, attention_f64, widen};
 
 #[allow(dead_code)]
 fn skip(name: &str, why: &GpuUnavailable) {
@@ -24,7 +24,12 @@ fn check_against_reference(b: &dyn Backend, h: &Head<'_, f32>, causal: bool) -> 
     let mut worst: f64 = 0.0;
     for (idx, ((g, w), bd)) in got.iter().zip(&want).zip(&bounds).enumerate() {
         let err = (*g as f64 - w).abs();
-        assert!(err <= *bd, "{}: element {idx} (row {}): |{g} − {w}| = {err:e} > bound {bd:e}", b.device_name(), idx / h.dv);
+        assert!(
+            err <= *bd,
+            "{}: element {idx} (row {}): |{g} − {w}| = {err:e} > bound {bd:e}",
+            b.device_name(),
+            idx / h.dv
+        );
         worst = worst.max(err / bd);
     }
     worst
@@ -35,7 +40,9 @@ fn exercise(b: &dyn Backend) {
     println!("device: {}", b.device_name());
     let mut rng = attnproof::rng::seeded(20261125);
     let mut worst: f64 = 0.0;
-    for &(n, d, dv, scale) in &[(1, 1, 1, 1.0), (17, 8, 3, 2.0), (64, 32, 32, 3.0), (130, 64, 64, 1.0), (200, 16, 16, 8.0)] {
+    for &(n, d, dv, scale) in
+        &[(1, 1, 1, 1.0), (17, 8, 3, 2.0), (64, 32, 32, 3.0), (130, 64, 64, 1.0), (200, 16, 16, 8.0)]
+    {
         let s = synthetic::gaussian(&mut rng, n, d, dv, scale);
         let h = Head::new(&s.q, &s.k, &s.v, n, d, dv).unwrap();
         for causal in [true, false] {
@@ -67,7 +74,10 @@ fn exercise(b: &dyn Backend) {
     }
     // Shape errors are one-line errors, not panics.
     let big = vec![0.0f32; 100 * 65];
-    let e = b.attention(&Head { q: &big, k: &big, v: &big, nq: 100, nk: 100, d: 65, dv: 65 }, true).unwrap_err().to_string();
+    let e = b
+        .attention(&Head { q: &big, k: &big, v: &big, nq: 100, nk: 100, d: 65, dv: 65 }, true)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("d, dv ≤ 64"), "{e}");
 }
 

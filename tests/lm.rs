@@ -57,8 +57,12 @@ fn capital_of_france_is_paris() {
     let v = m.cfg.vocab;
     let last = &fw.logits[4 * v..5 * v];
     let (arg, &top) = last.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap();
-    eprintln!("argmax {arg} {:?} logit {top}; \" the\" {:?}, \" London\" {:?}", tok.decode(&[arg as u32]).unwrap(),
-        last[tok.encode(" the")[0] as usize], last[tok.encode(" London")[0] as usize]);
+    eprintln!(
+        "argmax {arg} {:?} logit {top}; \" the\" {:?}, \" London\" {:?}",
+        tok.decode(&[arg as u32]).unwrap(),
+        last[tok.encode(" the")[0] as usize],
+        last[tok.encode(" London")[0] as usize]
+    );
     assert_eq!(arg as u32, paris[0]);
     assert_eq!(tok.decode(&[arg as u32]).unwrap(), " Paris");
     // reference value 17.37 (2 decimals, ±0.005) from an independent f32 forward pass; f32 rounding
@@ -101,7 +105,8 @@ fn qkv_match_the_independent_extraction() {
     let n = 512;
     let full = 4096;
     let tokens = tokens_of(&p);
-    let ts: std::collections::BTreeMap<String, _> = safetensors_io::load(&p).unwrap().into_iter().map(|t| (t.name.clone(), t)).collect();
+    let ts: std::collections::BTreeMap<String, _> =
+        safetensors_io::load(&p).unwrap().into_iter().map(|t| (t.name.clone(), t)).collect();
     let fw = m.forward(&tokens[..n], &Exact, &[2, 15, 28]).unwrap();
     let hd = 64;
     for cap in &fw.captured {
@@ -115,7 +120,11 @@ fn qkv_match_the_independent_extraction() {
                     maxa = maxa.max(a.abs());
                 }
             }
-            eprintln!("layer{}.{name}: max |Δ| = {maxd:.3e}, max |x| = {maxa:.3e}, ratio {:.3e}", cap.layer, maxd / maxa);
+            eprintln!(
+                "layer{}.{name}: max |Δ| = {maxd:.3e}, max |x| = {maxa:.3e}, ratio {:.3e}",
+                cap.layer,
+                maxd / maxa
+            );
             // Same tokens, same dequantised weights (Q4_1 decoding is exact in f32), both f32: the
             // passes differ only by rounding (summation order of gemm vs the reference's BLAS,
             // cos/sin/exp implementations), propagated through up to 28 residual layers. No a-priori
@@ -136,7 +145,8 @@ fn replaced_attention_moves_the_distribution_by_what_it_drops() {
     let base = eval::base(m, &tokens).unwrap();
     let same = eval::compare(m, &tokens, &base, eval::parse_method("exact-f64", 1).unwrap().as_ref(), None).unwrap();
     let last = eval::compare(m, &tokens, &base, eval::parse_method("last:4", 1).unwrap().as_ref(), None).unwrap();
-    let solver = eval::compare(m, &tokens, &base, eval::parse_method("solver:1e-3", 1).unwrap().as_ref(), None).unwrap();
+    let solver =
+        eval::compare(m, &tokens, &base, eval::parse_method("solver:1e-3", 1).unwrap().as_ref(), None).unwrap();
     eprintln!("{}\n{}\n{}\n{}", eval::Row::header(), same.line(), last.line(), solver.line());
     assert!(same.kl_max < 1e-6, "f64 vs f32 exact attention: {}", same.kl_max);
     assert!(solver.kl_max < 1e-3);

@@ -2,8 +2,8 @@
 //! (a slice is in `tests/data/`), and the tensor loaders' error paths.
 use attnproof::check_reference;
 use attnproof::data;
-use attnproof::reference::{attention_f64, Head, Mask};
-use attnproof::tensor::{self, safetensors_io, Tensor};
+use attnproof::reference::{Head, Mask, attention_f64};
+use attnproof::tensor::{self, Tensor, safetensors_io};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,8 @@ fn float64_reference_agrees_with_shipped_outputs() {
     for h in &heads {
         let (q, k, v) = h.widen();
         let head = Head::new(&q, &k, &v, h.n, h.d, h.dv()).unwrap();
-        for (mask, want) in [(Mask::Full, h.out_full.as_ref().unwrap()), (Mask::Causal, h.out_causal.as_ref().unwrap())] {
+        for (mask, want) in [(Mask::Full, h.out_full.as_ref().unwrap()), (Mask::Causal, h.out_causal.as_ref().unwrap())]
+        {
             let got = attention_f64(&head, mask).out;
             let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
             assert!(err <= F64_AGREEMENT, "{} {mask:?}: max error {err:e}", h.label);
@@ -63,7 +64,10 @@ fn nan_and_wrong_shapes_are_rejected_with_the_tensor_named() {
     let p = tmp("nan.safetensors");
     safetensors_io::save(&p, &t.values().cloned().collect::<Vec<_>>(), &BTreeMap::new()).unwrap();
     let e = data::load_heads(&p).unwrap_err().to_string();
-    assert!(e.contains("nan.safetensors") && e.contains("layer0.q") && e.contains("non-finite") && e.contains("[0, 2, 1]"), "{e}");
+    assert!(
+        e.contains("nan.safetensors") && e.contains("layer0.q") && e.contains("non-finite") && e.contains("[0, 2, 1]"),
+        "{e}"
+    );
 
     t.insert("layer0.k".into(), Tensor::f32("layer0.k", vec![1, n + 1, d], vec![0.1; (n + 1) * d]));
     t.insert("layer0.q".into(), Tensor::f32("layer0.q", vec![1, n, d], vec![0.5; n * d]));

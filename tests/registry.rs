@@ -1,6 +1,6 @@
 //! The registry's own guarantees: strict schema with located errors, one check per file and one
 //! file per check, and claimed quantities that the checks actually read (a false claim fails).
-use attnproof::checks::{self, Ctx, CHECKS};
+use attnproof::checks::{self, CHECKS, Ctx};
 use attnproof::registry::{self, parse_str};
 use attnproof::verdict::Verdict;
 use std::path::Path;

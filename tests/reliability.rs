@@ -37,7 +37,9 @@ fn mask_seconds(line: &str) -> String {
     let toks: Vec<&str> = line.split(' ').collect();
     let mut out = Vec::with_capacity(toks.len());
     for (i, t) in toks.iter().enumerate() {
-        let next_is_s = toks.get(i + 1).is_some_and(|n| n.starts_with('s') && n[1..].chars().next().is_none_or(|c| !c.is_alphanumeric()));
+        let next_is_s = toks
+            .get(i + 1)
+            .is_some_and(|n| n.starts_with('s') && n[1..].chars().next().is_none_or(|c| !c.is_alphanumeric()));
         if next_is_s && t.parse::<f64>().is_ok() { out.push("<t>") } else { out.push(t) }
     }
     out.join(" ")
@@ -100,7 +102,11 @@ fn verdicts_are_bit_identical_across_thread_counts_and_runs() {
             "| determinism of `verify --quick --json` (RAYON_NUM_THREADS = 1, 2, 2) | {} theorems: every verdict identical; every report (findings, notes, command) byte-identical with wall-clock seconds masked (speed.crossover: notes excluded, they are measured timings), {} differing ({}) ({:.0} s) | `cargo test --release --test reliability -- verdicts` |",
             ids.len(),
             differ.len(),
-            if differ.is_empty() { "none".to_string() } else { differ.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") },
+            if differ.is_empty() {
+                "none".to_string()
+            } else {
+                differ.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            },
             t0.elapsed().as_secs_f64()
         ),
     );
@@ -112,7 +118,11 @@ fn verdicts_are_bit_identical_across_thread_counts_and_runs() {
 fn every_sweep_is_bit_identical_for_1_and_2_threads() {
     let t0 = Instant::now();
     let dir = tmpdir("sweeps");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(sweep::sweeps_dir()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(sweep::sweeps_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
     files.sort();
     let (mut same, mut lines, mut timed) = (0, 0, Vec::new());
     for f in &files {
@@ -169,7 +179,12 @@ fn a_point_over_the_memory_budget_is_refused_before_it_allocates() {
     let e = run::run_sweep(&spec, &opts, |_| {}).unwrap_err().to_string();
     // 8·3·n² bytes for n = 2^20 is 24 TiB: refused at once, nothing written.
     assert!(t.elapsed().as_secs_f64() < 5.0);
-    assert!(e.contains("estimated peak memory 24.0 TiB") && e.contains("exceeds the memory budget 1.0 GiB") && e.contains("n\":1048576"), "{e}");
+    assert!(
+        e.contains("estimated peak memory 24.0 TiB")
+            && e.contains("exceeds the memory budget 1.0 GiB")
+            && e.contains("n\":1048576"),
+        "{e}"
+    );
     assert!(e.contains("budget.yaml") && !e.contains('\n'), "{e}");
     assert!(!out.exists(), "a refused sweep wrote its results file");
     // The same through the CLI and the environment variable.

@@ -1,6 +1,6 @@
 //! Sweeps: strict schema, sharding + merge = unsharded run, thread-count independence, crash safety
 //! under kill -9, and the generated docs being up to date.
-use attnproof::sweep::{self, run, RunOptions};
+use attnproof::sweep::{self, RunOptions, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,7 +27,14 @@ fn sorted_lines(p: &Path) -> Vec<String> {
 
 fn run_to(out: &Path, quick: bool, shard: Option<(usize, usize)>, threads: usize) {
     let spec = sweep::load_spec(&spec_path()).unwrap();
-    let opts = RunOptions { quick, shard, out: Some(out.to_path_buf()), threads: Some(threads), progress: false, mem_budget: None };
+    let opts = RunOptions {
+        quick,
+        shard,
+        out: Some(out.to_path_buf()),
+        threads: Some(threads),
+        progress: false,
+        mem_budget: None,
+    };
     run::run_sweep(&spec, &opts, |_| {}).unwrap();
 }
 

@@ -13,7 +13,9 @@
 //! sub-head of a real head.
 use super::Ctx;
 use crate::Result;
-use crate::methods::grad::{complex_step, cosine, flat, rounding_terms, softmax_backward, softmax_backward_abs, sparsemax_backward};
+use crate::methods::grad::{
+    complex_step, cosine, flat, rounding_terms, softmax_backward, softmax_backward_abs, sparsemax_backward,
+};
 use crate::methods::{AttentionMethod, Request, zoo};
 use crate::reference::{Head, Mask};
 use crate::registry::Theorem;
@@ -88,7 +90,11 @@ pub fn cells(h: &Head<'_, f32>, label: &str, seed: u64, grad_n: usize, with_outp
             (r.prob_mse, r.kl_exact_method, Some(r.rel_frobenius), r.cost, r.baseline)
         } else {
             let rows = crate::methods::check::sample_rows(mask, h.nq);
-            let o = if m.name() == "exact-f64" { None } else { Some(m.forward(h, &Request::with_rows(mask, seed, &rows))?) };
+            let o = if m.name() == "exact-f64" {
+                None
+            } else {
+                Some(m.forward(h, &Request::with_rows(mask, seed, &rows))?)
+            };
             let base = crate::methods::exact::standard_cost(h, mask);
             match o {
                 None => (Some(0.0), Some(0.0), None, base, base),
@@ -120,7 +126,17 @@ pub fn cells(h: &Head<'_, f32>, label: &str, seed: u64, grad_n: usize, with_outp
                 Some(gm) => Some(cosine(&flat(&gm?), ge)),
             }
         };
-        out.push(Cell { method: m.name(), data: label.to_string(), n: h.nq, mask: mlabel, mse, kl, grad_cos, mem_ratio: cost.peak_floats / base.peak_floats, rel_err });
+        out.push(Cell {
+            method: m.name(),
+            data: label.to_string(),
+            n: h.nq,
+            mask: mlabel,
+            mse,
+            kl,
+            grad_cos,
+            mem_ratio: cost.peak_floats / base.peak_floats,
+            rel_err,
+        });
     }
     Ok(out)
 }
@@ -157,7 +173,11 @@ pub fn passes(c: &Cell, k: &Criteria) -> [Option<bool>; 4] {
 
 /// Per-method summary over cells: (worst MSE, worst grad cosine, worst KL, worst memory ratio at
 /// n ≥ n_min, pass marks).
-pub fn summary(real: &[Cell], big: &[Cell], k: &Criteria) -> Vec<(String, String, [Option<bool>; 4], [f64; 4], [(usize, usize); 4])> {
+pub fn summary(
+    real: &[Cell],
+    big: &[Cell],
+    k: &Criteria,
+) -> Vec<(String, String, [Option<bool>; 4], [f64; 4], [(usize, usize); 4])> {
     let mut names: Vec<String> = Vec::new();
     for c in real.iter().chain(big) {
         if !names.contains(&c.method) {
@@ -173,8 +193,17 @@ pub fn summary(real: &[Cell], big: &[Cell], k: &Criteria) -> Vec<(String, String
                 let v: Vec<bool> = cs.iter().filter_map(|c| f(c)).collect();
                 if v.is_empty() { None } else { Some(v.iter().all(|&b| b)) }
             };
-            let p = [all(&|c| passes(c, k)[0]), all(&|c| passes(c, k)[1]), all(&|c| passes(c, k)[2]), all(&|c| passes(c, k)[3])];
-            let worst = |f: &dyn Fn(&Cell) -> Option<f64>, hi: bool| cs.iter().filter_map(|c| f(c)).fold(if hi { f64::NEG_INFINITY } else { f64::INFINITY }, |a, b| if hi { a.max(b) } else { a.min(b) });
+            let p = [
+                all(&|c| passes(c, k)[0]),
+                all(&|c| passes(c, k)[1]),
+                all(&|c| passes(c, k)[2]),
+                all(&|c| passes(c, k)[3]),
+            ];
+            let worst = |f: &dyn Fn(&Cell) -> Option<f64>, hi: bool| {
+                cs.iter().filter_map(|c| f(c)).fold(if hi { f64::NEG_INFINITY } else { f64::INFINITY }, |a, b| {
+                    if hi { a.max(b) } else { a.min(b) }
+                })
+            };
             let vals = [
                 worst(&|c| c.mse, true),
                 worst(&|c| c.grad_cos, false),
@@ -193,18 +222,37 @@ pub fn summary(real: &[Cell], big: &[Cell], k: &Criteria) -> Vec<(String, String
 fn mark(p: Option<bool>, v: f64, c: (usize, usize)) -> String {
     match p {
         None => "n/a".into(),
-        Some(b) => format!("{} {} ({}/{})", if b { "pass" } else { "FAIL" }, if v.is_finite() { format!("{v:.2e}") } else { format!("{v}") }, c.0, c.1),
+        Some(b) => format!(
+            "{} {} ({}/{})",
+            if b { "pass" } else { "FAIL" },
+            if v.is_finite() { format!("{v:.2e}") } else { format!("{v}") },
+            c.0,
+            c.1
+        ),
     }
 }
 
 /// The summary as markdown table lines.
 pub fn summary_table(real: &[Cell], big: &[Cell], k: &Criteria) -> Vec<String> {
     let mut lines = vec![
-        format!("| method | mask | MSE ≤ {:.0e} (worst; cells passing) | grad cos ≥ {} (worst; passing) | KL ≤ {} (worst; passing) | memory ≤ {:.0}% of standard at n ≥ {} (worst; passing) |", k.mse_max, k.cos_min, k.kl_max, 100.0 * (1.0 - k.mem_reduction), k.n_min),
+        format!(
+            "| method | mask | MSE ≤ {:.0e} (worst; cells passing) | grad cos ≥ {} (worst; passing) | KL ≤ {} (worst; passing) | memory ≤ {:.0}% of standard at n ≥ {} (worst; passing) |",
+            k.mse_max,
+            k.cos_min,
+            k.kl_max,
+            100.0 * (1.0 - k.mem_reduction),
+            k.n_min
+        ),
         "|---|---|---|---|---|---|".into(),
     ];
     for (name, mask, p, v, c) in summary(real, big, k) {
-        lines.push(format!("| {name} | {mask} | {} | {} | {} | {} |", mark(p[0], v[0], c[0]), mark(p[1], v[1], c[1]), mark(p[2], v[2], c[2]), mark(p[3], v[3], c[3])));
+        lines.push(format!(
+            "| {name} | {mask} | {} | {} | {} | {} |",
+            mark(p[0], v[0], c[0]),
+            mark(p[1], v[1], c[1]),
+            mark(p[2], v[2], c[2]),
+            mark(p[3], v[3], c[3])
+        ));
     }
     lines
 }
@@ -223,9 +271,14 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         for mask in [Mask::Causal, Mask::Full] {
             let all = |i: usize| mask.keys(i, n).collect::<Vec<_>>();
             let win = |i: usize| mask.keys(i, n).filter(|j| i.abs_diff(*j) <= 3).collect::<Vec<_>>();
-            let keysets: [(&dyn Fn(usize) -> Vec<usize>, bool, &str); 3] = [(&all, false, "exact"), (&win, false, "window ±3"), (&all, true, "sparsemax")];
+            let keysets: [(&dyn Fn(usize) -> Vec<usize>, bool, &str); 3] =
+                [(&all, false, "exact"), (&win, false, "window ±3"), (&all, true, "sparsemax")];
             for (keys, sparse, name) in keysets {
-                let an = if sparse { sparsemax_backward(&sub, mask, &g, keys)? } else { softmax_backward(&sub, mask, &g, keys)? };
+                let an = if sparse {
+                    sparsemax_backward(&sub, mask, &g, keys)?
+                } else {
+                    softmax_backward(&sub, mask, &g, keys)?
+                };
                 let cs = complex_step(&sub, mask, &g, keys, sparse)?;
                 let ab = softmax_backward_abs(&sub, mask, &g, keys, sparse)?;
                 let tol = 2.0 * gamma(rounding_terms(n, h.d, dv), U64);
@@ -233,7 +286,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
                     if b == 0.0 && *a == c {
                         continue; // both exactly 0 (a key outside the support): 0/0 would not rank
                     }
-                    fd.push((a - c).abs(), tol * b, || format!("{} first {n} tokens, {name}, {mask:?}, entry {t}", h.label));
+                    fd.push((a - c).abs(), tol * b, || {
+                        format!("{} first {n} tokens, {name}, {mask:?}, entry {t}", h.label)
+                    });
                 }
             }
         }
@@ -261,18 +316,38 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     ));
     let (real, big) = matrix(ctx)?;
     let table = summary_table(&real, &big, &k);
-    rep.notes.push(format!("criteria matrix (worst over {} real-head cells and {} real-statistics cells; real data: {}):\n\n{}", real.len(), big.len(), ctx.data_label(), table.join("\n")));
+    rep.notes.push(format!(
+        "criteria matrix (worst over {} real-head cells and {} real-statistics cells; real data: {}):\n\n{}",
+        real.len(),
+        big.len(),
+        ctx.data_label(),
+        table.join("\n")
+    ));
     let sum = summary(&real, &big, &k);
-    let meets_all: Vec<String> = sum.iter().filter(|(_, _, p, ..)| p.iter().all(|x| *x == Some(true))).map(|(n, ..)| n.clone()).collect();
+    let meets_all: Vec<String> =
+        sum.iter().filter(|(_, _, p, ..)| p.iter().all(|x| *x == Some(true))).map(|(n, ..)| n.clone()).collect();
     let approx_all: Vec<String> = meets_all.iter().filter(|n| !n.starts_with("exact")).cloned().collect();
-    let fidelity: Vec<String> = sum.iter().filter(|(n, _, p, ..)| !n.starts_with("exact") && p[0] == Some(true) && p[2] == Some(true)).map(|(n, ..)| n.clone()).collect();
+    let fidelity: Vec<String> = sum
+        .iter()
+        .filter(|(n, _, p, ..)| !n.starts_with("exact") && p[0] == Some(true) && p[2] == Some(true))
+        .map(|(n, ..)| n.clone())
+        .collect();
     let memory: Vec<String> = sum.iter().filter(|(_, _, p, ..)| p[3] == Some(true)).map(|(n, ..)| n.clone()).collect();
     rep.notes.push(format!(
         "methods meeting every defined criterion on every cell: {meets_all:?}; approximate methods meeting MSE and KL: {fidelity:?}; methods meeting the memory criterion: {memory:?}"
     ));
     let f = fd.finish();
     let fd_ok = f.ok();
-    rep.findings = vec![f, Finding::lower("approximate methods meeting all four criteria on every real cell", format!("{approx_all:?}"), approx_all.len() as f64, 1.0, sum.len() as u64)];
+    rep.findings = vec![
+        f,
+        Finding::lower(
+            "approximate methods meeting all four criteria on every real cell",
+            format!("{approx_all:?}"),
+            approx_all.len() as f64,
+            1.0,
+            sum.len() as u64,
+        ),
+    ];
     let f32_kl = real.iter().filter(|c| c.method == "exact-f32-streaming").filter_map(|c| c.kl).fold(0.0, f64::max);
     rep.verdict = if !fd_ok || meets_all.is_empty() {
         rep.regime = Some(format!(
@@ -315,7 +390,17 @@ mod tests {
     use super::*;
 
     fn cell(mse: f64, cos: Option<f64>, kl: f64, mem: f64, n: usize) -> Cell {
-        Cell { method: "m".into(), data: "d".into(), n, mask: "causal", mse: Some(mse), kl: Some(kl), grad_cos: cos, mem_ratio: mem, rel_err: None }
+        Cell {
+            method: "m".into(),
+            data: "d".into(),
+            n,
+            mask: "causal",
+            mse: Some(mse),
+            kl: Some(kl),
+            grad_cos: cos,
+            mem_ratio: mem,
+            rel_err: None,
+        }
     }
 
     #[test]

@@ -40,15 +40,8 @@ impl Acc {
         let ref_err = direct_bound(d, U64, dd);
         let e = sqdist_expanded(q, k, coef) as f64;
         let dr = sqdist_direct(q, k) as f64;
-        self.expanded.push(
-            (e - dd).abs(),
-            expanded_bound(d, U32, qq, kk, aqk) + ref_err,
-            || label(),
-        );
-        self.direct
-            .push((dr - dd).abs(), direct_bound(d, U32, dd) + ref_err, || {
-                label()
-            });
+        self.expanded.push((e - dd).abs(), expanded_bound(d, U32, qq, kk, aqk) + ref_err, || label());
+        self.direct.push((dr - dd).abs(), direct_bound(d, U32, dd) + ref_err, || label());
         if dd > 0.0 {
             self.worst_rel_expanded = self.worst_rel_expanded.max((e - dd).abs() / dd);
             self.worst_rel_direct = self.worst_rel_direct.max((dr - dd).abs() / dd);
@@ -72,9 +65,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let s = synthetic::log_uniform(&mut rng, 1e-3, 1e3);
         let q = synthetic::vector(&mut rng, d, s);
         let k = synthetic::vector(&mut rng, d, s);
-        acc.push(&q, &k, coef, &|| {
-            format!("random d={d} scale={s:.3e} trial {t}")
-        });
+        acc.push(&q, &k, coef, &|| format!("random d={d} scale={s:.3e} trial {t}"));
     }
     // Cancellation: k = q + e with ‖e‖/‖q‖ from 1e-7 to 1e-1.
     let mut canc = Acc {
@@ -89,9 +80,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let r = synthetic::log_uniform(&mut rng, 1e-7, 1e-1);
         let e = synthetic::vector(&mut rng, d, r);
         let k: Vec<f32> = q.iter().zip(&e).map(|(a, b)| a + b).collect();
-        canc.push(&q, &k, coef, &|| {
-            format!("k = q + e, d={d}, ‖e‖/‖q‖≈{r:.1e}")
-        });
+        canc.push(&q, &k, coef, &|| format!("k = q + e, d={d}, ‖e‖/‖q‖≈{r:.1e}"));
     }
     // Real heads: every (query, key) pair (every 4th query in quick mode).
     let heads = ctx.real_heads()?;
@@ -117,12 +106,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         acc.worst_rel_direct,
         ctx.data_label()
     ));
-    rep.findings = vec![
-        acc.expanded.finish(),
-        acc.direct.finish(),
-        canc.expanded.finish(),
-        canc.direct.finish(),
-    ];
+    rep.findings = vec![acc.expanded.finish(), acc.direct.finish(), canc.expanded.finish(), canc.direct.finish()];
     Ok(rep.conclude_all())
 }
 
@@ -133,7 +117,8 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let d = p.usize("d")?;
     let h = p.dataset.generate(p.trials as usize, d, 1, p.seed)?;
     let d = h.d;
-    let mut acc = Acc { expanded: Worst::new("e"), direct: Worst::new("d"), worst_rel_expanded: 0.0, worst_rel_direct: 0.0 };
+    let mut acc =
+        Acc { expanded: Worst::new("e"), direct: Worst::new("d"), worst_rel_expanded: 0.0, worst_rel_direct: 0.0 };
     for i in 0..h.n {
         acc.push(&h.q[i * d..(i + 1) * d], &h.k[i * d..(i + 1) * d], coef, &String::new);
     }

@@ -2,12 +2,12 @@
 //! the truncation + rounding bound derived in the theorem file), the sandwich
 //! 0 ≤ ψ(x) − u_h(x) ≤ sandwich_coef·h·ln n, and the eikonal limit on real keys.
 use super::Ctx;
+use crate::Result;
 use crate::data::synthetic;
 use crate::registry::Theorem;
 use crate::theory::eikonal::{grad_u_h, psi, u_h};
-use crate::theory::fp::{gamma, U64};
+use crate::theory::fp::{U64, gamma};
 use crate::verdict::{Report, Worst};
-use crate::Result;
 
 /// Rounding bound of the computed u_h: γ_{d+3}·ψ_max + h·γ_{n+3}·(1 + |ln Σ|) + u·|u|.
 fn u_round(x: &[f64], keys: &[f64], h: f64) -> f64 {
@@ -25,7 +25,8 @@ fn grad_ratio(x: &[f64], keys: &[f64], h: f64) -> f64 {
     let scale = 1.0 + x.iter().map(|a| a.abs()).fold(0.0, f64::max);
     let mut worst: f64 = 0.0;
     for i in 0..d {
-        let w = keys.chunks_exact(d).map(|k| k[i]).fold(f64::NEG_INFINITY, f64::max) - keys.chunks_exact(d).map(|k| k[i]).fold(f64::INFINITY, f64::min);
+        let w = keys.chunks_exact(d).map(|k| k[i]).fold(f64::NEG_INFINITY, f64::max)
+            - keys.chunks_exact(d).map(|k| k[i]).fold(f64::INFINITY, f64::min);
         // Step balancing truncation δ²w³/(6h²) and rounding ε_u/δ.
         let eu = u_round(x, keys, h);
         let delta = ((3.0 * eu * h * h) / (w.powi(3) + 1e-300)).cbrt().clamp(1e-8 * scale, 1e-2 * scale.max(h));
@@ -35,7 +36,10 @@ fn grad_ratio(x: &[f64], keys: &[f64], h: f64) -> f64 {
         let dlt = xp[i] - xm[i]; // the step actually taken
         let eu2 = u_round(&xp, keys, h).max(u_round(&xm, keys, h));
         let fd = (u_h(&xp, keys, h) - u_h(&xm, keys, h)) / dlt;
-        let bound = (dlt / 2.0).powi(2) * w.powi(3) / (6.0 * h * h) + 2.0 * eu2 / dlt + gamma(3, U64) * fd.abs() + gamma(n_of(keys, d) + d + 3, U64) * (g[i].abs() + scale + w);
+        let bound = (dlt / 2.0).powi(2) * w.powi(3) / (6.0 * h * h)
+            + 2.0 * eu2 / dlt
+            + gamma(3, U64) * fd.abs()
+            + gamma(n_of(keys, d) + d + 3, U64) * (g[i].abs() + scale + w);
         worst = worst.max((fd - g[i]).abs() / bound);
     }
     worst
@@ -84,10 +88,20 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
                 hi.push(p - u - r, coef * h * (hd.n as f64).ln(), label);
             }
             // Eikonal limit: ∇u_h → x − k_nearest as h → 0.
-            let nearest = k.chunks_exact(hd.d).min_by(|a, b| crate::theory::dist::sqdist_direct(x, a).total_cmp(&crate::theory::dist::sqdist_direct(x, b))).unwrap_or(&k[..hd.d]);
+            let nearest = k
+                .chunks_exact(hd.d)
+                .min_by(|a, b| {
+                    crate::theory::dist::sqdist_direct(x, a).total_cmp(&crate::theory::dist::sqdist_direct(x, b))
+                })
+                .unwrap_or(&k[..hd.d]);
             for h in [1.0, 0.1, 0.01] {
                 let g = grad_u_h(x, &k, h);
-                let e: f64 = g.iter().zip(x.iter().zip(nearest)).map(|(gi, (xi, ki))| (gi - (xi - ki)).powi(2)).sum::<f64>().sqrt();
+                let e: f64 = g
+                    .iter()
+                    .zip(x.iter().zip(nearest))
+                    .map(|(gi, (xi, ki))| (gi - (xi - ki)).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
                 let gn: f64 = g.iter().map(|a| a * a).sum::<f64>().sqrt();
                 limit.push((h, e, gn, (2.0 * psi(x, &k)).sqrt()));
             }
@@ -121,5 +135,8 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         let r = u_round(x, &k, h) + gamma(hd.d + 2, U64) * pp;
         s = s.max((pp - u - r) / (coef * h * (hd.n as f64).ln()));
     }
-    Ok([("grad_ratio", g), ("sandwich_ratio", s), ("max_ratio", g.max(s))].into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Ok([("grad_ratio", g), ("sandwich_ratio", s), ("max_ratio", g.max(s))]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
 }

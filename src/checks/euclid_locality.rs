@@ -71,8 +71,11 @@ pub fn locality(n: usize, logit: impl Fn(usize, usize) -> f64) -> Locality {
 /// (dot, Euclidean) statistics of a head (f64 rows).
 pub fn compare(q: &[f64], k: &[f64], d: usize, tau: f64) -> (Locality, Locality) {
     let n = q.len() / d;
-    let dot = |i: usize, j: usize| q[i * d..(i + 1) * d].iter().zip(&k[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum::<f64>();
-    let euc = |i: usize, j: usize| -q[i * d..(i + 1) * d].iter().zip(&k[j * d..(j + 1) * d]).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / tau;
+    let dot =
+        |i: usize, j: usize| q[i * d..(i + 1) * d].iter().zip(&k[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum::<f64>();
+    let euc = |i: usize, j: usize| {
+        -q[i * d..(i + 1) * d].iter().zip(&k[j * d..(j + 1) * d]).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / tau
+    };
     (locality(n, dot), locality(n, euc))
 }
 
@@ -82,7 +85,8 @@ pub const TAU: f64 = 2.0;
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let bound = thm.claimed_f64("max_locality_ratio")?;
     let mut rep = Report::new(&thm.id, ctx.seed, ctx.quick);
-    let mut w = Worst::new(format!("mean |i−j| Euclidean (τ = {TAU}) / mean |i−j| dot vs max_locality_ratio (real heads)"));
+    let mut w =
+        Worst::new(format!("mean |i−j| Euclidean (τ = {TAU}) / mean |i−j| dot vs max_locality_ratio (real heads)"));
     let heads = ctx.real_heads()?;
     let (mut more, mut less) = (0, 0);
     for h in heads {
@@ -91,7 +95,11 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let (q, k) = (&q[..t * h.d], &k[..t * h.d]);
         let (dl, el) = compare(q, k, h.d, TAU);
         let r = el.mean_dist / dl.mean_dist;
-        if r < 1.0 { more += 1 } else { less += 1 }
+        if r < 1.0 {
+            more += 1
+        } else {
+            less += 1
+        }
         w.push(r, bound, || format!("{} ({t} tokens)", h.label));
         let taus: Vec<String> = [0.5, 1.0, 4.0, 8.0]
             .iter()

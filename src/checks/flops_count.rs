@@ -3,11 +3,11 @@
 //! closed form 4T²d + 4T² − 2T, and is held against the claimed coef·T²d with the lower-order
 //! tolerance 2/d + 1/T of the derivation.
 use super::Ctx;
+use crate::Result;
 use crate::registry::Theorem;
 use crate::stats::loglog_slope;
 use crate::theory::flops::{counted_attention, full_per_sequence};
 use crate::verdict::{Report, Verdict, Worst};
-use crate::Result;
 
 fn widen(x: &[f32]) -> Vec<f64> {
     x.iter().map(|&a| a as f64).collect()
@@ -16,7 +16,7 @@ fn widen(x: &[f32]) -> Vec<f64> {
 /// Count of one (T, d) shape on a Gaussian head drawn from `seed`.
 pub fn count(t: usize, d: usize, seed: u64) -> u64 {
     let h = crate::data::synthetic::gaussian(&mut crate::rng::seeded(seed), t, d, d, 1.0);
-    counted_attention(&widen(&h.q), &widen(&h.k), &widen(&h.v), t, d, d, 1.0 / (d as f64).sqrt()).1 .0
+    counted_attention(&widen(&h.q), &widen(&h.k), &widen(&h.v), t, d, d, 1.0 / (d as f64).sqrt()).1.0
 }
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
@@ -32,9 +32,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         for (b, &d) in ds.iter().enumerate() {
             let c = count(t, d, ctx.seed ^ ((a * 97 + b) as u64));
             let closed = full_per_sequence(t as u64, d as u64);
-            exact.push((c as f64 - closed as f64).abs(), 0.0, || format!("T={t} d={d}: counted {c}, closed form {closed}"));
+            exact.push((c as f64 - closed as f64).abs(), 0.0, || {
+                format!("T={t} d={d}: counted {c}, closed form {closed}")
+            });
             let r = c as f64 / (coef * (t * t) as f64 * d as f64);
-            claim.push((r - 1.0).abs(), 2.0 / d as f64 + 1.0 / t as f64, || format!("T={t} d={d}: count {c} = {r:.4}·coef·T²d"));
+            claim.push((r - 1.0).abs(), 2.0 / d as f64 + 1.0 / t as f64, || {
+                format!("T={t} d={d}: count {c} = {r:.4}·coef·T²d")
+            });
             ratios.push(format!("T={t},d={d}: {:.3}", c as f64 / ((t * t) as f64 * d as f64)));
             if d == *ds.last().unwrap_or(&d) {
                 xs_t.push(t as f64);
@@ -45,7 +49,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     rep.findings.push(claim.finish());
     rep.findings.push(exact.finish());
     if let Some(f) = loglog_slope(&xs_t, &ys_t, 0.95) {
-        rep.notes.push(format!("log-log slope of the count vs T at d = {}: {:.3} [{:.3}, {:.3}] (O(T²) per sequence)", ds.last().unwrap_or(&0), f.slope, f.lo, f.hi));
+        rep.notes.push(format!(
+            "log-log slope of the count vs T at d = {}: {:.3} [{:.3}, {:.3}] (O(T²) per sequence)",
+            ds.last().unwrap_or(&0),
+            f.slope,
+            f.lo,
+            f.hi
+        ));
     }
     rep.notes.push(format!("count/(T²d) per shape (the leading coefficient is 4 = 2 for QKᵀ + 2 for PV; the note's 2T²d omits PV and softmax): {}", ratios.join(", ")));
     rep.notes.push("convention: 1 FLOP per scalar add/sub/mul/div/compare/exp; C(T,d) = 4T²d + 4T² − 2T non-causal, (4d+4)T(T+1)/2 − 2T causal".into());

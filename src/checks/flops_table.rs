@@ -3,7 +3,7 @@
 //! [`crate::theory::flops`], each held against the printed value to half a unit of its last digit.
 use super::Ctx;
 use crate::registry::Theorem;
-use crate::theory::flops::{table_full, table_sparse, TABLE_HEAD_DIM, TABLE_HIDDEN, TABLE_K};
+use crate::theory::flops::{TABLE_HEAD_DIM, TABLE_HIDDEN, TABLE_K, table_full, table_sparse};
 use crate::verdict::{Finding, Report, Verdict};
 use crate::{Error, Result};
 
@@ -16,13 +16,19 @@ pub fn rows(thm: &Theorem) -> Result<Vec<(u64, u64, f64, f64, f64)>> {
     let sp = thm.claimed_list("speedup")?;
     let n = d.len();
     if [t.len(), f.len(), s.len(), sp.len()].iter().any(|&l| l != n) || n == 0 {
-        return Err(Error::Registry(format!("theorems/{}.yaml: claimed lists must have equal, non-zero lengths", thm.id)));
+        return Err(Error::Registry(format!(
+            "theorems/{}.yaml: claimed lists must have equal, non-zero lengths",
+            thm.id
+        )));
     }
     let int = |x: f64, what: &str| -> Result<u64> {
         if x >= 1.0 && x.fract() == 0.0 && x <= 1e7 {
             Ok(x as u64)
         } else {
-            Err(Error::Registry(format!("theorems/{}.yaml: claimed.{what}: {x} is not a positive integer ≤ 1e7", thm.id)))
+            Err(Error::Registry(format!(
+                "theorems/{}.yaml: claimed.{what}: {x} is not a positive integer ≤ 1e7",
+                thm.id
+            )))
         }
     };
     (0..n).map(|i| Ok((int(d[i], "model_d")?, int(t[i], "seq_t")?, f[i], s[i], sp[i]))).collect()
@@ -41,7 +47,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             (format!("|printed speedup − full/sparse by the formulas|, row {row}"), speed, f / s, 0.005),
         ];
         for (name, printed, formula, tol) in items {
-            let fi = Finding::upper(name, format!("printed {printed}, formula {formula:.4}"), (printed - formula).abs(), tol, 1);
+            let fi = Finding::upper(
+                name,
+                format!("printed {printed}, formula {formula:.4}"),
+                (printed - formula).abs(),
+                tol,
+                1,
+            );
             if !fi.ok() {
                 bad.push(format!("{row}: printed {printed} vs {formula:.2}"));
             }

@@ -31,7 +31,15 @@ pub struct Case {
 }
 
 impl Case {
-    pub fn new(label: String, x: Vec<f64>, y: Option<Vec<f64>>, d: usize, metric: Metric, k: usize, eps: f64) -> Result<Case> {
+    pub fn new(
+        label: String,
+        x: Vec<f64>,
+        y: Option<Vec<f64>>,
+        d: usize,
+        metric: Metric,
+        k: usize,
+        eps: f64,
+    ) -> Result<Case> {
         let a = match &y {
             Some(y) => DistOracle::bipartite(&x, y, d, metric)?.full(),
             None => DistOracle::symmetric(&x, d, metric)?.full(),
@@ -64,7 +72,8 @@ pub fn cases(ctx: &Ctx) -> Result<Vec<Case>> {
     let (n, m) = if ctx.quick { (80, 60) } else { (200, 150) };
     let params = [(1usize, 0.1f64), (2, 0.1), (3, 0.2), (5, 0.3)];
     let g = synthetic::gaussian(&mut rng, n, 8, 1, 1.0);
-    let cl = crate::sweep::dataset::DatasetSpec::Clustered { clusters: 5, spread: 0.2, scale: 3.0 }.generate(n, 8, 1, ctx.seed)?;
+    let cl = crate::sweep::dataset::DatasetSpec::Clustered { clusters: 5, spread: 0.2, scale: 3.0 }
+        .generate(n, 8, 1, ctx.seed)?;
     let ht = crate::sweep::dataset::DatasetSpec::HeavyTailed { alpha: 1.5, scale: 1.0 }.generate(n, 8, 1, ctx.seed)?;
     let mut sets: Vec<(String, Vec<f64>, Vec<f64>, usize)> = vec![
         ("gaussian d=8".into(), crate::reference::widen(&g.q), crate::reference::widen(&g.k), 8),
@@ -85,7 +94,8 @@ pub fn cases(ctx: &Ctx) -> Result<Vec<Case>> {
                 let (k, eps) = params[(si + mi + sym as usize) % params.len()];
                 let nx = x.len() / d;
                 let mm = (y.len() / d).min(m.max(nx * 3 / 4));
-                let lab = format!("{label} {} {} k={k} ε={eps}", metric.name(), if sym { "symmetric" } else { "bipartite" });
+                let lab =
+                    format!("{label} {} {} k={k} ε={eps}", metric.name(), if sym { "symmetric" } else { "bipartite" });
                 let yy = if sym { None } else { Some(y[..mm * d].to_vec()) };
                 out.push(Case::new(lab, x.clone(), yy, d, metric, k, eps)?);
             }
@@ -161,14 +171,18 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             cs[fi1].label
         ));
         if lo3 > delta {
-            broken.push(format!("c = {cc} ({}: failure rate 95% CI [{lo3:.3}, {hi3:.3}] above δ = {delta})", cs[fi1].label));
+            broken.push(format!(
+                "c = {cc} ({}: failure rate 95% CI [{lo3:.3}, {hi3:.3}] above δ = {delta})",
+                cs[fi1].label
+            ));
         } else if lo > delta {
             broken.push(format!("c = {cc} (pooled failure rate 95% CI [{lo:.3}, {hi:.3}] above δ = {delta})"));
         }
     }
     // Table 1 of IVWW (k = 40): Algorithm 1 against a full SVD on one symmetric ℓ2 matrix.
     let n = if ctx.quick { 500 } else { 1500 };
-    let blobs = crate::sweep::dataset::DatasetSpec::Clustered { clusters: 20, spread: 1.0, scale: 10.0 }.generate(n, 200, 1, ctx.seed)?;
+    let blobs = crate::sweep::dataset::DatasetSpec::Clustered { clusters: 20, spread: 1.0, scale: 10.0 }
+        .generate(n, 200, 1, ctx.seed)?;
     let x = crate::reference::widen(&blobs.k);
     let o = DistOracle::symmetric(&x, 200, Metric::L2)?;
     let a = o.full();

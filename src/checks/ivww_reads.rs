@@ -13,7 +13,16 @@ use crate::theory::ivww::{DistOracle, Metric, algorithm1, read_budget};
 use crate::verdict::{Finding, Report, Worst};
 
 /// One run: reads and the budget (n+m)k/ε.
-pub fn run_once(x: &[f64], y: Option<&[f64]>, d: usize, metric: Metric, k: usize, eps: f64, c: f64, seed: u64) -> Result<(u64, f64, usize)> {
+pub fn run_once(
+    x: &[f64],
+    y: Option<&[f64]>,
+    d: usize,
+    metric: Metric,
+    k: usize,
+    eps: f64,
+    c: f64,
+    seed: u64,
+) -> Result<(u64, f64, usize)> {
     let o = match y {
         Some(y) => DistOracle::bipartite(x, y, d, metric)?,
         None => DistOracle::symmetric(x, d, metric)?,
@@ -48,7 +57,14 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
                     let y = if sym { None } else { Some(&yall[..m * d]) };
                     t += 1;
                     let (reads, budget, srows) = run_once(&xall[..n * d], y, d, metric, k, eps, c, ctx.seed ^ t)?;
-                    w.push(reads as f64 / budget, rc, || format!("n={n} m={} k={k} ε={eps} {} {} s={srows}", if sym { n } else { m }, metric.name(), if sym { "symmetric" } else { "bipartite" }));
+                    w.push(reads as f64 / budget, rc, || {
+                        format!(
+                            "n={n} m={} k={k} ε={eps} {} {} s={srows}",
+                            if sym { n } else { m },
+                            metric.name(),
+                            if sym { "symmetric" } else { "bipartite" }
+                        )
+                    });
                     fitted.push(reads as f64 / budget);
                     if metric == Metric::L2 && !sym {
                         if (k, eps) == (2, 0.5) {
@@ -79,7 +95,15 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
                 let y = if sym { None } else { Some(&kk[..]) };
                 let x = if sym { &kk[..] } else { &q[..] };
                 let (reads, budget, srows) = run_once(x, y, h.d, metric, 4, 0.5, c, ctx.seed ^ t)?;
-                w.push(reads as f64 / budget, rc, || format!("{} {} {} n={} k=4 ε=0.5 s={srows}", h.label, metric.name(), if sym { "symmetric" } else { "bipartite" }, h.n));
+                w.push(reads as f64 / budget, rc, || {
+                    format!(
+                        "{} {} {} n={} k=4 ε=0.5 s={srows}",
+                        h.label,
+                        metric.name(),
+                        if sym { "symmetric" } else { "bipartite" },
+                        h.n
+                    )
+                });
                 fitted.push(reads as f64 / budget);
             }
         }
@@ -89,10 +113,23 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let hi = fitted.iter().cloned().fold(0.0, f64::max);
     rep.notes.push(format!("fitted constant reads/((n+m)k/ε): mean {mean:.3}, range [{lo:.3}, {hi:.3}] over {} runs with s = ⌈{c}·k/ε⌉ (a full read is n·m)", fitted.len()));
     let mut findings = vec![w.finish()];
-    for (name, xs, ys) in [("n (m = n/2, k = 2, ε = 0.5, ℓ2)", &xs_n, &ys_n), ("k (ε = 0.5)", &xs_k, &ys_k), ("1/ε (k = 2)", &xs_e, &ys_e)] {
+    for (name, xs, ys) in [
+        ("n (m = n/2, k = 2, ε = 0.5, ℓ2)", &xs_n, &ys_n),
+        ("k (ε = 0.5)", &xs_k, &ys_k),
+        ("1/ε (k = 2)", &xs_e, &ys_e),
+    ] {
         if let Some(f) = loglog_slope(xs, ys, 0.95) {
-            rep.notes.push(format!("log-log slope of reads vs {name}: {:.3} (95% CI [{:.3}, {:.3}], {} points)", f.slope, f.lo, f.hi, f.points));
-            findings.push(Finding::upper(format!("lower 95% limit of the log-log slope of reads vs {name} vs exponent"), format!("{} points, slope {:.3}, CI [{:.3}, {:.3}]", f.points, f.slope, f.lo, f.hi), f.lo, expo, f.points as u64));
+            rep.notes.push(format!(
+                "log-log slope of reads vs {name}: {:.3} (95% CI [{:.3}, {:.3}], {} points)",
+                f.slope, f.lo, f.hi, f.points
+            ));
+            findings.push(Finding::upper(
+                format!("lower 95% limit of the log-log slope of reads vs {name} vs exponent"),
+                format!("{} points, slope {:.3}, CI [{:.3}, {:.3}]", f.points, f.slope, f.lo, f.hi),
+                f.lo,
+                expo,
+                f.points as u64,
+            ));
         }
     }
     rep.notes.push(format!("real data: {}", ctx.data_label()));
@@ -111,7 +148,8 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 8)?, 1, p.seed)?;
     let (x, y) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
     let m = (h.n / 2).max(1);
-    let (reads, budget, s) = run_once(&x, if sym { None } else { Some(&y[..m * h.d]) }, h.d, metric, k, eps, c, p.seed)?;
+    let (reads, budget, s) =
+        run_once(&x, if sym { None } else { Some(&y[..m * h.d]) }, h.d, metric, k, eps, c, p.seed)?;
     let full = if sym { h.n * h.n } else { h.n * m } as f64;
     Ok([
         ("reads", reads as f64),

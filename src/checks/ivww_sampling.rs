@@ -155,7 +155,8 @@ impl Acc {
             let os = crate::theory::ivww::DistOracle::symmetric(y, d, metric).expect("validated points");
             let s = symmetric(&os.full());
             let labs = || format!("{label}, {} symmetric {}×{}", metric.name(), os.n, os.n);
-            let (w, bound) = if metric == Metric::SqL2 { (&mut self.sym_sq, c.sym_row_sq) } else { (&mut self.sym, c.sym_row) };
+            let (w, bound) =
+                if metric == Metric::SqL2 { (&mut self.sym_sq, c.sym_row_sq) } else { (&mut self.sym, c.sym_row) };
             w.push(s.max_row_ratio, bound, labs);
             self.best_sym[mi] = self.best_sym[mi].max(s.max_row_ratio);
             let truth = c.sym_expect * s.frob_over;
@@ -209,7 +210,14 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         acc.min_beta,
         ctx.data_label()
     ));
-    rep.findings = vec![acc.row.finish(), acc.row_sq.finish(), acc.sym.finish(), acc.sym_sq.finish(), acc.exp.finish(), acc.sym_exp.finish()];
+    rep.findings = vec![
+        acc.row.finish(),
+        acc.row_sq.finish(),
+        acc.sym.finish(),
+        acc.sym_sq.finish(),
+        acc.exp.finish(),
+        acc.sym_exp.finish(),
+    ];
     Ok(rep.conclude_all())
 }
 

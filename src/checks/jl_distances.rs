@@ -27,7 +27,16 @@ pub fn pair_sqdists(x: &[f64], d: usize) -> Vec<f64> {
 }
 
 /// One draw: (number of pairs outside (1±ε), whether pair `watch` is outside, Spearman ρ).
-pub fn draw(x: &[f64], d: usize, orig: &[f64], kind: Kind, k: usize, eps: f64, watch: usize, rng: &mut impl rand::Rng) -> (usize, bool, f64) {
+pub fn draw(
+    x: &[f64],
+    d: usize,
+    orig: &[f64],
+    kind: Kind,
+    k: usize,
+    eps: f64,
+    watch: usize,
+    rng: &mut impl rand::Rng,
+) -> (usize, bool, f64) {
     let r = jl::projection(kind, k, d, rng);
     let y = jl::project(x, d, &r, k);
     let proj = pair_sqdists(&y, k);
@@ -57,7 +66,15 @@ pub struct Stats {
 pub fn run(x: &[f64], d: usize, kind: Kind, k: usize, eps: f64, trials: usize, seed: u64) -> Stats {
     let orig = pair_sqdists(x, d);
     let mut rng = crate::rng::seeded(seed);
-    let mut s = Stats { any_fail: 0, pair_fail: 0, pairs_out: 0, pairs_total: 0, trials: trials as u64, spearman_min: 1.0, spearman_mean: 0.0 };
+    let mut s = Stats {
+        any_fail: 0,
+        pair_fail: 0,
+        pairs_out: 0,
+        pairs_total: 0,
+        trials: trials as u64,
+        spearman_min: 1.0,
+        spearman_mean: 0.0,
+    };
     for t in 0..trials {
         let (bad, w, rho) = draw(x, d, &orig, kind, k, eps, t % orig.len().max(1), &mut rng);
         s.any_fail += (bad > 0) as u64;
@@ -70,7 +87,8 @@ pub fn run(x: &[f64], d: usize, kind: Kind, k: usize, eps: f64, trials: usize, s
     s
 }
 
-const SKLEARN_CASES: [(usize, f64); 8] = [(100, 0.05), (100, 0.1), (100, 0.2), (100, 0.5), (1000, 0.05), (1000, 0.1), (1000, 0.2), (1000, 0.5)];
+const SKLEARN_CASES: [(usize, f64); 8] =
+    [(100, 0.05), (100, 0.1), (100, 0.2), (100, 0.5), (1000, 0.05), (1000, 0.1), (1000, 0.2), (1000, 0.5)];
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let coef = thm.claimed_f64("coefficient")?;
@@ -99,7 +117,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let eps = 0.5;
     let k = jl::min_dim(n, eps, coef);
     let g = crate::data::synthetic::gaussian(&mut rng, n, 256, 1, 1.0);
-    let cl = crate::sweep::dataset::DatasetSpec::Clustered { clusters: 3, spread: 0.1, scale: 3.0 }.generate(n, 64, 1, ctx.seed)?;
+    let cl = crate::sweep::dataset::DatasetSpec::Clustered { clusters: 3, spread: 0.1, scale: 3.0 }
+        .generate(n, 64, 1, ctx.seed)?;
     let mut sets: Vec<(String, Vec<f64>, usize)> = vec![
         ("gaussian d=256".into(), crate::reference::widen(&g.k), 256),
         ("clustered d=64".into(), crate::reference::widen(&cl.k), 64),
@@ -108,7 +127,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let h0 = &heads[0];
     // Tokens spread over the sequence.
     let step = (h0.n / n).max(1);
-    let kr: Vec<f64> = (0..n).flat_map(|i| h0.k[i * step * h0.d..(i * step + 1) * h0.d].iter().map(|&v| v as f64)).collect();
+    let kr: Vec<f64> =
+        (0..n).flat_map(|i| h0.k[i * step * h0.d..(i * step + 1) * h0.d].iter().map(|&v| v as f64)).collect();
     sets.push((format!("{} keys (every {step}th token)", h0.label), kr, h0.d));
     let pair_bound = pair_coef / (n * n) as f64;
     for kind in [Kind::Gaussian, Kind::Sign] {
@@ -123,7 +143,10 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             out += s.pairs_out;
             tot += s.pairs_total;
             rho_min = rho_min.min(s.spearman_min);
-            notes.push(format!("{label}: {} of {} draws with a pair outside 1±ε, Spearman ρ mean {:.4} min {:.4}", s.any_fail, s.trials, s.spearman_mean, s.spearman_min));
+            notes.push(format!(
+                "{label}: {} of {} draws with a pair outside 1±ε, Spearman ρ mean {:.4} min {:.4}",
+                s.any_fail, s.trials, s.spearman_mean, s.spearman_min
+            ));
         }
         rep.findings.push(Finding::upper(
             format!("{} projection, k = {k}: CP 95% upper limit of P[some pair outside (1±ε)] vs 1 − 1/n", kind.name()),
@@ -133,13 +156,21 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             tt,
         ));
         rep.findings.push(Finding::upper(
-            format!("{} projection, k = {k}: CP 95% upper limit of the per-pair failure probability vs pair_coef/n²", kind.name()),
+            format!(
+                "{} projection, k = {k}: CP 95% upper limit of the per-pair failure probability vs pair_coef/n²",
+                kind.name()
+            ),
             format!("{pf} of {tt} draws (one pair per draw), n = {n}, ε = {eps}"),
             clopper_pearson_upper(pf, tt, 0.95),
             pair_bound,
             tt,
         ));
-        rep.notes.push(format!("{} k = {k}: pairs outside 1±ε {out} of {tot} (rate {:.2e}, bound per pair {pair_bound:.2e}); {}", kind.name(), out as f64 / tot.max(1) as f64, notes.join("; ")));
+        rep.notes.push(format!(
+            "{} k = {k}: pairs outside 1±ε {out} of {tot} (rate {:.2e}, bound per pair {pair_bound:.2e}); {}",
+            kind.name(),
+            out as f64 / tot.max(1) as f64,
+            notes.join("; ")
+        ));
     }
     // Cost-reducing k below d on real heads: rank preservation only.
     for h in heads.iter().take(if ctx.quick { 2 } else { heads.len() }) {
@@ -150,9 +181,17 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let mut parts = Vec::new();
         for kk in [4usize, 8, 16] {
             let (bad, _, rho) = draw(&x, h.d, &orig, Kind::Gaussian, kk, eps, 0, &mut r);
-            parts.push(format!("k={kk}: ρ = {rho:.3}, {:.1}% of pairs outside 1±{eps}", 100.0 * bad as f64 / orig.len() as f64));
+            parts.push(format!(
+                "k={kk}: ρ = {rho:.3}, {:.1}% of pairs outside 1±{eps}",
+                100.0 * bad as f64 / orig.len() as f64
+            ));
         }
-        rep.notes.push(format!("{} keys (first {t} tokens, d = {}), Gaussian projection below d: {}", h.label, h.d, parts.join(", ")));
+        rep.notes.push(format!(
+            "{} keys (first {t} tokens, d = {}), Gaussian projection below d: {}",
+            h.label,
+            h.d,
+            parts.join(", ")
+        ));
     }
     rep.notes.push(format!("real data: {}", ctx.data_label()));
     Ok(rep.conclude_all())

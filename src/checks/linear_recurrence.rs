@@ -17,7 +17,17 @@ use crate::verdict::{Finding, Report, Worst};
 
 /// Compare the recurrent and quadratic forms for given features; push every entry into `w`.
 /// Returns the largest relative difference and the state floats of the recurrent form.
-pub fn forms_worst(fq: &[f64], fk: &[f64], v: &[f32], m: usize, dv: usize, nq: usize, mask: Mask, w: &mut Worst, label: &str) -> (f64, usize) {
+pub fn forms_worst(
+    fq: &[f64],
+    fk: &[f64],
+    v: &[f32],
+    m: usize,
+    dv: usize,
+    nq: usize,
+    mask: Mask,
+    w: &mut Worst,
+    label: &str,
+) -> (f64, usize) {
     let (rec, state) = kernel_attention_state(fq, fk, v, m, dv, nq, mask);
     let par = kernel_attention_quadratic(fq, fk, v, m, dv, nq, mask);
     let nk = fk.len() / m;
@@ -29,7 +39,9 @@ pub fn forms_worst(fq: &[f64], fk: &[f64], v: &[f32], m: usize, dv: usize, nq: u
         for c in 0..dv {
             let abs_avg = keys.clone().zip(&a).map(|(j, aj)| aj * (v[j * dv + c] as f64).abs()).sum::<f64>() / den;
             let (x, y) = (rec[r * dv + c], par[r * dv + c]);
-            w.push((x - y).abs(), kernel_forms_bound(keys.len(), m, U64, abs_avg, y), || format!("{label} row {i} col {c}"));
+            w.push((x - y).abs(), kernel_forms_bound(keys.len(), m, U64, abs_avg, y), || {
+                format!("{label} row {i} col {c}")
+            });
             if y != 0.0 {
                 worst_rel = worst_rel.max((x - y).abs() / y.abs());
             }
@@ -50,7 +62,17 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             for scale in [1.0, 4.0] {
                 let s = synthetic::gaussian(&mut rng, n, d, d, scale);
                 for mask in [Mask::Causal, Mask::Full] {
-                    let (r, _) = forms_worst(&phi(&s.q), &phi(&s.k), &s.v, d, d, n, mask, &mut w, &format!("gaussian n={n} d={d} scale={scale} {mask:?}"));
+                    let (r, _) = forms_worst(
+                        &phi(&s.q),
+                        &phi(&s.k),
+                        &s.v,
+                        d,
+                        d,
+                        n,
+                        mask,
+                        &mut w,
+                        &format!("gaussian n={n} d={d} scale={scale} {mask:?}"),
+                    );
                     rel = rel.max(r);
                 }
             }

@@ -65,7 +65,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let pairs_per_head = if ctx.quick { 4 } else { 16 };
     let k_tests = (heads.len() * pairs_per_head * settings.len()) as f64;
     let conf = 1.0 - 0.01 / k_tests;
-    let mut norm = Worst::new(format!("JL, ε‖x‖‖y‖ form: Clopper–Pearson lower limit ({:.4}) of the failure rate vs δ", conf));
+    let mut norm =
+        Worst::new(format!("JL, ε‖x‖‖y‖ form: Clopper–Pearson lower limit ({:.4}) of the failure rate vs δ", conf));
     let mut rel = Worst::new("JL, literal ε|⟨x,y⟩| form: Clopper–Pearson lower limit of the failure rate vs δ");
     let mut rates = Vec::new();
     for (hi, h) in heads.iter().enumerate() {
@@ -80,10 +81,19 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
                 let delta = jl_delta(k, eps, c);
                 let l1 = crate::stats::clopper_pearson_lower(f1, trials as u64, conf);
                 let l2 = crate::stats::clopper_pearson_lower(f2, trials as u64, conf);
-                norm.push(l1, delta, || format!("{} row {i} v-col {col} ε={eps} k={k}: {f1}/{trials} failures, δ = {delta:.3e}", h.label));
-                rel.push(l2, delta, || format!("{} row {i} v-col {col} ε={eps} k={k}: {f2}/{trials} failures, δ = {delta:.3e}", h.label));
+                norm.push(l1, delta, || {
+                    format!("{} row {i} v-col {col} ε={eps} k={k}: {f1}/{trials} failures, δ = {delta:.3e}", h.label)
+                });
+                rel.push(l2, delta, || {
+                    format!("{} row {i} v-col {col} ε={eps} k={k}: {f2}/{trials} failures, δ = {delta:.3e}", h.label)
+                });
                 if t == 0 && hi < 2 {
-                    rates.push(format!("{} ε={eps} k={k}: norm-form {:.4}, literal {:.4}, δ {delta:.3}", h.label, f1 as f64 / trials as f64, f2 as f64 / trials as f64));
+                    rates.push(format!(
+                        "{} ε={eps} k={k}: norm-form {:.4}, literal {:.4}, δ {delta:.3}",
+                        h.label,
+                        f1 as f64 / trials as f64,
+                        f2 as f64 / trials as f64
+                    ));
                 }
             }
         }
@@ -117,26 +127,47 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         }
         thm1.push(format!("{} (n = {n}, k = {k}): {ok}/{tot}", h.label));
     }
-    rep.notes.push(format!("Theorem 1, ε = {eps}, k = ⌈5 ln n/(ε²−ε³)⌉: columns w with ‖PRᵀRw − Pw‖ ≤ ε‖Pw‖: {}", thm1.join("; ")));
+    rep.notes.push(format!(
+        "Theorem 1, ε = {eps}, k = ⌈5 ln n/(ε²−ε³)⌉: columns w with ‖PRᵀRw − Pw‖ ≤ ε‖Pw‖: {}",
+        thm1.join("; ")
+    ));
     // (d) error vs k, (e) leak.
     let ks = [16usize, 64, 256];
     let mut curve = Vec::new();
     let mut leaks: Vec<(f64, String)> = Vec::new();
     for h in heads.iter().take(2) {
         let hv = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv())?;
-        let errs: Vec<f64> = ks.iter().map(|&k| check_against_exact(&Linformer { k }, &hv, Mask::Full, ctx.seed).map(|r| r.rel_frobenius)).collect::<Result<_>>()?;
+        let errs: Vec<f64> = ks
+            .iter()
+            .map(|&k| check_against_exact(&Linformer { k }, &hv, Mask::Full, ctx.seed).map(|r| r.rel_frobenius))
+            .collect::<Result<_>>()?;
         let xs: Vec<f64> = ks.iter().map(|&k| k as f64).collect();
         let fit = crate::stats::loglog_slope(&xs, &errs, 0.95).map(|f| f.slope).unwrap_or(f64::NAN);
-        curve.push(format!("{}: rel. Frobenius error {:?} at k = {ks:?}, fitted exponent {fit:.2}", h.label, errs.iter().map(|e| format!("{e:.3}")).collect::<Vec<_>>()));
+        curve.push(format!(
+            "{}: rel. Frobenius error {:?} at k = {ks:?}, fitted exponent {fit:.2}",
+            h.label,
+            errs.iter().map(|e| format!("{e:.3}")).collect::<Vec<_>>()
+        ));
         let l = leak(&Linformer { k: 64 }, &hv, ctx.seed)?;
         leaks.push((l, format!("{}: leak {l:.3e}", h.label)));
     }
-    rep.notes.push(format!("Linformer output error vs k (full mask): {}; real data: {}", curve.join("; "), ctx.data_label()));
+    rep.notes.push(format!(
+        "Linformer output error vs k (full mask): {}; real data: {}",
+        curve.join("; "),
+        ctx.data_label()
+    ));
     let (nf, rf) = (norm.finish(), rel.finish());
     // The leak is a measured property of a non-causal method: the smallest leak over the heads
     // must be > 0 (recorded as a lower bound at the smallest positive double).
-    let (lmin, lcase) = leaks.iter().cloned().min_by(|a, b| a.0.total_cmp(&b.0)).unwrap_or((f64::NAN, "no heads".into()));
-    let leak_finding = Finding::lower("Linformer causal leak: max|ΔO| of rows < n/2 after perturbing tokens ≥ n/2 (> 0: leaks)", lcase, lmin, f64::MIN_POSITIVE, leaks.len() as u64);
+    let (lmin, lcase) =
+        leaks.iter().cloned().min_by(|a, b| a.0.total_cmp(&b.0)).unwrap_or((f64::NAN, "no heads".into()));
+    let leak_finding = Finding::lower(
+        "Linformer causal leak: max|ΔO| of rows < n/2 after perturbing tokens ≥ n/2 (> 0: leaks)",
+        lcase,
+        lmin,
+        f64::MIN_POSITIVE,
+        leaks.len() as u64,
+    );
     rep.verdict = match (nf.ok(), rf.ok(), leak_finding.ok()) {
         (true, true, true) => Verdict::Holds,
         (true, false, true) => {
@@ -162,8 +193,13 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let y: Vec<f64> = (0..h.nk).map(|j| s.v[j * s.dv] as f64).collect();
     let (f1, _) = jl_failures(&x, &y, k, 0.5, p.trials as usize, p.seed);
     let lo = crate::stats::clopper_pearson_lower(f1, p.trials, 0.99);
-    Ok([("jl_ratio", lo / jl_delta(k, 0.5, c)), ("rel_frobenius", r.rel_frobenius), ("prob_mse", r.prob_mse.unwrap_or(f64::NAN)), ("k", k as f64)]
-        .into_iter()
-        .map(|(a, b)| (a.to_string(), b))
-        .collect())
+    Ok([
+        ("jl_ratio", lo / jl_delta(k, 0.5, c)),
+        ("rel_frobenius", r.rel_frobenius),
+        ("prob_mse", r.prob_mse.unwrap_or(f64::NAN)),
+        ("k", k as f64),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b))
+    .collect())
 }

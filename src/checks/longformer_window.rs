@@ -28,7 +28,14 @@ fn avg(h: &Head<'_, f32>, i: usize, keys: &[usize]) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Push the identity residual of every entry into `w`; returns (mean mass captured, max |o − o_S|).
-pub fn identity(h: &Head<'_, f32>, mask: Mask, method: &KeySet, exponent: f64, w: &mut Worst, label: &str) -> Result<(f64, f64)> {
+pub fn identity(
+    h: &Head<'_, f32>,
+    mask: Mask,
+    method: &KeySet,
+    exponent: f64,
+    w: &mut Worst,
+    label: &str,
+) -> Result<(f64, f64)> {
     let sets = method.sets(h, mask, 0)?;
     let (mut mass_sum, mut rows, mut worst_err) = (0.0, 0.0, 0.0f64);
     for i in mask.rows(h.nq) {
@@ -85,11 +92,18 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
                 let bound = h.n as f64 * (c * half as f64 + 1.0) + 2.0 * g as f64 * h.n as f64;
                 let got = o.cost.flops / (2.0 * h.d as f64 + 2.0 + 2.0 * h.dv() as f64);
                 pairs.push(got, bound, || format!("{} w=±{half} g={g} {mask:?}: {got} pairs", h.label));
-                notes.push(format!("{} {mask:?} w=±{half} g={g}: mass captured {mass:.3}, max |o − o_S| {err:.3e}", h.label));
+                notes.push(format!(
+                    "{} {mask:?} w=±{half} g={g}: mass captured {mass:.3}, max |o − o_S| {err:.3e}",
+                    h.label
+                ));
             }
         }
     }
-    rep.notes.push(format!("real heads (mean mass captured over rows): {}; real data: {}", notes.join("; "), ctx.data_label()));
+    rep.notes.push(format!(
+        "real heads (mean mass captured over rows): {}; real data: {}",
+        notes.join("; "),
+        ctx.data_label()
+    ));
     rep.findings = vec![w.finish(), pairs.finish()];
     Ok(rep.conclude_all())
 }
@@ -103,8 +117,14 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv)?;
     let mut w = Worst::new("identity");
     let (mass, err) = identity(&h, Mask::Full, &KeySet::Longformer { half_window: half, global: 0 }, e, &mut w, "")?;
-    Ok([("identity_ratio", w.finish().ratio()), ("mass_captured", mass), ("mass_outside", 1.0 - mass), ("max_abs_err", err), ("w", half as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok([
+        ("identity_ratio", w.finish().ratio()),
+        ("mass_captured", mass),
+        ("mass_outside", 1.0 - mass),
+        ("max_abs_err", err),
+        ("w", half as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
 }

@@ -4,11 +4,11 @@
 //! file) against the oracle top-budget set (the most mass any mask of that size can keep) and the fixed
 //! last-budget window.
 use super::Ctx;
+use crate::Result;
 use crate::registry::Theorem;
-use crate::theory::mask::{evaluate, train, window, Eval, HeadData, TrainOpts};
+use crate::theory::mask::{Eval, HeadData, TrainOpts, evaluate, train, window};
 use crate::theory::topk::top_k;
 use crate::verdict::{Finding, Report, Verdict, Worst};
-use crate::Result;
 
 /// One (train head, eval head, train rows, eval rows) task.
 pub struct Task {
@@ -33,7 +33,8 @@ pub fn tasks(ctx: &Ctx, max_heads: usize, eval_rows: usize) -> Result<(Vec<Task>
     let mut out = Vec::new();
     if stems.len() >= 2 {
         for h in heads.iter().filter(|h| stem(&h.label) == stems[0]).take(max_heads) {
-            if let Some(e) = heads.iter().find(|e| stem(&e.label) == stems[1] && e.layer == h.layer && e.head == h.head) {
+            if let Some(e) = heads.iter().find(|e| stem(&e.label) == stems[1] && e.layer == h.layer && e.head == h.head)
+            {
                 out.push(Task {
                     train: HeadData::from_real(h),
                     eval: HeadData::from_real(e),
@@ -46,7 +47,12 @@ pub fn tasks(ctx: &Ctx, max_heads: usize, eval_rows: usize) -> Result<(Vec<Task>
     } else {
         for h in heads.iter().take(max_heads) {
             let n = h.n;
-            out.push(Task { train: HeadData::from_real(h), eval: HeadData::from_real(h), train_rows: (0..n / 2).collect(), eval_rows: strided(n / 2, n, eval_rows) });
+            out.push(Task {
+                train: HeadData::from_real(h),
+                eval: HeadData::from_real(h),
+                train_rows: (0..n / 2).collect(),
+                eval_rows: strided(n / 2, n, eval_rows),
+            });
         }
         Ok((out, "trained on rows [0, n/2), evaluated on held-out rows [n/2, n) of each head".into()))
     }
@@ -67,10 +73,21 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let msemax = thm.claimed_f64("mse_max")?;
     let budgets = thm.claimed_list("budgets")?;
     if budgets.is_empty() || budgets.iter().any(|b| !(*b >= 1.0 && b.fract() == 0.0)) {
-        return Err(crate::Error::Registry(format!("theorems/{}.yaml: claimed.budgets must be positive integers", thm.id)));
+        return Err(crate::Error::Registry(format!(
+            "theorems/{}.yaml: claimed.budgets must be positive integers",
+            thm.id
+        )));
     }
-    let budgets: Vec<usize> = if ctx.quick { budgets.iter().map(|&b| b as usize).filter(|b| [4, 16, 64].contains(b)).collect() } else { budgets.iter().map(|&b| b as usize).collect() };
-    let opts = if ctx.quick { TrainOpts { steps: 40, batch: 16, lr: 0.05, seed: ctx.seed, content: true, kept_mass: true } } else { TrainOpts { steps: 150, batch: 32, lr: 0.05, seed: ctx.seed, content: true, kept_mass: true } };
+    let budgets: Vec<usize> = if ctx.quick {
+        budgets.iter().map(|&b| b as usize).filter(|b| [4, 16, 64].contains(b)).collect()
+    } else {
+        budgets.iter().map(|&b| b as usize).collect()
+    };
+    let opts = if ctx.quick {
+        TrainOpts { steps: 40, batch: 16, lr: 0.05, seed: ctx.seed, content: true, kept_mass: true }
+    } else {
+        TrainOpts { steps: 150, batch: 32, lr: 0.05, seed: ctx.seed, content: true, kept_mass: true }
+    };
     let (tasks, split) = tasks(ctx, if ctx.quick { 3 } else { 64 }, if ctx.quick { 64 } else { 256 })?;
     if tasks.is_empty() {
         return Err(crate::Error::Registry("mask.learned: no (train, eval) head pairs in the data".into()));
@@ -111,7 +128,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             mean(&lk), mx(&lk), mean(&ok_), mx(&ok_), mean(&wk), mx(&wk), lm, om, wm, lo / nt, oo / nt, wo / nt, tasks.len(), loss.0 / nt, loss.1 / nt
         ));
         let met = worst_kl <= klmax && lm <= msemax;
-        rep.findings.push(Finding::upper(format!("worst-head mean KL of the learned mask, budget {b}"), format!("criterion kl_max = {klmax}; MSE {lm:.2e} vs {msemax}"), worst_kl, klmax, tasks.len() as u64));
+        rep.findings.push(Finding::upper(
+            format!("worst-head mean KL of the learned mask, budget {b}"),
+            format!("criterion kl_max = {klmax}; MSE {lm:.2e} vs {msemax}"),
+            worst_kl,
+            klmax,
+            tasks.len() as u64,
+        ));
         if met && first_ok.is_none() {
             first_ok = Some(b);
         }
@@ -125,11 +148,14 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         (false, _) => rep.verdict = Verdict::Fails,
         (true, Some(b)) => {
             rep.verdict = Verdict::HoldsInRegime;
-            rep.regime = Some(format!("budget ≥ {b} of n = {n} keys per query (the smallest budget tried at which the learned mask meets KL ≤ {klmax} and MSE ≤ {msemax} on every held-out head)"));
+            rep.regime = Some(format!(
+                "budget ≥ {b} of n = {n} keys per query (the smallest budget tried at which the learned mask meets KL ≤ {klmax} and MSE ≤ {msemax} on every held-out head)"
+            ));
         }
         (true, None) => {
             rep.verdict = Verdict::Fails;
-            rep.regime = Some(format!("no budget in {budgets:?} meets KL ≤ {klmax} and MSE ≤ {msemax} on every held-out head"));
+            rep.regime =
+                Some(format!("no budget in {budgets:?} meets KL ≤ {klmax} and MSE ≤ {msemax} on every held-out head"));
         }
     }
     Ok(rep)
@@ -148,7 +174,8 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
     let mk = || HeadData { label: p.key.clone(), n: g.n, d: g.d, dv: g.dv, q: w64(&g.q), k: w64(&g.k), v: w64(&g.v) };
     let t = Task { train: mk(), eval: mk(), train_rows: (0..g.n / 2).collect(), eval_rows: strided(g.n / 2, g.n, 128) };
     let steps = p.trials.clamp(1, 1000) as usize;
-    let (l, o, w, _, _) = run_task(&t, b, TrainOpts { steps, batch: 16, lr: 0.1, seed: p.seed, content: true, kept_mass: true });
+    let (l, o, w, _, _) =
+        run_task(&t, b, TrainOpts { steps, batch: 16, lr: 0.1, seed: p.seed, content: true, kept_mass: true });
     Ok([
         ("kl_learned", l.kl_mean),
         ("kl_oracle", o.kl_mean),

@@ -46,7 +46,9 @@ pub fn materialised_f32(h: &Head<'_, f32>) -> Vec<f32> {
 pub type Method = fn(&Head<'_, f32>, &[f32], &[f32]) -> Vec<f32>;
 pub const METHODS: &[(&str, Method)] = &[
     ("materialised exact", |h, _, _| materialised_f32(h)),
-    ("streaming exact (reference::fast_f32)", |h, _, _| crate::reference::fast_f32::attention_f32_sequential(h, Mask::Full)),
+    ("streaming exact (reference::fast_f32)", |h, _, _| {
+        crate::reference::fast_f32::attention_f32_sequential(h, Mask::Full)
+    }),
     ("nystrom-64", |h, l, _| nystrom::attention_f32(h, l, 2.0)),
     ("jl-16", |h, _, r| jl::projected_attention_f32(h, r, 16).unwrap_or_default()),
 ];
@@ -74,7 +76,13 @@ pub fn degree(m: Method, base: usize, seed: u64) -> Result<(f64, Vec<usize>)> {
     let pi: Vec<i128> = p.iter().map(|&x| x as i128).collect();
     let d1 = pi[2] - 2 * pi[1] + pi[0];
     let d2 = pi[3] - 2 * pi[2] + pi[1];
-    let deg = if d1 == 0 && d2 == 0 { 1.0 } else if d1 == d2 { 2.0 } else { 3.0 };
+    let deg = if d1 == 0 && d2 == 0 {
+        1.0
+    } else if d1 == d2 {
+        2.0
+    } else {
+        3.0
+    };
     Ok((deg, p))
 }
 
@@ -89,12 +97,31 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let xs: Vec<f64> = (1..=4).map(|t| (base * t) as f64).collect();
         let ys: Vec<f64> = p.iter().map(|&x| x as f64).collect();
         let slope = loglog_slope(&xs, &ys, 0.95).map(|f| f.slope).unwrap_or(f64::NAN);
-        let case = format!("peak bytes at n = {}, {}, {}, {}: {:?}; log-log slope {slope:.3}", base, 2 * base, 3 * base, 4 * base, p);
+        let case = format!(
+            "peak bytes at n = {}, {}, {}, {}: {:?}; log-log slope {slope:.3}",
+            base,
+            2 * base,
+            3 * base,
+            4 * base,
+            p
+        );
         rep.notes.push(format!("{name}: degree {deg}, {case}"));
         match i {
-            0 => rep.findings.push(Finding::lower(format!("{name}: exact polynomial degree of peak memory in n vs exact_exponent"), case, deg, ee, 4)),
+            0 => rep.findings.push(Finding::lower(
+                format!("{name}: exact polynomial degree of peak memory in n vs exact_exponent"),
+                case,
+                deg,
+                ee,
+                4,
+            )),
             1 => streaming = Some((deg, p)),
-            _ => rep.findings.push(Finding::upper(format!("{name}: exact polynomial degree of peak memory in n vs approx_exponent"), case, deg, ae, 4)),
+            _ => rep.findings.push(Finding::upper(
+                format!("{name}: exact polynomial degree of peak memory in n vs approx_exponent"),
+                case,
+                deg,
+                ae,
+                4,
+            )),
         }
     }
     rep.notes.push("allocations counted per thread by attnproof::alloc_count::Counting; inputs (q, k, v, landmarks, projection) are allocated before the measurement; outputs are included".into());
@@ -117,11 +144,16 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let _ = thm.claimed_f64("approx_exponent")?;
     let mi = p.usize("method")?;
-    let (_, m) = METHODS.get(mi).ok_or_else(|| crate::Error::invalid(format!("point {}", p.key), format!("method {mi} outside 0..{}", METHODS.len())))?;
+    let (_, m) = METHODS.get(mi).ok_or_else(|| {
+        crate::Error::invalid(format!("point {}", p.key), format!("method {mi} outside 0..{}", METHODS.len()))
+    })?;
     let n = p.usize("n")?;
     if n < 64 {
         return Err(crate::Error::invalid(format!("point {}", p.key), "n must be ≥ 64 (64 landmarks)"));
     }
     let b = peak(*m, n, p.seed)?;
-    Ok([("peak_bytes", b as f64), ("bytes_per_token", b as f64 / n as f64), ("n", n as f64)].into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Ok([("peak_bytes", b as f64), ("bytes_per_token", b as f64 / n as f64), ("n", n as f64)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
 }

@@ -3,12 +3,12 @@
 //! constant, the exact first-order identity that makes z the only second-order-optimal merge point,
 //! and the slack of each bound on real heads (blocks of consecutive keys, uniform weights).
 use super::Ctx;
+use crate::Result;
 use crate::data::synthetic;
 use crate::registry::Theorem;
-use crate::theory::fp::{gamma, U64};
+use crate::theory::fp::{U64, gamma};
 use crate::theory::merge::{bennett_bound, centroid, log_merge_ratio, max_range_for, score_stats};
 use crate::verdict::{Finding, Report, Worst};
-use crate::Result;
 
 /// Absolute rounding allowance for log R computed in f64 from scores of magnitude ≤ `smax` over m
 /// terms: scores carry γ_{d+1}·Σ|q||k| (≤ γ_{d+1}·smax·2 after centring), exps 2u, the sum γ_{m+1}.
@@ -43,7 +43,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let lr = log_merge_ratio(&q, &keys, &w);
         let (range, var, cc) = score_stats(&q, &keys, &w);
         let qnorm = q.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let abs_s = keys.chunks_exact(d).map(|k| k.iter().zip(&q).map(|(a, b)| (a * b).abs()).sum::<f64>()).fold(0.0, f64::max);
+        let abs_s =
+            keys.chunks_exact(d).map(|k| k.iter().zip(&q).map(|(a, b)| (a * b).abs()).sum::<f64>()).fold(0.0, f64::max);
         let tol = log_r_round(d, m, abs_s);
         let label = || format!("d={d} m={m} ‖q‖≈{qn:.2e} spread≈{r:.2e}");
         lower.push(-lr, tol, label);
@@ -68,10 +69,14 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         // First-order identity with a random other merge point z′.
         let z = centroid(&keys, &w, d);
         let zp: Vec<f64> = z.iter().map(|x| x + synthetic::uniform(&mut rng, -1.0, 1.0)).collect();
-        let shifted: Vec<f64> = keys.chunks_exact(d).flat_map(|k| k.iter().zip(&z).zip(&zp).map(|((a, zz), zpp)| a - zz + zpp).collect::<Vec<_>>()).collect();
+        let shifted: Vec<f64> = keys
+            .chunks_exact(d)
+            .flat_map(|k| k.iter().zip(&z).zip(&zp).map(|((a, zz), zpp)| a - zz + zpp).collect::<Vec<_>>())
+            .collect();
         // log R_{z′} = log Σ p e^{q·(k − z′)}: evaluate via keys shifted by (z − z′) relative to z′.
         let lrp = {
-            let xs: Vec<f64> = keys.chunks_exact(d).map(|k| k.iter().zip(&zp).zip(&q).map(|((a, b), c)| (a - b) * c).sum()).collect();
+            let xs: Vec<f64> =
+                keys.chunks_exact(d).map(|k| k.iter().zip(&zp).zip(&q).map(|((a, b), c)| (a - b) * c).sum()).collect();
             let wsum: f64 = w.iter().sum();
             let mx = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             mx + crate::reference::sum::sum(xs.iter().zip(&w).map(|(x, r)| r / wsum * (x - mx).exp())).ln()
@@ -82,7 +87,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         ident.push((lrp - lr - lin).abs(), 2.0 * tol + 2.0 * gamma(d + 2, U64) * (abs_lin + abs_s), label);
     }
     // Real heads: blocks of 16 consecutive keys with uniform weights, every 4th (16th quick) query.
-    let (mut slack_ball, mut slack_hoeff, mut slack_benn, mut mergeable, mut pairs) = (Vec::new(), Vec::new(), Vec::new(), 0usize, 0usize);
+    let (mut slack_ball, mut slack_hoeff, mut slack_benn, mut mergeable, mut pairs) =
+        (Vec::new(), Vec::new(), Vec::new(), 0usize, 0usize);
     let eps = 1e-3;
     for h in ctx.real_heads()? {
         let (q, k, _) = h.widen();
@@ -97,9 +103,15 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
                 let lr = log_merge_ratio(qi, keys, &w);
                 let (range, var, cc) = score_stats(qi, keys, &w);
                 let z = centroid(keys, &w, h.d);
-                let rad = keys.chunks_exact(h.d).map(|kk| crate::theory::dist::sqdist_direct(kk, &z).sqrt()).fold(0.0, f64::max);
+                let rad = keys
+                    .chunks_exact(h.d)
+                    .map(|kk| crate::theory::dist::sqdist_direct(kk, &z).sqrt())
+                    .fold(0.0, f64::max);
                 let ball = c * (qnorm * 2.0 * rad).powi(2);
-                let abs_s = keys.chunks_exact(h.d).map(|kk| kk.iter().zip(qi).map(|(a, bb)| (a * bb).abs()).sum::<f64>()).fold(0.0, f64::max);
+                let abs_s = keys
+                    .chunks_exact(h.d)
+                    .map(|kk| kk.iter().zip(qi).map(|(a, bb)| (a * bb).abs()).sum::<f64>())
+                    .fold(0.0, f64::max);
                 let tol = log_r_round(h.d, e - b, abs_s);
                 let label = || format!("{} q{i} block {b}..{e}", h.label);
                 lower.push(-lr, tol, label);
@@ -159,9 +171,13 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
             let lr = log_merge_ratio(qi, keys, &w);
             let (_, var, cc) = score_stats(qi, keys, &w);
             let z = centroid(keys, &w, d);
-            let rad = keys.chunks_exact(d).map(|kk| crate::theory::dist::sqdist_direct(kk, &z).sqrt()).fold(0.0, f64::max);
+            let rad =
+                keys.chunks_exact(d).map(|kk| crate::theory::dist::sqdist_direct(kk, &z).sqrt()).fold(0.0, f64::max);
             let ball = c * (qnorm * 2.0 * rad).powi(2);
-            let abs_s = keys.chunks_exact(d).map(|kk| kk.iter().zip(qi).map(|(a, bb)| (a * bb).abs()).sum::<f64>()).fold(0.0, f64::max);
+            let abs_s = keys
+                .chunks_exact(d)
+                .map(|kk| kk.iter().zip(qi).map(|(a, bb)| (a * bb).abs()).sum::<f64>())
+                .fold(0.0, f64::max);
             let lr = lr - log_r_round(d, e - b, abs_s);
             if ball > 0.0 {
                 worst_ball = worst_ball.max(lr / ball);

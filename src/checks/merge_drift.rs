@@ -2,12 +2,12 @@
 //! coincide); hierarchical merging of isotropic unit keys shrinks centroids like 1/√m; real keys,
 //! which share a large mean direction, drift toward their mean instead of the origin.
 use super::Ctx;
+use crate::Result;
 use crate::data::synthetic;
 use crate::registry::Theorem;
-use crate::theory::fp::{gamma, U64};
+use crate::theory::fp::{U64, gamma};
 use crate::theory::merge::centroid;
 use crate::verdict::{Finding, Report, Worst};
-use crate::Result;
 
 fn norm(x: &[f64]) -> f64 {
     x.iter().map(|a| a * a).sum::<f64>().sqrt()
@@ -18,7 +18,16 @@ pub fn hierarchical_norms(keys: &[f64], d: usize) -> Vec<f64> {
     let mut level: Vec<Vec<f64>> = keys.chunks_exact(d).map(|k| k.to_vec()).collect();
     let mut out = vec![level.iter().map(|k| norm(k)).sum::<f64>() / level.len().max(1) as f64];
     while level.len() > 1 {
-        level = level.chunks(2).map(|p| if p.len() == 2 { centroid(&[p[0].clone(), p[1].clone()].concat(), &[1.0, 1.0], d) } else { p[0].clone() }).collect();
+        level = level
+            .chunks(2)
+            .map(|p| {
+                if p.len() == 2 {
+                    centroid(&[p[0].clone(), p[1].clone()].concat(), &[1.0, 1.0], d)
+                } else {
+                    p[0].clone()
+                }
+            })
+            .collect();
         out.push(level.iter().map(|k| norm(k)).sum::<f64>() / level.len() as f64);
     }
     out
@@ -52,7 +61,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let mut sum = vec![0.0; levels + 1];
     for _ in 0..trials {
         let d = 64;
-        let mut keys: Vec<f64> = synthetic::vector(&mut rng, (1 << levels) * d, 1.0).iter().map(|&x| x as f64).collect();
+        let mut keys: Vec<f64> =
+            synthetic::vector(&mut rng, (1 << levels) * d, 1.0).iter().map(|&x| x as f64).collect();
         for k in keys.chunks_exact_mut(d) {
             let n = norm(k);
             k.iter_mut().for_each(|x| *x /= n);
@@ -61,7 +71,11 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             *acc += v;
         }
     }
-    let iso: Vec<String> = sum.iter().enumerate().map(|(l, s)| format!("m=2^{l}: {:.3}", s / trials as f64 * 2f64.powf(l as f64 / 2.0))).collect();
+    let iso: Vec<String> = sum
+        .iter()
+        .enumerate()
+        .map(|(l, s)| format!("m=2^{l}: {:.3}", s / trials as f64 * 2f64.powf(l as f64 / 2.0)))
+        .collect();
     rep.notes.push(format!("isotropic unit keys, d = 64: mean ‖z‖·√m after hierarchical merging (≈ 1 means ‖z‖ ≈ 1/√m, drift to the origin): {}", iso.join(", ")));
     // Real keys: merge consecutive pairs; compare with the norm of the head's mean key.
     let mut real = Vec::new();
@@ -70,13 +84,37 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let n = h.n.next_power_of_two() / if h.n.is_power_of_two() { 1 } else { 2 };
         let norms = hierarchical_norms(&k[..n * h.d], h.d);
         let mean = centroid(&k[..n * h.d], &vec![1.0; n], h.d);
-        real.push(format!("{}: ‖k‖ mean {:.2} → after {} levels {:.2} (= ‖mean key‖ {:.2})", h.label, norms[0], norms.len() - 1, norms[norms.len() - 1], norm(&mean)));
+        real.push(format!(
+            "{}: ‖k‖ mean {:.2} → after {} levels {:.2} (= ‖mean key‖ {:.2})",
+            h.label,
+            norms[0],
+            norms.len() - 1,
+            norms[norms.len() - 1],
+            norm(&mean)
+        ));
         for l in &norms {
-            w.push(*l - gamma(n + h.d, U64) * norms[0], cap * k.chunks_exact(h.d).map(norm).fold(0.0, f64::max), || h.label.clone());
+            w.push(
+                *l - gamma(n + h.d, U64) * norms[0],
+                cap * k.chunks_exact(h.d).map(norm).fold(0.0, f64::max),
+                || h.label.clone(),
+            );
         }
     }
-    rep.notes.push(format!("real heads ({}): merging drifts toward the mean key, not the origin: {}", ctx.data_label(), real.join("; ")));
-    rep.findings = vec![w.finish(), Finding::upper("distinct keys whose centroid reaches max‖k‖ (strictness)", "random groups", strict_fail as f64, 0.0, ctx.trials(20_000) as u64)];
+    rep.notes.push(format!(
+        "real heads ({}): merging drifts toward the mean key, not the origin: {}",
+        ctx.data_label(),
+        real.join("; ")
+    ));
+    rep.findings = vec![
+        w.finish(),
+        Finding::upper(
+            "distinct keys whose centroid reaches max‖k‖ (strictness)",
+            "random groups",
+            strict_fail as f64,
+            0.0,
+            ctx.trials(20_000) as u64,
+        ),
+    ];
     Ok(rep.conclude_all())
 }
 
@@ -89,8 +127,12 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
     let k = crate::reference::widen(&h.k[..n * h.d]);
     let norms = hierarchical_norms(&k, h.d);
     let last = norms[norms.len() - 1];
-    Ok([("norm_ratio_final", last / norms[0]), ("norm_ratio_times_sqrt_m", last / norms[0] * (n as f64).sqrt()), ("m", n as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok([
+        ("norm_ratio_final", last / norms[0]),
+        ("norm_ratio_times_sqrt_m", last / norms[0] * (n as f64).sqrt()),
+        ("m", n as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
 }

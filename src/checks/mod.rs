@@ -24,8 +24,8 @@ pub mod nystrom_error_rank;
 pub mod nystrom_landmarks;
 pub mod nystrom_sqrt_n;
 pub mod prefix_problem;
-pub mod retrieval_passkey;
 pub mod reference_f32_rounding;
+pub mod retrieval_passkey;
 pub mod rewrite_gaussian;
 pub mod softmax_invariance;
 pub mod speed_crossover;
@@ -48,16 +48,16 @@ pub mod topk_error;
 pub mod topk_order;
 pub mod window_last10;
 // --- solver ---
+pub mod criteria_matrix;
+pub mod linear_recurrence;
+pub mod linformer_lowrank;
+pub mod longformer_window;
+pub mod performer_unbiased;
+pub mod reformer_lsh;
 pub mod solver_certificate;
 pub mod solver_complexity;
 pub mod solver_feasibility;
-pub mod criteria_matrix;
-pub mod linformer_lowrank;
-pub mod reformer_lsh;
 pub mod sparse_patterns;
-pub mod longformer_window;
-pub mod performer_unbiased;
-pub mod linear_recurrence;
 
 /// A check: theorem file and context in, report out.
 pub type CheckFn = fn(&Theorem, &Ctx) -> Result<Report>;
@@ -132,29 +132,16 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(quick: bool, seed: u64, data_files: Vec<PathBuf>) -> Self {
-        Ctx {
-            quick,
-            seed,
-            data_files,
-            heads: OnceLock::new(),
-        }
+        Ctx { quick, seed, data_files, heads: OnceLock::new() }
     }
     /// Trials for a randomised check: `full` normally, `full / 10` (at least 10) in quick mode.
     pub fn trials(&self, full: usize) -> usize {
-        if self.quick {
-            (full / 10).max(10)
-        } else {
-            full
-        }
+        if self.quick { (full / 10).max(10) } else { full }
     }
     /// The real heads (loaded once).
     pub fn real_heads(&self) -> Result<&[RealHead]> {
         let r = self.heads.get_or_init(|| {
-            let files = if self.data_files.is_empty() {
-                vec![data::shipped_slice()]
-            } else {
-                self.data_files.clone()
-            };
+            let files = if self.data_files.is_empty() { vec![data::shipped_slice()] } else { self.data_files.clone() };
             let mut all = Vec::new();
             for f in &files {
                 all.extend(data::load_heads(f).map_err(|e| e.to_string())?);
@@ -168,11 +155,7 @@ impl Ctx {
         if self.data_files.is_empty() {
             "shipped MiniLM slice (tests/data/minilm_slice.safetensors)".into()
         } else {
-            self.data_files
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            self.data_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         }
     }
 }
@@ -196,7 +179,9 @@ impl Outcome {
 pub fn run(thm: &Theorem, ctx: &Ctx) -> Outcome {
     let report = match find(&thm.id) {
         None => Err(format!("no check registered for `{}` in src/checks/mod.rs", thm.id)),
-        Some(f) => f(thm, ctx).map_err(|e| e.to_string()).and_then(|r| with_sweeps(r, thm, ctx).map_err(|e| e.to_string())),
+        Some(f) => {
+            f(thm, ctx).map_err(|e| e.to_string()).and_then(|r| with_sweeps(r, thm, ctx).map_err(|e| e.to_string()))
+        }
     };
     Outcome { report, expected: thm.expected.verdict }
 }

@@ -40,7 +40,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let npf = thm.claimed_f64("nonpositive_fraction")?;
     let mut rep = Report::new(&thm.id, ctx.seed, ctx.quick);
     let n = if ctx.quick { 256 } else { 512 };
-    let mut werr = Worst::new(format!("relative output error ‖Ô − O‖_F/‖O‖_F, k = ⌈{c}·√n⌉ uniform landmarks, τ = {TAU}, vs max_relative_error"));
+    let mut werr = Worst::new(format!(
+        "relative output error ‖Ô − O‖_F/‖O‖_F, k = ⌈{c}·√n⌉ uniform landmarks, τ = {TAU}, vs max_relative_error"
+    ));
     let mut wneg = Worst::new("fraction of rows with normaliser ≤ 0 vs nonpositive_fraction");
     for r in regimes(ctx, n, if ctx.quick { 2 } else { 6 })? {
         let nn = r.k.len() / r.d;
@@ -52,7 +54,11 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         for kk in [4 * k, nn / 2] {
             let (e2, n2) = run(&r, kk.min(nn), Strategy::Uniform, ctx.seed ^ 0xA8)?;
             let (e3, n3) = run(&r, kk.min(nn), Strategy::PivotedCholesky, ctx.seed ^ 0xA8)?;
-            more.push(format!("k={kk}: uniform err {e2:.3} (≤0: {:.1}%), pivoted Cholesky err {e3:.3} (≤0: {:.1}%)", 100.0 * n2, 100.0 * n3));
+            more.push(format!(
+                "k={kk}: uniform err {e2:.3} (≤0: {:.1}%), pivoted Cholesky err {e3:.3} (≤0: {:.1}%)",
+                100.0 * n2,
+                100.0 * n3
+            ));
         }
         rep.notes.push(format!(
             "{}: k={k}: err {err:.3}, normaliser ≤ 0 on {:.1}% of rows; {}; flops Nyström/exact = {:.3}",

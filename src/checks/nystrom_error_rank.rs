@@ -38,7 +38,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let mut rep = Report::new(&thm.id, ctx.seed, ctx.quick);
     let n = if ctx.quick { 256 } else { 512 };
     let ks: Vec<usize> = vec![4, 8, 16, 32, 64, 128];
-    let mut kmt = crate::verdict::Worst::new("Nyström ‖K − CW⁺Cᵀ‖_F vs ‖K − K_l‖_F + KMT12 Thm 2 additive term (SPSD kernel, uniform without replacement, δ)");
+    let mut kmt = crate::verdict::Worst::new(
+        "Nyström ‖K − CW⁺Cᵀ‖_F vs ‖K − K_l‖_F + KMT12 Thm 2 additive term (SPSD kernel, uniform without replacement, δ)",
+    );
     for r in regimes(ctx, n, if ctx.quick { 1 } else { 6 })? {
         let tau = nystrom::median_sqdist(&r.k, &r.k, r.d);
         for e in [Entry::Kernel { tau }, Entry::Dist] {
@@ -49,15 +51,29 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             let curve_txt: Vec<String> = cv.iter().map(|c| format!("k={}: {:.2e}", c.0, c.2)).collect();
             if let Some(f) = loglog_slope(&xs, &ys, 0.95) {
                 rep.findings.push(Finding::upper(
-                    format!("fitted log-log slope of relative error vs k (upper 95% limit) vs max_slope, {}", if matches!(e, Entry::Dist) { "distance ‖x−y‖" } else { "SPSD kernel" }),
-                    format!("{}: slope {:.3} CI [{:.3}, {:.3}]; {}", r.label, f.slope, f.lo, f.hi, curve_txt.join(", ")),
+                    format!(
+                        "fitted log-log slope of relative error vs k (upper 95% limit) vs max_slope, {}",
+                        if matches!(e, Entry::Dist) { "distance ‖x−y‖" } else { "SPSD kernel" }
+                    ),
+                    format!(
+                        "{}: slope {:.3} CI [{:.3}, {:.3}]; {}",
+                        r.label,
+                        f.slope,
+                        f.lo,
+                        f.hi,
+                        curve_txt.join(", ")
+                    ),
                     f.hi,
                     max_slope,
                     cv.len() as u64,
                 ));
             }
             if nonmono > 0 {
-                rep.notes.push(format!("{} {}: error increased {nonmono} time(s) when landmarks were added (nested sets)", r.label, e.label()));
+                rep.notes.push(format!(
+                    "{} {}: error increased {nonmono} time(s) when landmarks were added (nested sets)",
+                    r.label,
+                    e.label()
+                ));
             }
             if let Entry::Kernel { .. } = e {
                 let nn = a.nrows();
@@ -71,7 +87,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
                 for &(k, err, _) in &cv {
                     let best: f64 = sv.iter().skip(k).map(|s| s * s).sum::<f64>().sqrt();
                     let add = nystrom::kmt_frobenius_additive(k, k, nn, delta, 1.0, dmax);
-                    kmt.push(err, best + add, || format!("{}, l = k = {k}: best rank-k {best:.3e}, additive {add:.3e}, ‖K‖_F = {:.3e}", r.label, a.norm()));
+                    kmt.push(err, best + add, || {
+                        format!(
+                            "{}, l = k = {k}: best rank-k {best:.3e}, additive {add:.3e}, ‖K‖_F = {:.3e}",
+                            r.label,
+                            a.norm()
+                        )
+                    });
                 }
                 let k = 32.min(nn);
                 let dm = nystrom::dm05_frobenius_additive(k, k, delta, nn as f64);
@@ -98,7 +120,11 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 32)?, 1, p.seed)?;
     let w = crate::reference::widen;
     let r = Regime { label: p.key.clone(), q: w(&h.q), k: w(&h.k), v: w(&h.v), d: h.d, dv: h.dv };
-    let e = if p.usize_or("entry", 0)? == 1 { Entry::Kernel { tau: nystrom::median_sqdist(&r.k, &r.k, r.d) } } else { Entry::Dist };
+    let e = if p.usize_or("entry", 0)? == 1 {
+        Entry::Kernel { tau: nystrom::median_sqdist(&r.k, &r.k, r.d) }
+    } else {
+        Entry::Dist
+    };
     let k = p.usize("k")?.min(h.n);
     let (cv, _) = curve(&r, e, &[k], p.seed)?;
     let rel = cv.first().map(|c| c.2).unwrap_or(f64::NAN);

@@ -17,8 +17,12 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let mut rep = Report::new(&thm.id, ctx.seed, ctx.quick);
     let n = if ctx.quick { 256 } else { 512 };
     let draws = if ctx.quick { 2 } else { 5 };
-    let mut w_km = Worst::new("kernel, k = ⌈√n⌉: relative error k-means++ / uniform (mean of draws) vs max_ratio_adaptive_over_uniform");
-    let mut w_pc = Worst::new("kernel, k = ⌈√n⌉: relative error pivoted Cholesky / uniform (mean of draws) vs max_ratio_adaptive_over_uniform");
+    let mut w_km = Worst::new(
+        "kernel, k = ⌈√n⌉: relative error k-means++ / uniform (mean of draws) vs max_ratio_adaptive_over_uniform",
+    );
+    let mut w_pc = Worst::new(
+        "kernel, k = ⌈√n⌉: relative error pivoted Cholesky / uniform (mean of draws) vs max_ratio_adaptive_over_uniform",
+    );
     let mut wins = [0usize; 3];
     // The claim is tested at the note's k = ⌈√n⌉; at 4⌈√n⌉ the ratios are reported only.
     let mut big_k = [0.0f64; 2];
@@ -54,7 +58,16 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             }
         }
     }
-    rep.notes.insert(0, format!("lowest error count over all matrices: uniform {}, k-means++ {}, pivoted Cholesky {}; real data: {}", wins[0], wins[1], wins[2], ctx.data_label()));
+    rep.notes.insert(
+        0,
+        format!(
+            "lowest error count over all matrices: uniform {}, k-means++ {}, pivoted Cholesky {}; real data: {}",
+            wins[0],
+            wins[1],
+            wins[2],
+            ctx.data_label()
+        ),
+    );
     rep.notes.insert(1, format!("at k = 4⌈√n⌉ (not part of the claim): largest kernel error ratio k-means++/uniform {:.3}, pivoted Cholesky/uniform {:.3}", big_k[0], big_k[1]));
     rep.findings = vec![w_km.finish(), w_pc.finish()];
     let (km_ok, pc_ok) = (rep.findings[0].ok(), rep.findings[1].ok());
@@ -80,10 +93,14 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let bound = thm.claimed_f64("max_ratio_adaptive_over_uniform")?;
     let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 32)?, 1, p.seed)?;
     let w = crate::reference::widen;
-    let r = super::nystrom_sqrt_n::Regime { label: p.key.clone(), q: w(&h.q), k: w(&h.k), v: w(&h.v), d: h.d, dv: h.dv };
+    let r =
+        super::nystrom_sqrt_n::Regime { label: p.key.clone(), q: w(&h.q), k: w(&h.k), v: w(&h.v), d: h.d, dv: h.dv };
     let e = entries(&r)[p.usize_or("entry", 1)?.min(1)];
     let k = ((p.f64_or("c", 1.0)? * (h.n as f64).sqrt()).ceil() as usize).clamp(1, h.n);
-    let errs: Vec<f64> = Strategy::ALL.iter().map(|&s| rel_error(&r, e, s, k, p.trials.max(1) as usize, p.seed)).collect::<Result<_>>()?;
+    let errs: Vec<f64> = Strategy::ALL
+        .iter()
+        .map(|&s| rel_error(&r, e, s, k, p.trials.max(1) as usize, p.seed))
+        .collect::<Result<_>>()?;
     Ok([
         ("uniform", errs[0]),
         ("kmeanspp", errs[1]),

@@ -35,7 +35,14 @@ pub fn regimes(ctx: &Ctx, n: usize, real_heads: usize) -> Result<Vec<Regime>> {
         let t = n.min(h.n);
         let (q, k, v) = h.widen();
         let dv = h.dv();
-        out.push(Regime { label: format!("{} n={t}", h.label), q: q[..t * h.d].to_vec(), k: k[..t * h.d].to_vec(), v: v[..t * dv].to_vec(), d: h.d, dv });
+        out.push(Regime {
+            label: format!("{} n={t}", h.label),
+            q: q[..t * h.d].to_vec(),
+            k: k[..t * h.d].to_vec(),
+            v: v[..t * dv].to_vec(),
+            d: h.d,
+            dv,
+        });
     }
     Ok(out)
 }
@@ -72,9 +79,20 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             let k = ((c * (nn as f64).sqrt()).ceil() as usize).clamp(1, nn);
             for (ei, e) in entries(&r).into_iter().enumerate() {
                 let err = rel_error(&r, e, Strategy::Uniform, k, draws, ctx.seed ^ (nn * 31 + ei) as u64)?;
-                let kind = if ei == 0 { "distance ‖q−k‖" } else { "kernel exp(−‖q−k‖²/τ), τ = median" };
-                let f = Finding::upper(format!("relative Frobenius error, k = ⌈{c}·√n⌉ uniform landmarks, {kind}"), format!("{}, k = {k}, mean of {draws} draws", r.label), err, thr, draws as u64);
-                if f.ok() { ok.push(format!("{} {kind} ({err:.3})", r.label)) } else { bad.push(format!("{} {kind} ({err:.3})", r.label)) }
+                let kind =
+                    if ei == 0 { "distance ‖q−k‖" } else { "kernel exp(−‖q−k‖²/τ), τ = median" };
+                let f = Finding::upper(
+                    format!("relative Frobenius error, k = ⌈{c}·√n⌉ uniform landmarks, {kind}"),
+                    format!("{}, k = {k}, mean of {draws} draws", r.label),
+                    err,
+                    thr,
+                    draws as u64,
+                );
+                if f.ok() {
+                    ok.push(format!("{} {kind} ({err:.3})", r.label))
+                } else {
+                    bad.push(format!("{} {kind} ({err:.3})", r.label))
+                }
                 rep.findings.push(f);
             }
         }
@@ -105,5 +123,8 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let k = ((c * (h.n as f64).sqrt()).ceil() as usize).clamp(1, h.n);
     let s = Strategy::from_index(p.usize_or("strategy", 0)?)?;
     let err = rel_error(&r, e, s, k, p.trials.max(1) as usize, p.seed)?;
-    Ok([("rel_error", err), ("ratio", err / thr), ("k", k as f64), ("n", h.n as f64)].into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Ok([("rel_error", err), ("ratio", err / thr), ("k", k as f64), ("n", h.n as f64)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
 }

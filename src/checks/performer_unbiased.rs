@@ -32,7 +32,15 @@ fn est(k: Est) -> Estimator {
 }
 
 /// Mean and sample variance of T squared errors of the m-sample estimator at (x, y).
-pub fn mc_squared_errors(kind: Estimator, x: &[f64], y: &[f64], m: usize, orthogonal: bool, trials: usize, seed: u64) -> (f64, f64) {
+pub fn mc_squared_errors(
+    kind: Estimator,
+    x: &[f64],
+    y: &[f64],
+    m: usize,
+    orthogonal: bool,
+    trials: usize,
+    seed: u64,
+) -> (f64, f64) {
     let sm = x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>().exp();
     let (mut s1, mut s2) = (0.0, 0.0);
     for t in 0..trials {
@@ -71,7 +79,8 @@ pub fn pair(rng: &mut impl rand::Rng, d: usize, r: f64, theta: f64) -> (Vec<f64>
 }
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
-    let (fp, ft, fh) = (thm.claimed_f64("factor_positive")?, thm.claimed_f64("factor_trig")?, thm.claimed_f64("factor_hyperbolic")?);
+    let (fp, ft, fh) =
+        (thm.claimed_f64("factor_positive")?, thm.claimed_f64("factor_trig")?, thm.claimed_f64("factor_hyperbolic")?);
     let mut rep = Report::new(&thm.id, ctx.seed, ctx.quick);
     let trials = ctx.trials(400_000);
     let m = 16;
@@ -79,7 +88,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let configs: Vec<(usize, f64, f64)> = vec![(4, 0.5, 0.5), (4, 0.8, 2.0), (16, 0.6, 1.2), (16, 0.9, 2.8)];
     let k_tests = (configs.len() * 4) as f64;
     let t = (k_tests / DELTA).sqrt();
-    let mut lemma = Worst::new(format!("|MC MSE − Lemma 2| / (t·sd), t = √(K/δ) = {t:.1} (Chebyshev, K = {k_tests}, δ = {DELTA})"));
+    let mut lemma =
+        Worst::new(format!("|MC MSE − Lemma 2| / (t·sd), t = √(K/δ) = {t:.1} (Chebyshev, K = {k_tests}, δ = {DELTA})"));
     let mut ort = Worst::new("(MC MSE_ort − Theorem 2 bound) / (t·plug-in sd) (≤ 1)");
     let mut ratios = Vec::new();
     for (ci, &(d, r, theta)) in configs.iter().enumerate() {
@@ -89,14 +99,19 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             let (mean, _) = mc_squared_errors(est(kind), &x, &y, m, false, trials, seed);
             let claim = lemma2_mse(kind, &x, &y, m, fp, ft, fh);
             let sd = (squared_error_variance(kind, &x, &y, m) / trials as f64).sqrt();
-            lemma.push((mean - claim).abs(), t * sd, || format!("{kind:?} d={d} ‖x‖=‖y‖={r} θ={theta} m={m}: MC {mean:.4e} vs Lemma 2 {claim:.4e}"));
+            lemma.push((mean - claim).abs(), t * sd, || {
+                format!("{kind:?} d={d} ‖x‖=‖y‖={r} θ={theta} m={m}: MC {mean:.4e} vs Lemma 2 {claim:.4e}")
+            });
             ratios.push(format!("{kind:?}(d={d},r={r},θ={theta}) {:.3}", mean / claim));
         }
         let mo = m.min(d);
-        let (mean, var) = mc_squared_errors(Estimator::Positive, &x, &y, mo, true, trials, ctx.seed ^ (ci as u64 * 31 + 7));
+        let (mean, var) =
+            mc_squared_errors(Estimator::Positive, &x, &y, mo, true, trials, ctx.seed ^ (ci as u64 * 31 + 7));
         let bound = orthogonal_mse_bound(&x, &y, mo, fp);
         let sd = (var / trials as f64).sqrt();
-        ort.push(mean - bound, t * sd, || format!("ORF d={d} m={mo} ‖x‖=‖y‖={r} θ={theta}: MC {mean:.4e} vs bound {bound:.4e}"));
+        ort.push(mean - bound, t * sd, || {
+            format!("ORF d={d} m={mo} ‖x‖=‖y‖={r} θ={theta}: MC {mean:.4e} vs bound {bound:.4e}")
+        });
     }
     rep.notes.push(format!("MC MSE / Lemma 2 (T = {trials} draws of m = {m} directions): {}", ratios.join(", ")));
     // (c) causal prefix-sum form vs quadratic form, Gaussian and real heads.
@@ -114,7 +129,17 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         for (mask, orth) in [(Mask::Causal, false), (Mask::Full, true)] {
             let p = Performer { features: 32, orthogonal: orth };
             let (fq, fk) = p.maps(&hv, ctx.seed)?;
-            super::linear_recurrence::forms_worst(&fq, &fk, &s.v, 32, 16, n, mask, &mut forms, &format!("gaussian n={n} {mask:?}"));
+            super::linear_recurrence::forms_worst(
+                &fq,
+                &fk,
+                &s.v,
+                32,
+                16,
+                n,
+                mask,
+                &mut forms,
+                &format!("gaussian n={n} {mask:?}"),
+            );
         }
     }
     // (d) real heads: output error and per-pair relative RMSE.
@@ -123,7 +148,12 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     for h in heads.iter().take(if ctx.quick { 2 } else { heads.len() }) {
         let hv = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv())?;
         for mfeat in [64, 256] {
-            let r = crate::methods::check::check_against_exact(&Performer { features: mfeat, orthogonal: true }, &hv, Mask::Causal, ctx.seed)?;
+            let r = crate::methods::check::check_against_exact(
+                &Performer { features: mfeat, orthogonal: true },
+                &hv,
+                Mask::Causal,
+                ctx.seed,
+            )?;
             errs.push(format!("{} m={mfeat}: rel. Frobenius {:.3}, cosine {:.3}", h.label, r.rel_frobenius, r.cosine));
         }
         for i in (0..h.n).step_by(16) {
@@ -151,7 +181,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: MC MSE of the positive (or orthogonal) estimator at a pair of norm r, angle θ in
 /// dimension d with m directions; `ratio` = |MC − Lemma 2|/(t·sd) with t = √(1/δ), δ = 0.01 per point.
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
-    let (fp, ft, fh) = (thm.claimed_f64("factor_positive")?, thm.claimed_f64("factor_trig")?, thm.claimed_f64("factor_hyperbolic")?);
+    let (fp, ft, fh) =
+        (thm.claimed_f64("factor_positive")?, thm.claimed_f64("factor_trig")?, thm.claimed_f64("factor_hyperbolic")?);
     let (d, m, r, theta) = (p.usize("d")?, p.usize("m")?, p.f64("r")?, p.f64("theta")?);
     let mut rng = crate::rng::seeded(p.seed);
     let (x, y) = pair(&mut rng, d, r, theta);
@@ -161,8 +192,13 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let sd = (squared_error_variance(Est::Positive, &x, &y, m) / trials as f64).sqrt();
     let t = (1.0 / DELTA).sqrt();
     let sm2 = x.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>().exp().powi(2);
-    Ok([("ratio", (mean - claim).abs() / (t * sd)), ("mse_over_lemma2", mean / claim), ("relative_mse", mean / sm2), ("m", m as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok([
+        ("ratio", (mean - claim).abs() / (t * sd)),
+        ("mse_over_lemma2", mean / claim),
+        ("relative_mse", mean / sm2),
+        ("m", m as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
 }

@@ -13,14 +13,7 @@ use crate::verdict::{Report, Worst};
 
 /// Strict-prefix rows vs causal rows of the problem shifted by one token: count of elements whose
 /// bits differ.
-fn shifted_mismatches(
-    q: &[f64],
-    k: &[f64],
-    v: &[f64],
-    n: usize,
-    d: usize,
-    dv: usize,
-) -> Result<usize> {
+fn shifted_mismatches(q: &[f64], k: &[f64], v: &[f64], n: usize, d: usize, dv: usize) -> Result<usize> {
     if n < 2 {
         return Ok(0);
     }
@@ -28,12 +21,7 @@ fn shifted_mismatches(
     let sp = attention_f64(&h, Mask::StrictPrefix).out;
     let hs = Head::new(&q[d..], &k[..(n - 1) * d], &v[..(n - 1) * dv], n - 1, d, dv)?;
     let c = attention_f64(&hs, Mask::Causal).out;
-    Ok(sp
-        .iter()
-        .zip(&c)
-        .filter(|(a, b)| a.to_bits() != b.to_bits())
-        .count()
-        + sp.len().abs_diff(c.len()))
+    Ok(sp.iter().zip(&c).filter(|(a, b)| a.to_bits() != b.to_bits()).count() + sp.len().abs_diff(c.len()))
 }
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
@@ -56,44 +44,28 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let dv = [1, 3, 16][t % 3];
         let scale = synthetic::log_uniform(&mut rng, 0.1, 3.0);
         let s = synthetic::gaussian(&mut rng, n, d, dv, scale);
-        let (q, k, v) = (
-            crate::reference::widen(&s.q),
-            crate::reference::widen(&s.k),
-            crate::reference::widen(&s.v),
-        );
+        let (q, k, v) = (crate::reference::widen(&s.q), crate::reference::widen(&s.k), crate::reference::widen(&s.v));
         let h = Head::new(&q, &k, &v, n, d, dv)?;
         let reference = attention_f64(&h, Mask::StrictPrefix).out;
         let lit = strict_prefix_literal(&h, offset);
         let label = || format!("gaussian n={n} d={d} dv={dv} scale={scale:.2}");
         if lit.len() != reference.len() {
-            literal.push(f64::INFINITY, 0.0, || {
-                format!("{}: {} outputs vs {}", label(), lit.len(), reference.len())
-            });
+            literal.push(f64::INFINITY, 0.0, || format!("{}: {} outputs vs {}", label(), lit.len(), reference.len()));
             continue;
         }
         for a in 1..n {
             let r = (a - 1) * dv;
             let (o, l) = (&reference[r..r + dv], &lit[r..r + dv]);
             let qa = h.q_row(a);
-            let amax = (0..a)
-                .map(|j| {
-                    qa.iter()
-                        .zip(h.k_row(j))
-                        .map(|(x, y)| (x * y).abs())
-                        .sum::<f64>()
-                })
-                .fold(0.0, f64::max);
+            let amax =
+                (0..a).map(|j| qa.iter().zip(h.k_row(j)).map(|(x, y)| (x * y).abs()).sum::<f64>()).fold(0.0, f64::max);
             let sp = spread(&v[..a * dv], dv, o);
             let omax = o.iter().fold(0.0f64, |m, x| m.max(x.abs()));
             // literal: plain dot (γ_d), libm exp (2u), plain sums (γ_{a+1}), division (u)
             let bound = perturbed_average_bound(gamma(d, U64) * amax + 2.0 * U64, sp)
                 + (2.0 * gamma(a + 1, U64) + U64) * (omax + sp)
                 + reference_f64_row_bound(d, a, amax, sp, omax);
-            let diff = o
-                .iter()
-                .zip(l)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0, f64::max);
+            let diff = o.iter().zip(l).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
             literal.push(diff, bound, || format!("{} α={a}", label()));
         }
         let mm = shifted_mismatches(&q, &k, &v, n, d, dv)?;
@@ -101,9 +73,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         // Prefix sums for the last query with one global max: N_α = N_{α−1} + e^{s_α−m} v_α.
         if n >= 2 {
             let qf = h.q_row(n - 1);
-            let s_all: Vec<f64> = (0..n)
-                .map(|j| crate::reference::sum::dot(qf, h.k_row(j)))
-                .collect();
+            let s_all: Vec<f64> = (0..n).map(|j| crate::reference::sum::dot(qf, h.k_row(j))).collect();
             let m = s_all.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let range = m - s_all.iter().cloned().fold(f64::INFINITY, f64::min);
             let (mut z, mut num) = (0.0, vec![0.0; dv]);
@@ -118,13 +88,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
                 let sp = spread(&v[..a * dv], dv, &o);
                 let omax = o.iter().fold(0.0f64, |mm, x| mm.max(x.abs()));
                 let theta = 4.0 * U64 + 2.0 * U64 * range;
-                let bound = perturbed_average_bound(theta, sp)
-                    + (3.0 * gamma(a + 2, U64) + U64) * (omax + sp);
-                let diff = num
-                    .iter()
-                    .zip(&o)
-                    .map(|(x, y)| (x / z - y).abs())
-                    .fold(0.0, f64::max);
+                let bound = perturbed_average_bound(theta, sp) + (3.0 * gamma(a + 2, U64) + U64) * (omax + sp);
+                let diff = num.iter().zip(&o).map(|(x, y)| (x / z - y).abs()).fold(0.0, f64::max);
                 prefix.push(diff, bound, || format!("{} α={a}", label()));
             }
         }
@@ -135,7 +100,10 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let mm = shifted_mismatches(&q, &k, &v, h.n, h.d, h.dv())?;
         shifted.push(mm as f64, 0.0, || h.label.clone());
     }
-    rep.notes.push(format!("strict prefix = causal attention of (q_2..n, k_1..n−1, v_1..n−1), bit for bit, on every random head and on {}", ctx.data_label()));
+    rep.notes.push(format!(
+        "strict prefix = causal attention of (q_2..n, k_1..n−1, v_1..n−1), bit for bit, on every random head and on {}",
+        ctx.data_label()
+    ));
     rep.findings = vec![literal.finish(), shifted.finish(), prefix.finish()];
     Ok(rep.conclude_all())
 }
@@ -146,5 +114,7 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
     let h = p.dataset.generate(p.usize_or("n", 64)?, p.usize("d")?, p.usize_or("dv", 1)?, p.seed)?;
     let (q, k, v) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k), crate::reference::widen(&h.v));
     let mm = shifted_mismatches(&q, &k, &v, h.n, h.d, h.dv)?;
-    Ok([("mismatches".to_string(), mm as f64), ("rows".to_string(), h.n.saturating_sub(1) as f64)].into_iter().collect())
+    Ok([("mismatches".to_string(), mm as f64), ("rows".to_string(), h.n.saturating_sub(1) as f64)]
+        .into_iter()
+        .collect())
 }

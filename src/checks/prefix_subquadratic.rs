@@ -5,9 +5,9 @@
 //! of issue [D] is not measured yet (no solver): the sweep measures B on every dataset and is ready for
 //! the solver's cost metric.
 use super::Ctx;
+use crate::Result;
 use crate::registry::Theorem;
 use crate::verdict::{Finding, Report, Verdict};
-use crate::Result;
 
 /// (B in AS normalisation, max |q·k| over causal pairs).
 pub fn as_bound(q: &[f32], k: &[f32], n: usize, d: usize) -> (f64, f64) {
@@ -16,7 +16,8 @@ pub fn as_bound(q: &[f32], k: &[f32], n: usize, d: usize) -> (f64, f64) {
     let mut smax = 0.0f64;
     for i in 0..n {
         for j in 0..=i {
-            let s: f64 = q[i * d..(i + 1) * d].iter().zip(&k[j * d..(j + 1) * d]).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let s: f64 =
+                q[i * d..(i + 1) * d].iter().zip(&k[j * d..(j + 1) * d]).map(|(a, b)| *a as f64 * *b as f64).sum();
             smax = smax.max(s.abs());
         }
     }
@@ -32,7 +33,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let (b, smax) = as_bound(&h.q, &h.k, h.n, h.d);
         let thr = c_thr * (h.n as f64).ln().sqrt();
         rows.push(format!("{}: B = {b:.1} ({:.1}·√ln n), max|q·k| = {smax:.1}", h.label, b / (h.n as f64).ln().sqrt()));
-        let f = Finding::upper("B / (threshold_const·√ln n) on real heads (≤ 1 would be the fast regime)", h.label.clone(), b / thr, 1.0, 1);
+        let f = Finding::upper(
+            "B / (threshold_const·√ln n) on real heads (≤ 1 would be the fast regime)",
+            h.label.clone(),
+            b / thr,
+            1.0,
+            1,
+        );
         if worst.as_ref().is_none_or(|w| f.value < w.value) {
             worst = Some(f);
         }

@@ -3,14 +3,14 @@
 //! shapes that straddle the tiles, large key norms) and the real heads; its exp accuracy against the
 //! claimed `exp_rel_err`; bit-identical results for 1 and 2 threads.
 use super::Ctx;
+use crate::Result;
 use crate::data::synthetic;
-use crate::reference::fast_f32::{attention_f32_tiled, attention_f32_with_threads, exp_neg, Tiling, EXP_FLUSH};
-use crate::reference::{attention_f64, widen, Head, Mask};
+use crate::reference::fast_f32::{EXP_FLUSH, Tiling, attention_f32_tiled, attention_f32_with_threads, exp_neg};
+use crate::reference::{Head, Mask, attention_f64, widen};
 use crate::registry::Theorem;
 use crate::theory::fp::U32;
-use crate::theory::rounding::{head_bounds, Spread};
+use crate::theory::rounding::{Spread, head_bounds};
 use crate::verdict::{Finding, Report, Worst};
-use crate::Result;
 
 /// Worst error/bound over every element of one head and mask (bound includes the f64 reference's
 /// own error, ≤ 1e-12 relative here: see theory::softmax::reference_f64_row_bound).
@@ -44,7 +44,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let e = (x as f64).exp();
         expw.push((exp_neg(x) as f64 - e).abs() / e, claimed_exp * U32, || format!("x = {x:e}"));
     }
-    for x in [0.0f32, -0.0, -f32::MIN_POSITIVE, EXP_FLUSH, f32::from_bits(EXP_FLUSH.to_bits() - 1), -1e-30, -0.5, -1.0] {
+    for x in [0.0f32, -0.0, -f32::MIN_POSITIVE, EXP_FLUSH, f32::from_bits(EXP_FLUSH.to_bits() - 1), -1e-30, -0.5, -1.0]
+    {
         let e = (x as f64).exp();
         expw.push((exp_neg(x) as f64 - e).abs() / e, claimed_exp * U32, || format!("x = {x:e}"));
     }
@@ -60,7 +61,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let s = synthetic::gaussian(&mut rng, n, d, dv, scale);
         let h = Head::new(&s.q, &s.k, &s.v, n, d, dv)?;
         let mask = masks[t % 3];
-        worst_rel = worst_rel.max(one_head(&mut w, &h, mask, &format!("gaussian n={n} d={d} dv={dv} scale={scale:.2}"))?);
+        worst_rel =
+            worst_rel.max(one_head(&mut w, &h, mask, &format!("gaussian n={n} d={d} dv={dv} scale={scale:.2}"))?);
         if t % 10 == 0 {
             let a = attention_f32_with_threads(&h, mask, 1);
             let b = attention_f32_with_threads(&h, mask, 2);
@@ -82,6 +84,16 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         ctx.data_label()
     ));
     rep.notes.push(format!("CPU dispatch: {}", crate::reference::fast_f32::cpu_features()));
-    rep.findings = vec![w.finish(), expw.finish(), Finding::upper("elements differing between 1 and 2 threads", "random and real heads", thread_mismatch as f64, 0.0, 1)];
+    rep.findings = vec![
+        w.finish(),
+        expw.finish(),
+        Finding::upper(
+            "elements differing between 1 and 2 threads",
+            "random and real heads",
+            thread_mismatch as f64,
+            0.0,
+            1,
+        ),
+    ];
     Ok(rep.conclude_all())
 }

@@ -23,10 +23,12 @@ pub fn collisions(d: usize, buckets: usize, theta: f64, trials: usize, seed: u64
     x[0] = 1.0;
     y[0] = theta.cos();
     y[1] = theta.sin();
-    (0..trials).filter(|&t| {
-        let r = &rotations(seed ^ (t as u64).wrapping_mul(0x9E37_79B9), d, buckets / 2, 1)[0];
-        lsh_hash(&x, r, buckets / 2) == lsh_hash(&y, r, buckets / 2)
-    }).count() as u64
+    (0..trials)
+        .filter(|&t| {
+            let r = &rotations(seed ^ (t as u64).wrapping_mul(0x9E37_79B9), d, buckets / 2, 1)[0];
+            lsh_hash(&x, r, buckets / 2) == lsh_hash(&y, r, buckets / 2)
+        })
+        .count() as u64
 }
 
 /// Pairs scored Σ|S(i)| by Reformer with b = 2⌈n/128⌉ buckets (expected size 64), 1 hash; and b.
@@ -53,7 +55,11 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             let out = (lo - p).max(p - hi).max(0.0);
             w.2 += 1;
             if out > w.0 || w.1 == "none" {
-                w = (out, format!("b={b} θ={th}: {c}/{trials} collisions, interval [{lo:.4}, {hi:.4}], formula {p:.4}"), w.2);
+                w = (
+                    out,
+                    format!("b={b} θ={th}: {c}/{trials} collisions, interval [{lo:.4}, {hi:.4}], formula {p:.4}"),
+                    w.2,
+                );
             }
             table.push(format!("b={b} θ={th}: MC {:.4} formula {p:.4}", c as f64 / trials as f64));
         }
@@ -68,7 +74,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             let m = KeySet::Reformer { buckets: 8, hashes };
             let r = crate::methods::check::check_against_exact(&m, &hv, Mask::Full, ctx.seed)?;
             let pairs: f64 = m.sets(&hv, Mask::Full, ctx.seed)?.iter().map(|s| s.len() as f64).sum();
-            notes.push(format!("{} b=8 hashes={hashes}: mass {:.3}, pairs/n² {:.3}, rel. error {:.3}", h.label, r.mass_captured.unwrap_or(f64::NAN), pairs / (h.n * h.n) as f64, r.rel_frobenius));
+            notes.push(format!(
+                "{} b=8 hashes={hashes}: mass {:.3}, pairs/n² {:.3}, rel. error {:.3}",
+                h.label,
+                r.mass_captured.unwrap_or(f64::NAN),
+                pairs / (h.n * h.n) as f64,
+                r.rel_frobenius
+            ));
         }
     }
     rep.notes.push(format!("Reformer on real heads (full mask): {}", notes.join("; ")));
@@ -78,7 +90,10 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let mut slopes = Vec::new();
     for (name, spec) in [
         ("gaussian", crate::sweep::dataset::DatasetSpec::Gaussian { scale: 4.0 }),
-        ("real_stats L0H1", crate::sweep::dataset::DatasetSpec::RealStats { file: file.clone(), layer: 0, head: 1, clusters: 8 }),
+        (
+            "real_stats L0H1",
+            crate::sweep::dataset::DatasetSpec::RealStats { file: file.clone(), layer: 0, head: 1, clusters: 8 },
+        ),
     ] {
         let mut ps = Vec::new();
         for &n in &ns {
@@ -93,11 +108,23 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     for (name, fit, ps) in &slopes {
         rep.notes.push(format!("pairs scored vs n = {ns:?} with b = 2⌈n/128⌉ buckets, 1 hash, {name}: {ps:?}, fitted exponent {fit:.2} (n log n ≈ 1.1, n² = 2)"));
     }
-    let f = Finding::upper(format!("distance of the formula outside the {:.2}% Clopper–Pearson interval (= 0)", 100.0 * conf), w.1, w.0, 0.0, w.2);
+    let f = Finding::upper(
+        format!("distance of the formula outside the {:.2}% Clopper–Pearson interval (= 0)", 100.0 * conf),
+        w.1,
+        w.0,
+        0.0,
+        w.2,
+    );
     let ok = f.ok();
     rep.findings = vec![f];
     for (name, fit, _) in &slopes {
-        rep.findings.push(Finding::upper(format!("exponent of pairs scored in n, {name} (≤ 1.5: subquadratic)"), format!("n = {ns:?}"), *fit, 1.5, ns.len() as u64));
+        rep.findings.push(Finding::upper(
+            format!("exponent of pairs scored in n, {name} (≤ 1.5: subquadratic)"),
+            format!("n = {ns:?}"),
+            *fit,
+            1.5,
+            ns.len() as u64,
+        ));
     }
     let sub: Vec<bool> = rep.findings[1..].iter().map(|f| f.ok()).collect();
     rep.verdict = if !ok {
@@ -122,8 +149,13 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let c = collisions(d, b, th, p.trials as usize, p.seed);
     let (lo, hi) = crate::stats::clopper_pearson_interval(c, p.trials, 0.99);
     let f = collision_probability(b, th, slope).unwrap_or(f64::NAN);
-    Ok([("outside", (lo - f).max(f - hi).max(0.0)), ("collision_mc", c as f64 / p.trials as f64), ("collision_formula", f), ("theta", th)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok([
+        ("outside", (lo - f).max(f - hi).max(0.0)),
+        ("collision_mc", c as f64 / p.trials as f64),
+        ("collision_formula", f),
+        ("theta", th),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
 }

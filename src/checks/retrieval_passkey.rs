@@ -48,7 +48,10 @@ pub const METHODS: &[(&str, MethodFn)] = &[("exact", exact), ("nystrom-64", nyst
 pub fn trial(method: MethodFn, n: usize, seed: u64) -> Result<bool> {
     let mut rng = crate::rng::seeded(seed);
     let code: Vec<f64> = crate::data::synthetic::vector(&mut rng, CODES * DV, 1.0).iter().map(|&x| x as f64).collect();
-    let k: Vec<f64> = crate::data::synthetic::vector(&mut rng, n * D, KEY_NORM / (D as f64).sqrt()).iter().map(|&x| x as f64).collect();
+    let k: Vec<f64> = crate::data::synthetic::vector(&mut rng, n * D, KEY_NORM / (D as f64).sqrt())
+        .iter()
+        .map(|&x| x as f64)
+        .collect();
     let mut v = Vec::with_capacity(n * DV);
     for _ in 0..n {
         let c = rng.random_range(0..CODES);
@@ -101,11 +104,24 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             lines.push(format!("{name} n={n}: {s}/{trials} [{lo:.2}, {hi:.2}]"));
             let relr = if exact_rates[i] > 0.0 { r / exact_rates[i] } else { f64::NAN };
             if relr < worst.0 || relr.is_nan() {
-                worst = (relr, format!("n = {n}: {name} {s}/{trials} vs exact {:.0}/{trials}", exact_rates[i] * trials as f64));
+                worst = (
+                    relr,
+                    format!("n = {n}: {name} {s}/{trials} vs exact {:.0}/{trials}", exact_rates[i] * trials as f64),
+                );
             }
         }
-        let f = Finding::lower(format!("{name}: retrieval rate / exact rate (worst n) vs min_relative_rate"), worst.1.clone(), worst.0, rel, (ns.len() * trials) as u64);
-        if f.ok() { ok.push(name) } else { bad.push(name) }
+        let f = Finding::lower(
+            format!("{name}: retrieval rate / exact rate (worst n) vs min_relative_rate"),
+            worst.1.clone(),
+            worst.0,
+            rel,
+            (ns.len() * trials) as u64,
+        );
+        if f.ok() {
+            ok.push(name)
+        } else {
+            bad.push(name)
+        }
         rep.findings.push(f);
     }
     rep.notes.push(format!("retrieval successes with 95% Clopper–Pearson intervals: {}", lines.join("; ")));
@@ -125,7 +141,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let _ = thm.claimed_f64("min_relative_rate")?;
     let mi = p.usize("method")?;
-    let (_, f) = METHODS.get(mi).ok_or_else(|| crate::Error::invalid(format!("point {}", p.key), format!("method {mi} outside 0..{}", METHODS.len())))?;
+    let (_, f) = METHODS.get(mi).ok_or_else(|| {
+        crate::Error::invalid(format!("point {}", p.key), format!("method {mi} outside 0..{}", METHODS.len()))
+    })?;
     let n = p.usize("n")?;
     if n == 0 {
         return Err(crate::Error::invalid(format!("point {}", p.key), "n must be ≥ 1"));

@@ -19,10 +19,7 @@ fn log_identity(q: &[f64], k: &[f64]) -> (f64, f64) {
     let qk: f64 = q.iter().zip(k).map(|(x, y)| x * y).sum();
     let aqk: f64 = q.iter().zip(k).map(|(x, y)| (x * y).abs()).sum();
     let mag = a.abs() + b + c;
-    let bound = gamma(d + 2, U64) * a.abs()
-        + gamma(d, U64) * (b + c)
-        + gamma(2, U64) * mag
-        + gamma(d, U64) * aqk;
+    let bound = gamma(d + 2, U64) * a.abs() + gamma(d, U64) * (b + c) + gamma(2, U64) * mag + gamma(d, U64) * aqk;
     ((qk - (a + b + c)).abs(), bound)
 }
 
@@ -63,14 +60,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     for t in 0..ctx.trials(20_000) {
         let d = [1, 8, 32, 64][t % 4];
         let s = synthetic::log_uniform(&mut rng, 1e-2, 1e3);
-        let q: Vec<f64> = synthetic::vector(&mut rng, d, s / (d as f64).sqrt())
-            .iter()
-            .map(|&x| x as f64)
-            .collect();
-        let k: Vec<f64> = synthetic::vector(&mut rng, d, s / (d as f64).sqrt())
-            .iter()
-            .map(|&x| x as f64)
-            .collect();
+        let q: Vec<f64> = synthetic::vector(&mut rng, d, s / (d as f64).sqrt()).iter().map(|&x| x as f64).collect();
+        let k: Vec<f64> = synthetic::vector(&mut rng, d, s / (d as f64).sqrt()).iter().map(|&x| x as f64).collect();
         let (e, b) = log_identity(&q, &k);
         ident.push(e, b, || format!("random d={d} norm≈{s:.2e}"));
     }
@@ -79,16 +70,12 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let heads = ctx.real_heads()?;
     let mut gform = Worst::new("|g-form causal attention − dot attention| vs perturbation bound");
     let (mut max_norm, mut over32, mut over64, mut nkeys) = (0.0f64, 0usize, 0usize, 0usize);
-    let (mut under32, mut under64, mut sub32, mut prod_bad, mut pairs) =
-        (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut under32, mut under64, mut sub32, mut prod_bad, mut pairs) = (0usize, 0usize, 0usize, 0usize, 0usize);
     let step = if ctx.quick { 8 } else { 1 };
     for h in heads {
         let (q, k, v) = h.widen();
         let dv = h.dv();
-        let knorm: Vec<f64> = k
-            .chunks_exact(h.d)
-            .map(|kj| kj.iter().map(|x| x * x).sum::<f64>().sqrt())
-            .collect();
+        let knorm: Vec<f64> = k.chunks_exact(h.d).map(|kj| kj.iter().map(|x| x * x).sum::<f64>().sqrt()).collect();
         for &nk in &knorm {
             max_norm = max_norm.max(nk);
             over32 += usize::from(nk > g::overflow_norm_f32());
@@ -129,20 +116,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             let omax = od.iter().fold(0.0f64, |m, x| m.max(x.abs()));
             let bound = perturbed_average_bound(eta + 4.0 * U64, sp)
                 + 2.0 * reference_f64_row_bound(h.d, i + 1, amax, sp, omax);
-            let diff = og
-                .iter()
-                .zip(&od)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
+            let diff = og.iter().zip(&od).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
             gform.push(diff, bound, || format!("{} row {i}", h.label));
         }
     }
     let claimed_real_f = Finding::upper(
         "|largest real key norm − claimed|",
-        format!(
-            "measured {max_norm:.2} over {nkeys} keys of {}",
-            ctx.data_label()
-        ),
+        format!("measured {max_norm:.2} over {nkeys} keys of {}", ctx.data_label()),
         (max_norm - claimed_real).abs(),
         0.5,
         nkeys as u64,
@@ -180,7 +160,13 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
     for i in 0..h.n {
         let (qi, ki) = (&q[i * h.d..(i + 1) * h.d], &k[i * h.d..(i + 1) * h.d]);
         let (e, b) = log_identity(qi, ki);
-        worst = worst.max(if b > 0.0 { e / b } else if e == 0.0 { 0.0 } else { f64::INFINITY });
+        worst = worst.max(if b > 0.0 {
+            e / b
+        } else if e == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        });
         let nk = ki.iter().map(|x| x * x).sum::<f64>().sqrt();
         maxn = maxn.max(nk);
         over += usize::from(nk > g::overflow_norm_f32());

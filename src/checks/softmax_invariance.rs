@@ -32,11 +32,7 @@ fn compare(
     let b = attention_f64(&Head::new(q2, k2, v, n, d, dv)?, mask).out;
     let absmax = |qq: &[f64], kk: &[f64], i: usize, keys: std::ops::Range<usize>| {
         keys.map(|j| {
-            qq[i * d..(i + 1) * d]
-                .iter()
-                .zip(&kk[j * d..(j + 1) * d])
-                .map(|(x, y)| (x * y).abs())
-                .sum::<f64>()
+            qq[i * d..(i + 1) * d].iter().zip(&kk[j * d..(j + 1) * d]).map(|(x, y)| (x * y).abs()).sum::<f64>()
         })
         .fold(0.0, f64::max)
     };
@@ -49,11 +45,7 @@ fn compare(
         let bound = perturbed_average_bound(th, sp)
             + reference_f64_row_bound(d, keys.len(), absmax(q, k, i, keys.clone()), sp, omax)
             + reference_f64_row_bound(d, keys.len(), absmax(q2, k2, i, keys.clone()), sp, omax);
-        let diff = oa
-            .iter()
-            .zip(ob)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max);
+        let diff = oa.iter().zip(ob).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
         w.push(diff, bound, || format!("{} {mask:?} row {i}", label()));
     }
     Ok(())
@@ -71,70 +63,29 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let d = [1, 3, 16, 32][(t / 5) % 4];
         let sc = synthetic::log_uniform(&mut rng, 0.1, 10.0);
         let s = synthetic::gaussian(&mut rng, n, d, 2, sc);
-        let (q, k, v) = (
-            crate::reference::widen(&s.q),
-            crate::reference::widen(&s.k),
-            crate::reference::widen(&s.v),
-        );
+        let (q, k, v) = (crate::reference::widen(&s.q), crate::reference::widen(&s.k), crate::reference::widen(&s.v));
         let mask = masks[t % 3];
         // Translation by a random c of norm up to 30.
         let cn = synthetic::log_uniform(&mut rng, 1e-3, 30.0);
-        let c: Vec<f64> = synthetic::vector(&mut rng, d, cn / (d as f64).sqrt())
-            .iter()
-            .map(|&x| x as f64)
-            .collect();
-        let k2: Vec<f64> = k
-            .iter()
-            .enumerate()
-            .map(|(idx, x)| x + c[idx % d])
-            .collect();
+        let c: Vec<f64> = synthetic::vector(&mut rng, d, cn / (d as f64).sqrt()).iter().map(|&x| x as f64).collect();
+        let k2: Vec<f64> = k.iter().enumerate().map(|(idx, x)| x + c[idx % d]).collect();
         let th_t = |i: usize, j: usize| {
-            U64 * q[i * d..(i + 1) * d]
-                .iter()
-                .zip(&k2[j * d..(j + 1) * d])
-                .map(|(x, y)| (x * y).abs())
-                .sum::<f64>()
+            U64 * q[i * d..(i + 1) * d].iter().zip(&k2[j * d..(j + 1) * d]).map(|(x, y)| (x * y).abs()).sum::<f64>()
         };
-        compare(
-            &mut trans,
-            &q,
-            &k,
-            &q,
-            &k2,
-            &v,
-            n,
-            d,
-            2,
-            mask,
-            &th_t,
-            &|| format!("gaussian n={n} d={d} ‖c‖≈{cn:.2e}"),
-        )?;
+        compare(&mut trans, &q, &k, &q, &k2, &v, n, d, 2, mask, &th_t, &|| {
+            format!("gaussian n={n} d={d} ‖c‖≈{cn:.2e}")
+        })?;
         // Scaling by s ∈ [1e-2, 1e2].
         let sf = synthetic::log_uniform(&mut rng, 1e-2, 1e2);
         let q3: Vec<f64> = q.iter().map(|x| x * sf).collect();
         let k3: Vec<f64> = k.iter().map(|x| x * sf.powf(e)).collect();
         let th_s = |i: usize, j: usize| {
             gamma(2, U64)
-                * q[i * d..(i + 1) * d]
-                    .iter()
-                    .zip(&k[j * d..(j + 1) * d])
-                    .map(|(x, y)| (x * y).abs())
-                    .sum::<f64>()
+                * q[i * d..(i + 1) * d].iter().zip(&k[j * d..(j + 1) * d]).map(|(x, y)| (x * y).abs()).sum::<f64>()
         };
-        compare(
-            &mut scale,
-            &q,
-            &k,
-            &q3,
-            &k3,
-            &v,
-            n,
-            d,
-            2,
-            mask,
-            &th_s,
-            &|| format!("gaussian n={n} d={d} s={sf:.2e}"),
-        )?;
+        compare(&mut scale, &q, &k, &q3, &k3, &v, n, d, 2, mask, &th_s, &|| {
+            format!("gaussian n={n} d={d} s={sf:.2e}")
+        })?;
     }
     // Real heads: translate keys by minus their mean (causal).
     let (mut before, mut after) = (0.0f64, 0.0f64);
@@ -143,42 +94,16 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let (n, d, dv) = (h.n, h.d, h.dv());
         let n = if ctx.quick { n.min(128) } else { n };
         let (q, k, v) = (&q[..n * d], &k[..n * d], &v[..n * dv]);
-        let mean: Vec<f64> = (0..d)
-            .map(|c| k.chunks_exact(d).map(|kj| kj[c]).sum::<f64>() / n as f64)
-            .collect();
-        let k2: Vec<f64> = k
-            .iter()
-            .enumerate()
-            .map(|(idx, x)| x - mean[idx % d])
-            .collect();
-        let norm = |kk: &[f64]| {
-            kk.chunks_exact(d)
-                .map(|kj| kj.iter().map(|x| x * x).sum::<f64>().sqrt())
-                .fold(0.0, f64::max)
-        };
+        let mean: Vec<f64> = (0..d).map(|c| k.chunks_exact(d).map(|kj| kj[c]).sum::<f64>() / n as f64).collect();
+        let k2: Vec<f64> = k.iter().enumerate().map(|(idx, x)| x - mean[idx % d]).collect();
+        let norm =
+            |kk: &[f64]| kk.chunks_exact(d).map(|kj| kj.iter().map(|x| x * x).sum::<f64>().sqrt()).fold(0.0, f64::max);
         before = before.max(norm(k));
         after = after.max(norm(&k2));
         let th = |i: usize, j: usize| {
-            U64 * q[i * d..(i + 1) * d]
-                .iter()
-                .zip(&k2[j * d..(j + 1) * d])
-                .map(|(x, y)| (x * y).abs())
-                .sum::<f64>()
+            U64 * q[i * d..(i + 1) * d].iter().zip(&k2[j * d..(j + 1) * d]).map(|(x, y)| (x * y).abs()).sum::<f64>()
         };
-        compare(
-            &mut trans,
-            q,
-            k,
-            q,
-            &k2,
-            v,
-            n,
-            d,
-            dv,
-            Mask::Causal,
-            &th,
-            &|| format!("{} keys − mean", h.label),
-        )?;
+        compare(&mut trans, q, k, q, &k2, v, n, d, dv, Mask::Causal, &th, &|| format!("{} keys − mean", h.label))?;
     }
     rep.notes.push(format!(
         "centring the real keys (translation by −mean, attention unchanged) lowers the largest key norm from {before:.2} to {after:.2} on {}; exp(‖k‖²/2) overflows f32 above {:.2}",
@@ -199,7 +124,9 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
     let cn = p.f64("c")?;
     let c: Vec<f64> = synthetic::vector(&mut rng, d, cn / (d as f64).sqrt()).iter().map(|&x| x as f64).collect();
     let k2: Vec<f64> = k.iter().enumerate().map(|(idx, x)| x + c[idx % d]).collect();
-    let th = |i: usize, j: usize| U64 * q[i * d..(i + 1) * d].iter().zip(&k2[j * d..(j + 1) * d]).map(|(x, y)| (x * y).abs()).sum::<f64>();
+    let th = |i: usize, j: usize| {
+        U64 * q[i * d..(i + 1) * d].iter().zip(&k2[j * d..(j + 1) * d]).map(|(x, y)| (x * y).abs()).sum::<f64>()
+    };
     let mut w = Worst::new("t");
     compare(&mut w, &q, &k, &q, &k2, &v, n, d, h.dv, Mask::Causal, &th, &String::new)?;
     let f = w.finish();

@@ -3,13 +3,13 @@
 //! Both the forced tree path (tiny band and leaves, so nodes are accepted even at small n) and the
 //! planned path are checked, for the causal and the strict-prefix masks.
 use super::Ctx;
+use crate::Result;
 use crate::data::synthetic::{self, SynthHead};
 use crate::reference::{Head, Mask};
 use crate::registry::Theorem;
 use crate::solver::{Force, SolverOptions, compare, solve};
 use crate::sweep::dataset::DatasetSpec;
 use crate::verdict::{Report, Worst};
-use crate::Result;
 
 fn scaled(mut h: SynthHead, sq: f32, sk: f32, sv: f32) -> SynthHead {
     h.q.iter_mut().for_each(|x| *x *= sq);
@@ -66,14 +66,24 @@ pub fn adversarial(seed: u64) -> Vec<(String, SynthHead)> {
 /// Solve `h` under every mask and tolerance, with the tree forced and planned; push each row.
 /// (rows checked, (case, tol) pairs refused because tol is below the exact path's rounding floor —
 /// the documented contract: an error, never a certificate above tol).
-fn check_head(label: &str, h: &SynthHead, factor: f64, tols: &[f64], w: &mut Worst, tolw: &mut Worst) -> Result<(usize, usize)> {
+fn check_head(
+    label: &str,
+    h: &SynthHead,
+    factor: f64,
+    tols: &[f64],
+    w: &mut Worst,
+    tolw: &mut Worst,
+) -> Result<(usize, usize)> {
     let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
     let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
     let (mut rows, mut refused) = (0, 0);
     for mask in [Mask::Causal, Mask::StrictPrefix] {
         for &t in tols {
             let tol = t * vmax;
-            for opts in [SolverOptions { band: 4, leaf: 2, force: Some(Force::Tree), ..Default::default() }, SolverOptions::default()] {
+            for opts in [
+                SolverOptions { band: 4, leaf: 2, force: Some(Force::Tree), ..Default::default() },
+                SolverOptions::default(),
+            ] {
                 let r = match solve(&head, mask, tol, &opts) {
                     Ok(r) => r,
                     Err(e) if e.to_string().contains("rounding floor") => {
@@ -84,7 +94,9 @@ fn check_head(label: &str, h: &SynthHead, factor: f64, tols: &[f64], w: &mut Wor
                 };
                 for c in compare::check_rows(&head, mask, &r, None) {
                     rows += 1;
-                    w.push(c.err - c.ref_bound, factor * c.cert, || format!("{label}, {mask:?}, tol {t:.0e}·max|v|, plan {}, row {}", r.plan.label(), c.row));
+                    w.push(c.err - c.ref_bound, factor * c.cert, || {
+                        format!("{label}, {mask:?}, tol {t:.0e}·max|v|, plan {}, row {}", r.plan.label(), c.row)
+                    });
                     tolw.push(c.cert, tol, || format!("{label}, {mask:?}, row {}", c.row));
                 }
             }
@@ -135,11 +147,21 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let factor = thm.claimed_f64("cert_factor")?;
     let force = p.usize_or("force", 1)? == 1;
-    let opts = if force { SolverOptions { band: 16, leaf: 4, force: Some(Force::Tree), ..Default::default() } } else { SolverOptions::default() };
-    let (mut ratio, mut cert_tol, mut max_err, mut rows, mut work, mut exact) = (0.0f64, 0.0f64, 0.0f64, 0usize, 0u64, 0u64);
+    let opts = if force {
+        SolverOptions { band: 16, leaf: 4, force: Some(Force::Tree), ..Default::default() }
+    } else {
+        SolverOptions::default()
+    };
+    let (mut ratio, mut cert_tol, mut max_err, mut rows, mut work, mut exact) =
+        (0.0f64, 0.0f64, 0.0f64, 0usize, 0u64, 0u64);
     // One head per trial (seed = point seed + trial).
     for t in 0..p.trials.max(1) {
-        let h = p.dataset.generate(p.usize_or("n", 256)?, p.usize_or("d", 16)?, p.usize_or("dv", 4)?, p.seed.wrapping_add(t))?;
+        let h = p.dataset.generate(
+            p.usize_or("n", 256)?,
+            p.usize_or("d", 16)?,
+            p.usize_or("dv", 4)?,
+            p.seed.wrapping_add(t),
+        )?;
         let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
         let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
         let tol = p.f64_or("tol", 1e-3)? * vmax;

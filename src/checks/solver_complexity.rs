@@ -4,16 +4,23 @@
 //! row: total O(n·(clusters·depth + band))); for isotropic Gaussian keys in d = 64 (no structure) the
 //! planner chooses the exact path, so work per row grows like n (slope ≈ 1).
 use super::Ctx;
+use crate::Result;
 use crate::reference::{Head, Mask};
 use crate::registry::Theorem;
 use crate::solver::{SolverOptions, solve};
 use crate::stats::loglog_slope;
 use crate::sweep::dataset::DatasetSpec;
 use crate::verdict::{Finding, Report, Verdict};
-use crate::Result;
 
 /// (work per row, work fraction, plan label, max ε / tol) of one causal solve at tol = 1e-3·max|v|.
-pub fn work_of(spec: &DatasetSpec, n: usize, d: usize, dv: usize, band: usize, seed: u64) -> Result<(f64, f64, String, f64)> {
+pub fn work_of(
+    spec: &DatasetSpec,
+    n: usize,
+    d: usize,
+    dv: usize,
+    band: usize,
+    seed: u64,
+) -> Result<(f64, f64, String, f64)> {
     let h = spec.generate(n, d, dv, seed)?;
     let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
     let tol = 1e-3 * h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
@@ -21,7 +28,12 @@ pub fn work_of(spec: &DatasetSpec, n: usize, d: usize, dv: usize, band: usize, s
     // admits the tree whenever it saves work (0.6); the default threshold (0.01) is a time-cost
     // choice for the f32 kernel on CPU (see SolverOptions::max_work_fraction).
     let r = solve(&head, Mask::Causal, tol, &SolverOptions { band, max_work_fraction: 0.6, ..Default::default() })?;
-    Ok((r.stats.work as f64 / h.n as f64, r.stats.work as f64 / r.stats.exact_work.max(1) as f64, r.plan.label(), r.max_cert() / tol))
+    Ok((
+        r.stats.work as f64 / h.n as f64,
+        r.stats.work as f64 / r.stats.exact_work.max(1) as f64,
+        r.plan.label(),
+        r.max_cert() / tol,
+    ))
 }
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
@@ -36,15 +48,30 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let mut ys = Vec::new();
         for &n in &ns {
             let (wpr, frac, plan, cr) = work_of(spec, n, d, dv, 64, ctx.seed)?;
-            rep.notes.push(format!("{} n={n} d={d}: work/row {wpr:.1}, work fraction {frac:.4}, max ε/tol {cr:.2}, plan {plan}", spec.label()));
+            rep.notes.push(format!(
+                "{} n={n} d={d}: work/row {wpr:.1}, work fraction {frac:.4}, max ε/tol {cr:.2}, plan {plan}",
+                spec.label()
+            ));
             ys.push(wpr);
         }
         let xs: Vec<f64> = ns.iter().map(|&n| n as f64).collect();
         fits.push(loglog_slope(&xs, &ys, 0.95).map(|f| f.slope).unwrap_or(f64::NAN));
     }
     rep.findings = vec![
-        Finding::upper("slope of work/row vs n, tight clusters (64 centres, spread 1e-4, ‖q‖≈2, d=32)", format!("n = {ns:?}"), fits[0], smax, ns.len() as u64),
-        Finding::lower("slope of work/row vs n, isotropic Gaussian d=64, ‖q‖≈‖k‖≈4", format!("n = {ns:?}"), fits[1], gmin, ns.len() as u64),
+        Finding::upper(
+            "slope of work/row vs n, tight clusters (64 centres, spread 1e-4, ‖q‖≈2, d=32)",
+            format!("n = {ns:?}"),
+            fits[0],
+            smax,
+            ns.len() as u64,
+        ),
+        Finding::lower(
+            "slope of work/row vs n, isotropic Gaussian d=64, ‖q‖≈‖k‖≈4",
+            format!("n = {ns:?}"),
+            fits[1],
+            gmin,
+            ns.len() as u64,
+        ),
     ];
     let ok = rep.findings.iter().all(Finding::ok);
     rep.verdict = if ok { Verdict::HoldsInRegime } else { Verdict::Fails };
@@ -57,6 +84,16 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 
 /// Sweep measure: work per row and work fraction of a planned causal solve, tol = 1e-3·max|v|.
 pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
-    let (wpr, frac, _, cr) = work_of(&p.dataset, p.usize_or("n", 1024)?, p.usize_or("d", 32)?, p.usize_or("dv", 8)?, p.usize_or("band", 64)?, p.seed)?;
-    Ok([("work_per_row", wpr), ("work_fraction", frac), ("max_cert_over_tol", cr)].into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    let (wpr, frac, _, cr) = work_of(
+        &p.dataset,
+        p.usize_or("n", 1024)?,
+        p.usize_or("d", 32)?,
+        p.usize_or("dv", 8)?,
+        p.usize_or("band", 64)?,
+        p.seed,
+    )?;
+    Ok([("work_per_row", wpr), ("work_fraction", frac), ("max_cert_over_tol", cr)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
 }

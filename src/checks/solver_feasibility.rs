@@ -7,11 +7,11 @@
 //! the median (over heads) of the median ball work fraction is ≥ `ball_work_fraction_min`, and the
 //! median slack ≥ `ball_slack_nats_min`: ball-bound pruning certifies little on real heads.
 use super::Ctx;
+use crate::Result;
 use crate::data::RealHead;
 use crate::registry::Theorem;
 use crate::theory::solver::ball_slack;
 use crate::verdict::{Finding, Report, Worst};
-use crate::Result;
 
 /// Per row: (oracle work fraction, ball work fraction, slacks of the blocks in nats).
 pub fn row_fractions(q: &[f64], k: &[f64], d: usize, i: usize, block: usize, eps: f64) -> (f64, f64, Vec<f64>) {
@@ -84,7 +84,10 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let mut sound = Worst::new("−(ball slack) ≤ rounding (the ball bound is an upper bound)");
     for h in ctx.real_heads()? {
         let (o, b, s, mn) = head_summary(h, rows, 32, 1e-2);
-        rep.notes.push(format!("{}: median work fraction oracle {o:.3}, ball {b:.3}; median ball slack {s:.2} nats", h.label));
+        rep.notes.push(format!(
+            "{}: median work fraction oracle {o:.3}, ball {b:.3}; median ball slack {s:.2} nats",
+            h.label
+        ));
         sound.push(-mn, 1e-9, || h.label.clone());
         ofs.push(o);
         bfs.push(b);
@@ -97,7 +100,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         bfs.len()
     ));
     rep.findings = vec![
-        Finding::lower("median ball-bound work fraction (1 = exact cost)", ctx.data_label(), bf, fmin, bfs.len() as u64),
+        Finding::lower(
+            "median ball-bound work fraction (1 = exact cost)",
+            ctx.data_label(),
+            bf,
+            fmin,
+            bfs.len() as u64,
+        ),
         Finding::lower("median ball-bound slack, nats", ctx.data_label(), sl, smin, sls.len() as u64),
         sound.finish(),
     ];
@@ -109,7 +118,21 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let fmin = thm.claimed_f64("ball_work_fraction_min")?;
     let h = p.dataset.generate(p.usize_or("n", 512)?, p.usize_or("d", 64)?, 1, p.seed)?;
-    let rh = RealHead { label: p.dataset.label(), layer: 0, head: 0, n: h.n, d: h.d, q: h.q, k: h.k, v: h.v, out_full: None, out_causal: None };
+    let rh = RealHead {
+        label: p.dataset.label(),
+        layer: 0,
+        head: 0,
+        n: h.n,
+        d: h.d,
+        q: h.q,
+        k: h.k,
+        v: h.v,
+        out_full: None,
+        out_causal: None,
+    };
     let (o, b, s, _) = head_summary(&rh, p.usize_or("rows", 8)?, p.usize_or("block", 32)?, 1e-2);
-    Ok([("oracle_fraction", o), ("ball_fraction", b), ("ball_slack_nats", s), ("ratio", fmin / b)].into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Ok([("oracle_fraction", o), ("ball_fraction", b), ("ball_slack_nats", s), ("ratio", fmin / b)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
 }

@@ -64,7 +64,12 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     for t in 0..ctx.trials(5000) {
         let n = [1, 2, 5, 17, 64, 300][t % 6];
         let scale = crate::data::synthetic::log_uniform(&mut rng, 1e-3, 1e3);
-        let s: Vec<f64> = (0..n).map(|_| { let z: f64 = StandardNormal.sample(&mut rng); scale * z }).collect();
+        let s: Vec<f64> = (0..n)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                scale * z
+            })
+            .collect();
         push(&s, &|| format!("gaussian n={n} scale={scale:.3e} trial {t}"), &mut kk, &mut zeros);
     }
     // Tightness family: s = (0, −g, −5, …) keeps key 2 in the support for every g < 1, so any
@@ -92,8 +97,12 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             }
         }
         if mass_notes.len() < if ctx.quick { 4 } else { 2 * heads.len() } {
-            for (m, mask) in [(KeySet::Strided { stride: 23 }, Mask::Causal), (KeySet::Fixed { block: 64, summary: 8 }, Mask::Causal)] {
-                let (mass, err) = super::longformer_window::identity(&hv, mask, &m, 1.0, &mut ident, &format!("{} {m:?}", h.label))?;
+            for (m, mask) in [
+                (KeySet::Strided { stride: 23 }, Mask::Causal),
+                (KeySet::Fixed { block: 64, summary: 8 }, Mask::Causal),
+            ] {
+                let (mass, err) =
+                    super::longformer_window::identity(&hv, mask, &m, 1.0, &mut ident, &format!("{} {m:?}", h.label))?;
                 mass_notes.push(format!("{} {m:?}: mass captured {mass:.3}, max |o − o_S| {err:.3e}", h.label));
             }
         }
@@ -104,8 +113,25 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         heads.first().map(|h| h.n).unwrap_or(0)
     ));
     rep.notes.push(format!("patterns (causal): {}; real data: {}", mass_notes.join("; "), ctx.data_label()));
-    let zf = Finding::upper("keys with s_j ≤ max s − zero_gap and p_j > 0 (= 0)", format!("first: {}", zeros.2), zeros.0 as f64, 0.0, zeros.1);
-    rep.findings = vec![kk.finish(), zf, ident.finish(), Finding::lower("rows of real heads with exact sparsemax zeros", "all real rows", rows_with_zero as f64, 1.0, rows)];
+    let zf = Finding::upper(
+        "keys with s_j ≤ max s − zero_gap and p_j > 0 (= 0)",
+        format!("first: {}", zeros.2),
+        zeros.0 as f64,
+        0.0,
+        zeros.1,
+    );
+    rep.findings = vec![
+        kk.finish(),
+        zf,
+        ident.finish(),
+        Finding::lower(
+            "rows of real heads with exact sparsemax zeros",
+            "all real rows",
+            rows_with_zero as f64,
+            1.0,
+            rows,
+        ),
+    ];
     Ok(rep.conclude_all())
 }
 
@@ -117,7 +143,8 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let s = p.dataset.generate(n, d, d, p.seed)?;
     let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv)?;
     let mut w = Worst::new("identity");
-    let (mass, _) = super::longformer_window::identity(&h, Mask::Causal, &KeySet::Strided { stride: l }, 1.0, &mut w, "")?;
+    let (mass, _) =
+        super::longformer_window::identity(&h, Mask::Causal, &KeySet::Strided { stride: l }, 1.0, &mut w, "")?;
     let (mut worst, mut viol, mut supp) = (0.0f64, 0u64, 0.0);
     for i in 0..h.nq {
         let sc: Vec<f64> = (0..h.nk).map(|j| crate::methods::dot(h.q_row(i), h.k_row(j))).collect();
@@ -126,8 +153,14 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         viol += z;
         supp += sparsemax(&sc).iter().filter(|&&x| x > 0.0).count() as f64;
     }
-    Ok([("kkt_ratio", worst.max(w.finish().ratio())), ("zero_violations", viol as f64), ("strided_mass", mass), ("sparsemax_support", supp / h.nq as f64), ("l", l as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok([
+        ("kkt_ratio", worst.max(w.finish().ratio())),
+        ("zero_violations", viol as f64),
+        ("strided_mass", mass),
+        ("sparsemax_support", supp / h.nq as f64),
+        ("l", l as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
 }

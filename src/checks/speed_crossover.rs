@@ -74,7 +74,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let mut rep = Report::new(&thm.id, ctx.seed, ctx.quick);
     let nm = model_crossover(LANDMARKS, D, DV);
     rep.findings.push(Finding::upper(
-        format!("flop-model crossover n of Nyström ({LANDMARKS} landmarks) vs exact attention (d = dv = {D}) vs crossover_n"),
+        format!(
+            "flop-model crossover n of Nyström ({LANDMARKS} landmarks) vs exact attention (d = dv = {D}) vs crossover_n"
+        ),
         format!("exact n²(2d+2dv+1) vs Nyström 6nkd + 3k²d + 12k³ + 4nk(dv+1) + 2k²(dv+1), k = {LANDMARKS}"),
         nm as f64,
         claimed,

@@ -2,12 +2,12 @@
 //! ratios below b, the midpoint replacement error against b^{midpoint_exponent} − 1, on random
 //! log-ρ sets and on the real heads (ρ = e^{‖k‖²/2}·v±, in log domain).
 use super::Ctx;
+use crate::Result;
 use crate::data::synthetic;
 use crate::registry::Theorem;
-use crate::theory::fp::{gamma, U64};
+use crate::theory::fp::{U64, gamma};
 use crate::theory::split::{class_of, sign_split};
 use crate::verdict::{Report, Worst};
-use crate::Result;
 use std::collections::BTreeMap;
 
 /// Per-class (min, max) of log ρ, and the class sums with exact vs midpoint ρ.

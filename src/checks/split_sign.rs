@@ -4,12 +4,12 @@
 //! real heads. Also measures how much the split amplifies relative errors on real data:
 //! Σw|v| / |Σwv|.
 use super::Ctx;
+use crate::Result;
 use crate::data::synthetic;
 use crate::registry::Theorem;
-use crate::theory::fp::{gamma, U64};
+use crate::theory::fp::{U64, gamma};
 use crate::theory::split::{numerator_bound, output_bound, sign_split};
 use crate::verdict::{Finding, Report, Worst};
-use crate::Result;
 use rand::RngExt;
 
 /// Worst ratio |N̂ − N| / (c·ε·Σw|v|) over the four sign patterns of the group errors, and the
@@ -45,7 +45,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let mut out = Worst::new("|ô − o| / ((2ε/(1−ε))·Σw|v|/Z)");
     let mut tight = 0.0f64;
     let mut rng = crate::rng::stream(ctx.seed, 11);
-    let specials = [0.0, -0.0, 1.0, -1.0, f64::MIN_POSITIVE, -f64::MIN_POSITIVE, 5e-324, f64::MAX, -f64::MAX, 1e300, -1e300];
+    let specials =
+        [0.0, -0.0, 1.0, -1.0, f64::MIN_POSITIVE, -f64::MIN_POSITIVE, 5e-324, f64::MAX, -f64::MAX, 1e300, -1e300];
     for &x in &specials {
         let (p, m) = sign_split(x);
         exact.push(((p - m) - x).abs(), 0.0, || format!("v = {x:e}"));
@@ -89,7 +90,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let (q, k, v) = h.widen();
         let dv = h.dv();
         for i in (0..h.n).step_by(step) {
-            let s: Vec<f64> = (0..=i).map(|j| q[i * h.d..(i + 1) * h.d].iter().zip(&k[j * h.d..(j + 1) * h.d]).map(|(a, b)| a * b).sum()).collect();
+            let s: Vec<f64> = (0..=i)
+                .map(|j| q[i * h.d..(i + 1) * h.d].iter().zip(&k[j * h.d..(j + 1) * h.d]).map(|(a, b)| a * b).sum())
+                .collect();
             let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let w: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
             for c in 0..dv {
@@ -114,8 +117,14 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             amp.len()
         ));
     }
-    rep.notes.push(format!("the bound is attained: worst |N̂ − N|/(ε·Σw|v|) = {tight:.6} with opposite-sign group errors"));
-    rep.findings = vec![exact.finish(), num.finish(), out.finish(), Finding::lower("tightness: worst ratio reaches 1 − 1e-9", "opposite-sign group errors", tight, 1.0 - 1e-9, 1)];
+    rep.notes
+        .push(format!("the bound is attained: worst |N̂ − N|/(ε·Σw|v|) = {tight:.6} with opposite-sign group errors"));
+    rep.findings = vec![
+        exact.finish(),
+        num.finish(),
+        out.finish(),
+        Finding::lower("tightness: worst ratio reaches 1 − 1e-9", "opposite-sign group errors", tight, 1.0 - 1e-9, 1),
+    ];
     Ok(rep.conclude_all())
 }
 
@@ -130,5 +139,8 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let w: Vec<f64> = (0..h.n).map(|j| (h.k[j * d] as f64).clamp(-50.0, 50.0).exp()).collect();
     let v: Vec<f64> = h.v.iter().step_by(h.dv).map(|&x| x as f64).collect();
     let (rn, ro, a) = one_case(&w, &v, eps, coef);
-    Ok([("num_ratio", rn), ("out_ratio", ro), ("max_ratio", rn.max(ro)), ("amplification", a)].into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Ok([("num_ratio", rn), ("out_ratio", ro), ("max_ratio", rn.max(ro)), ("amplification", a)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
 }

@@ -3,10 +3,10 @@
 //! linear in |t|. The Poisson identity itself is checked against direct f64 Taylor sums. The real
 //! heads give the |q·k| and row score ranges the polynomial would have to cover.
 use super::Ctx;
+use crate::Result;
 use crate::registry::Theorem;
 use crate::theory::taylor::{degree_needed, degree_sufficient_negative, poisson_tail};
 use crate::verdict::{Report, Worst};
-use crate::Result;
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let off = thm.claimed_f64("lower_offset")?;
@@ -15,7 +15,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let mut lo = Worst::new("t − lower_offset vs N(t, ε) (N must not be smaller)");
     let mut hi = Worst::new("N(t, ε) vs max(upper_slope·t, ln 1/ε)");
     let mut statrs_diff = 0.0f64;
-    let ts: Vec<f64> = if ctx.quick { vec![0.5, 1.0, 3.0, 10.0, 40.0, 138.0] } else { (0..=400).map(|i| i as f64 * 0.5).collect() };
+    let ts: Vec<f64> =
+        if ctx.quick { vec![0.5, 1.0, 3.0, 10.0, 40.0, 138.0] } else { (0..=400).map(|i| i as f64 * 0.5).collect() };
     for &t in &ts {
         for eps in [1e-2, 1e-3, 1e-6, 1e-12] {
             let n = degree_needed(t, eps) as f64;
@@ -34,7 +35,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let (q, k, _) = h.widen();
         let step = if ctx.quick { 4 } else { 1 };
         for i in (0..h.n).step_by(step) {
-            let s: Vec<f64> = (0..=i).map(|j| q[i * h.d..(i + 1) * h.d].iter().zip(&k[j * h.d..(j + 1) * h.d]).map(|(a, b)| a * b).sum()).collect();
+            let s: Vec<f64> = (0..=i)
+                .map(|j| q[i * h.d..(i + 1) * h.d].iter().zip(&k[j * h.d..(j + 1) * h.d]).map(|(a, b)| a * b).sum())
+                .collect();
             let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let mn = s.iter().cloned().fold(f64::INFINITY, f64::min);
             ranges.push(mx - mn);
@@ -69,8 +72,13 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let (t, eps) = (p.f64("t")?, p.f64("eps")?);
     let n = degree_needed(t, eps) as f64;
     let upper = (thm.claimed_f64("upper_slope")? * t).max((1.0 / eps).ln());
-    Ok([("degree", n), ("upper_bound", upper), ("ratio_upper", n / upper), ("degree_negative_sufficient", degree_sufficient_negative(-t, eps) as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok([
+        ("degree", n),
+        ("upper_bound", upper),
+        ("ratio_upper", n / upper),
+        ("degree_negative_sufficient", degree_sufficient_negative(-t, eps) as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
 }

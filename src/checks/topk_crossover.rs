@@ -1,16 +1,19 @@
 //! Check of `topk.crossover` (theorem file `theorems/topk.crossover.yaml`): the crossover length
 //! of the consistent count of [`crate::theory::flops`], held against the claimed ~256 tokens.
 use super::Ctx;
+use crate::Result;
 use crate::registry::Theorem;
 use crate::theory::flops::*;
 use crate::verdict::{Finding, Report, Verdict};
-use crate::Result;
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let ct = thm.claimed_f64("crossover_t")?;
     let cd = thm.claimed_f64("crossover_d")?;
     if !(ct >= 1.0 && cd >= 1.0) {
-        return Err(crate::Error::Registry(format!("theorems/{}.yaml: claimed crossover_t and crossover_d must be ≥ 1", thm.id)));
+        return Err(crate::Error::Registry(format!(
+            "theorems/{}.yaml: claimed crossover_t and crossover_d must be ≥ 1",
+            thm.id
+        )));
     }
     let (h, hh, k) = (TABLE_HEAD_DIM, TABLE_HIDDEN, TABLE_K);
     let mut rep = Report::new(&thm.id, ctx.seed, ctx.quick);
@@ -23,14 +26,24 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let factor = (tc as f64 / ct).max(ct / tc as f64);
     rep.findings.push(Finding::upper(
         "max(T*/claimed, claimed/T*) for the consistent non-causal count (\"~\" = within a factor 2)",
-        format!("T* = {tc} (speedup {:.4} at T*, {:.4} at T*−1), claimed {ct}", consistent_speedup(tc, h, hh, k), consistent_speedup(tc - 1, h, hh, k)),
+        format!(
+            "T* = {tc} (speedup {:.4} at T*, {:.4} at T*−1), claimed {ct}",
+            consistent_speedup(tc, h, hh, k),
+            consistent_speedup(tc - 1, h, hh, k)
+        ),
         factor,
         2.0,
         1,
     ));
     let rows: Vec<String> = [64u64, 128, 256, 512, 1024, 2048]
         .iter()
-        .map(|&t| format!("T={t}: {:.2} (causal {:.3})", consistent_speedup(t, h, hh, k), consistent_speedup_causal(t, h, hh, k)))
+        .map(|&t| {
+            format!(
+                "T={t}: {:.2} (causal {:.3})",
+                consistent_speedup(t, h, hh, k),
+                consistent_speedup_causal(t, h, hh, k)
+            )
+        })
         .collect();
     rep.notes.push(format!("consistent speedups (full 4hT+4T−2 vs sparse 2HT+T+2hH(K+2)+2H−K per query and head, h=H={h}, K={k}) at the table's T: {}", rows.join(", ")));
     rep.notes.push(format!(
@@ -44,7 +57,11 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let r = rep.conclude_all();
     Ok(if r.verdict == Verdict::Fails {
         let mut r = r;
-        r.regime = Some(format!("consistent count: crossover at T = {tc} for every d ({:.2}× the claimed {ct}); causal: {}", tc as f64 / ct, tcc.map_or("none".into(), |t| t.to_string())));
+        r.regime = Some(format!(
+            "consistent count: crossover at T = {tc} for every d ({:.2}× the claimed {ct}); causal: {}",
+            tc as f64 / ct,
+            tcc.map_or("none".into(), |t| t.to_string())
+        ));
         r
     } else {
         r
@@ -66,12 +83,8 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let sp = consistent_speedup(t, h, hh, k);
     let tf = t as f64;
     let violation = ((tf >= 2.0 * ct && sp < 1.0) || (tf <= ct / 2.0 && sp >= 1.0)) as u8 as f64;
-    Ok([
-        ("claim_violation", violation),
-        ("speedup", sp),
-        ("speedup_causal", consistent_speedup_causal(t, h, hh, k)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    Ok([("claim_violation", violation), ("speedup", sp), ("speedup_causal", consistent_speedup_causal(t, h, hh, k))]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
 }

@@ -2,11 +2,11 @@
 //! identities of [`crate::theory::topk`] on random logit rows and on every real head, within their
 //! rounding bounds; the kept mass of the top K keys (K = 1…64) measured on the real heads.
 use super::Ctx;
+use crate::Result;
 use crate::reference::f64_exact::Mask;
 use crate::registry::Theorem;
-use crate::theory::topk::{diameter, kept_mass_curve, probs, top_k, truncation, Truncation};
+use crate::theory::topk::{Truncation, diameter, kept_mass_curve, probs, top_k, truncation};
 use crate::verdict::{Report, Worst};
-use crate::Result;
 use rand_distr::{Distribution, StandardNormal};
 
 pub struct Acc {
@@ -46,9 +46,8 @@ impl Default for Acc {
 pub fn head_probs(h: &crate::data::RealHead, i: usize, mask: Mask) -> Vec<f64> {
     let keys = mask.keys(i, h.n);
     let q = &h.q[i * h.d..(i + 1) * h.d];
-    let logits: Vec<f64> = keys
-        .map(|j| q.iter().zip(&h.k[j * h.d..(j + 1) * h.d]).map(|(&a, &b)| a as f64 * b as f64).sum())
-        .collect();
+    let logits: Vec<f64> =
+        keys.map(|j| q.iter().zip(&h.k[j * h.d..(j + 1) * h.d]).map(|(&a, &b)| a as f64 * b as f64).sum()).collect();
     probs(&logits)
 }
 
@@ -68,7 +67,12 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let n = [2, 16, 128, 512][t % 4];
         let sigma = [0.3, 1.0, 3.0, 10.0][(t / 4) % 4];
         let dv = 8;
-        let logits: Vec<f64> = (0..n).map(|_| { let z: f64 = StandardNormal.sample(&mut rng); z * sigma }).collect();
+        let logits: Vec<f64> = (0..n)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                z * sigma
+            })
+            .collect();
         let vals: Vec<f64> = (0..n * dv).map(|_| StandardNormal.sample(&mut rng)).collect();
         let k = 1 + (rand::RngExt::random_range(&mut rng, 0..n));
         let p = probs(&logits);
@@ -116,7 +120,11 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             .collect::<Vec<_>>()
             .join("; ")
     };
-    rep.notes.push(format!("kept mass m of the top K keys, full mask, every row of every real head ({}): {}", ctx.data_label(), fmt(&mut mass)));
+    rep.notes.push(format!(
+        "kept mass m of the top K keys, full mask, every row of every real head ({}): {}",
+        ctx.data_label(),
+        fmt(&mut mass)
+    ));
     rep.notes.push(format!("kept mass, causal mask (rows i < K keep everything): {}", fmt(&mut mass_causal)));
     rep.notes.push("KL(P‖P̂) = ∞ for every row with m < 1: the direction that is finite is KL(P̂‖P) = −log m, and TV = 1 − m = 1 − e^{−KL(P̂‖P)}".into());
     rep.findings = acc.finish();

@@ -2,11 +2,11 @@
 //! KeySelector + heap top-K + approximator ([`crate::theory::flops::sparse_query_counted`]) vs T,
 //! fitted log-log slope per sequence against the claimed exponent, and the count at T = 1024, K = 16.
 use super::Ctx;
+use crate::Result;
 use crate::registry::Theorem;
 use crate::stats::loglog_slope;
-use crate::theory::flops::{sparse_per_query, sparse_query_counted, Selector, TABLE_HEAD_DIM, TABLE_HIDDEN};
+use crate::theory::flops::{Selector, TABLE_HEAD_DIM, TABLE_HIDDEN, sparse_per_query, sparse_query_counted};
 use crate::verdict::{Finding, Report, Verdict};
-use crate::Result;
 
 /// Mean counted operations per query over `queries` random queries, for sequence length t and K = k.
 pub fn ops_per_query(t: usize, k: usize, queries: usize, seed: u64) -> (f64, u64) {
@@ -69,7 +69,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         0.0,
         xs.len() as u64,
     ));
-    rep.notes.push(format!("per query: slope {:.3} [{:.3}, {:.3}] (Θ(T): the selector has T outputs); {}", fq.slope, fq.lo, fq.hi, rows.join("; ")));
+    rep.notes.push(format!(
+        "per query: slope {:.3} [{:.3}, {:.3}] (Θ(T): the selector has T outputs); {}",
+        fq.slope,
+        fq.lo,
+        fq.hi,
+        rows.join("; ")
+    ));
     rep.notes.push(format!(
         "true cost (h = H = {}, K keys): per query 2HT + T + 2hH(K+2) + 2H − K + (selection beyond T − K), per sequence Θ(T²) = 2HT² + O(T)",
         TABLE_HEAD_DIM
@@ -77,7 +83,12 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let r = rep.conclude_all();
     Ok(if r.verdict == Verdict::Fails {
         let mut r = r;
-        r.regime = Some(format!("the sparse path is Θ(T) per query and Θ(T²) per sequence (fitted slope {:.2}); at T = 1024, K = 16 it counts {:.2e} operations, {:.0}× the claimed {c1k}", fs.slope, q1k * 1024.0, q1k * 1024.0 / c1k));
+        r.regime = Some(format!(
+            "the sparse path is Θ(T) per query and Θ(T²) per sequence (fitted slope {:.2}); at T = 1024, K = 16 it counts {:.2e} operations, {:.0}× the claimed {c1k}",
+            fs.slope,
+            q1k * 1024.0,
+            q1k * 1024.0 / c1k
+        ));
         r
     } else {
         r

@@ -2,17 +2,20 @@
 //! window on every real head, KL(P_window‖P_base) = −log m, attention MSE and output error, against the
 //! note's criteria.
 use super::Ctx;
-use crate::registry::Theorem;
-use crate::theory::mask::{evaluate, window, HeadData};
-use crate::verdict::{Report, Verdict, Worst};
 use crate::Result;
+use crate::registry::Theorem;
+use crate::theory::mask::{HeadData, evaluate, window};
+use crate::verdict::{Report, Verdict, Worst};
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let w = thm.claimed_f64("window")?;
     let klmax = thm.claimed_f64("kl_max")?;
     let msemax = thm.claimed_f64("mse_max")?;
     if !(w >= 1.0 && w.fract() == 0.0) {
-        return Err(crate::Error::Registry(format!("theorems/{}.yaml: claimed.window must be a positive integer", thm.id)));
+        return Err(crate::Error::Registry(format!(
+            "theorems/{}.yaml: claimed.window must be a positive integer",
+            thm.id
+        )));
     }
     let w = w as usize;
     let mut rep = Report::new(&thm.id, ctx.seed, ctx.quick);
@@ -29,7 +32,10 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         mse.push(e.mse, msemax, || format!("{} ({} rows)", h.label, e.rows));
         inf += e.infinite_forward_kl;
         total += e.rows;
-        lines.push(format!("{}: mean KL {:.3}, max KL {:.2}, MSE {:.2e}, mean ‖ô−o‖/‖o‖ {:.3}", h.label, e.kl_mean, e.kl_max, e.mse, e.out_rel));
+        lines.push(format!(
+            "{}: mean KL {:.3}, max KL {:.2}, MSE {:.2e}, mean ‖ô−o‖/‖o‖ {:.3}",
+            h.label, e.kl_mean, e.kl_max, e.mse, e.out_rel
+        ));
     }
     rep.findings = vec![kl.finish(), mse.finish()];
     rep.notes.push(format!("per head (window {w}, causal, {}): {}", ctx.data_label(), lines.join("; ")));
@@ -38,7 +44,10 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     Ok(if r.verdict == Verdict::Fails {
         let mut r = r;
         let f = &r.findings;
-        r.regime = Some(format!("worst head: mean KL {:.3} (criterion {klmax}), MSE {:.2e} (criterion {msemax})", f[0].value, f[1].value));
+        r.regime = Some(format!(
+            "worst head: mean KL {:.3} (criterion {klmax}), MSE {:.2e} (criterion {msemax})",
+            f[0].value, f[1].value
+        ));
         r
     } else {
         r

@@ -32,10 +32,8 @@ pub fn shipped_slice() -> PathBuf {
 
 /// Layers present in a set of tensors (those with a `layer{L}.q`).
 pub fn layers(tensors: &BTreeMap<String, Tensor>) -> Vec<usize> {
-    let mut ls: Vec<usize> = tensors
-        .keys()
-        .filter_map(|k| k.strip_prefix("layer")?.strip_suffix(".q")?.parse().ok())
-        .collect();
+    let mut ls: Vec<usize> =
+        tensors.keys().filter_map(|k| k.strip_prefix("layer")?.strip_suffix(".q")?.parse().ok()).collect();
     ls.sort();
     ls
 }
@@ -48,22 +46,13 @@ pub fn load_heads(path: &Path) -> Result<Vec<RealHead>> {
 
 /// Every head of every layer of safetensors bytes (`path` names them in errors).
 pub fn heads_from_bytes(bytes: &[u8], path: &Path) -> Result<Vec<RealHead>> {
-    let tensors: BTreeMap<String, Tensor> = safetensors_io::parse(bytes, path)?
-        .into_iter()
-        .map(|t| (t.name.clone(), t))
-        .collect();
+    let tensors: BTreeMap<String, Tensor> =
+        safetensors_io::parse(bytes, path)?.into_iter().map(|t| (t.name.clone(), t)).collect();
     let ls = layers(&tensors);
     if ls.is_empty() {
-        return Err(Error::tensor(
-            path,
-            "no tensor named layer{L}.q: expected the MiniLM/SmolLM2 attention layout",
-        ));
+        return Err(Error::tensor(path, "no tensor named layer{L}.q: expected the MiniLM/SmolLM2 attention layout"));
     }
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("file")
-        .to_string();
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("file").to_string();
     let mut out = Vec::new();
     for l in ls {
         out.extend(heads_of_layer(&tensors, path, &stem, l)?);
@@ -72,17 +61,11 @@ pub fn heads_from_bytes(bytes: &[u8], path: &Path) -> Result<Vec<RealHead>> {
 }
 
 fn get<'a>(t: &'a BTreeMap<String, Tensor>, path: &Path, name: &str) -> Result<&'a Tensor> {
-    t.get(name)
-        .ok_or_else(|| Error::tensor(path, format!("tensor `{name}` is missing")))
+    t.get(name).ok_or_else(|| Error::tensor(path, format!("tensor `{name}` is missing")))
 }
 
 /// The heads of layer `l`.
-pub fn heads_of_layer(
-    t: &BTreeMap<String, Tensor>,
-    path: &Path,
-    stem: &str,
-    l: usize,
-) -> Result<Vec<RealHead>> {
+pub fn heads_of_layer(t: &BTreeMap<String, Tensor>, path: &Path, stem: &str, l: usize) -> Result<Vec<RealHead>> {
     let q = get(t, path, &format!("layer{l}.q"))?;
     q.expect_shape(path, &[None, None, None])?;
     let (h, n, d) = (q.shape[0], q.shape[1], q.shape[2]);
@@ -126,10 +109,7 @@ pub fn heads_of_layer(
     let mut heads = Vec::with_capacity(h);
     for hi in 0..h {
         let g = hi / group;
-        let slice_o = |o: &Option<Vec<f64>>| {
-            o.as_ref()
-                .map(|o| o[hi * n * dv..(hi + 1) * n * dv].to_vec())
-        };
+        let slice_o = |o: &Option<Vec<f64>>| o.as_ref().map(|o| o[hi * n * dv..(hi + 1) * n * dv].to_vec());
         heads.push(RealHead {
             label: format!("{stem}:layer{l}.head{hi}"),
             layer: l,
@@ -152,11 +132,7 @@ impl RealHead {
     }
     /// The head widened to f64 (exact): `(q, k, v)`.
     pub fn widen(&self) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        (
-            crate::reference::widen(&self.q),
-            crate::reference::widen(&self.k),
-            crate::reference::widen(&self.v),
-        )
+        (crate::reference::widen(&self.q), crate::reference::widen(&self.k), crate::reference::widen(&self.v))
     }
 }
 
@@ -164,10 +140,8 @@ impl RealHead {
 /// kept), with a metadata entry recording the source file, its sha256-free size, and the selection.
 pub fn write_slice(input: &Path, output: &Path, layers: &[usize], heads: &[usize]) -> Result<()> {
     use crate::tensor::Data;
-    let tensors: BTreeMap<String, Tensor> = safetensors_io::load(input)?
-        .into_iter()
-        .map(|t| (t.name.clone(), t))
-        .collect();
+    let tensors: BTreeMap<String, Tensor> =
+        safetensors_io::load(input)?.into_iter().map(|t| (t.name.clone(), t)).collect();
     let mut meta = safetensors_io::metadata(input)?;
     let mut out = Vec::new();
     for &l in layers {
@@ -187,51 +161,31 @@ pub fn write_slice(input: &Path, output: &Path, layers: &[usize], heads: &[usize
                 continue;
             };
             let per_kv = name == "k" || name == "v";
-            let mut picked: Vec<usize> = heads
-                .iter()
-                .map(|&h| if per_kv { h / group } else { h })
-                .collect();
+            let mut picked: Vec<usize> = heads.iter().map(|&h| if per_kv { h / group } else { h }).collect();
             picked.dedup();
             let stride: usize = t.shape[1..].iter().product();
             for &h in &picked {
                 if h >= t.shape[0] {
                     return Err(Error::invalid(
                         "--heads",
-                        format!(
-                            "head {h} out of range: `{}` has {} heads",
-                            t.name, t.shape[0]
-                        ),
+                        format!("head {h} out of range: `{}` has {} heads", t.name, t.shape[0]),
                     ));
                 }
             }
-            let take = |v: &[f64]| {
-                picked
-                    .iter()
-                    .flat_map(|&h| v[h * stride..(h + 1) * stride].to_vec())
-                    .collect::<Vec<f64>>()
-            };
+            let take =
+                |v: &[f64]| picked.iter().flat_map(|&h| v[h * stride..(h + 1) * stride].to_vec()).collect::<Vec<f64>>();
             let data = match &t.data {
-                Data::F32(v) => Data::F32(
-                    picked
-                        .iter()
-                        .flat_map(|&h| v[h * stride..(h + 1) * stride].to_vec())
-                        .collect(),
-                ),
+                Data::F32(v) => {
+                    Data::F32(picked.iter().flat_map(|&h| v[h * stride..(h + 1) * stride].to_vec()).collect())
+                }
                 Data::F64(v) => Data::F64(take(v)),
                 Data::I64(_) => {
-                    return Err(Error::tensor(
-                        input,
-                        format!("tensor `{}`: expected a float dtype", t.name),
-                    ));
+                    return Err(Error::tensor(input, format!("tensor `{}`: expected a float dtype", t.name)));
                 }
             };
             let mut shape = t.shape.clone();
             shape[0] = picked.len();
-            out.push(Tensor {
-                name: t.name.clone(),
-                shape,
-                data,
-            });
+            out.push(Tensor { name: t.name.clone(), shape, data });
         }
     }
     if let Some(tok) = tensors.get("tokens") {

@@ -27,14 +27,7 @@ fn normal_vec(rng: &mut impl rand::Rng, len: usize, scale: f64) -> Vec<f32> {
 /// N(0, 1) for v.
 pub fn gaussian(rng: &mut impl rand::Rng, n: usize, d: usize, dv: usize, scale: f64) -> SynthHead {
     let s = scale / (d as f64).sqrt();
-    SynthHead {
-        n,
-        d,
-        dv,
-        q: normal_vec(rng, n * d, s),
-        k: normal_vec(rng, n * d, s),
-        v: normal_vec(rng, n * dv, 1.0),
-    }
+    SynthHead { n, d, dv, q: normal_vec(rng, n * d, s), k: normal_vec(rng, n * d, s), v: normal_vec(rng, n * dv, 1.0) }
 }
 
 /// A random vector of length `d` with entries N(0, σ²), in f32.

@@ -62,7 +62,10 @@ pub fn render_all() -> Result<Vec<Page>> {
                 pages.push(Page { rel: PathBuf::from(format!("theorems/{}.svg", s.name)), content: svg });
             }
         }
-        pages.push(Page { rel: PathBuf::from(format!("theorems/{}.md", t.id)), content: theorem_page(t, &report, &sweep_records) });
+        pages.push(Page {
+            rel: PathBuf::from(format!("theorems/{}.md", t.id)),
+            content: theorem_page(t, &report, &sweep_records),
+        });
         rows.push((t.clone(), report));
     }
     if let Some((t, _)) = rows.iter().find(|(t, _)| t.id == "criteria.matrix") {
@@ -92,7 +95,8 @@ fn index_page(rows: &[(Theorem, Report)]) -> String {
           (seed 20261125); do not edit. Each row links to the theorem's page. *worst* is the measured quantity with the \
           largest value/bound ratio over all findings of the check and its sweeps. It is the largest case found by \
           sampling — a lower bound on the true worst case — while *bound* is proved (derived in the theorem file).\n\n";
-    s += "| id | claim | source | verdict | expected | worst | bound | reproduce |\n|---|---|---|---|---|---|---|---|\n";
+    s +=
+        "| id | claim | source | verdict | expected | worst | bound | reproduce |\n|---|---|---|---|---|---|---|---|\n";
     for (t, r) in rows {
         let (w, b) = r.worst().map(|f| (fmt_num(f.value), fmt_num(f.bound))).unwrap_or(("–".into(), "–".into()));
         let _ = writeln!(
@@ -119,7 +123,13 @@ fn theorem_page(t: &Theorem, r: &Report, sweeps: &[(SweepSpec, Vec<sweep::run::R
     if let Some(reg) = &t.expected.regime {
         let _ = writeln!(s, "Regime: {reg}\n");
     }
-    let _ = writeln!(s, "Source: `../shared/notes/{}`, section “{}”:\n\n> {}\n", t.source.note, t.source.section, t.source.quote.trim());
+    let _ = writeln!(
+        s,
+        "Source: `../shared/notes/{}`, section “{}”:\n\n> {}\n",
+        t.source.note,
+        t.source.section,
+        t.source.quote.trim()
+    );
     let _ = writeln!(s, "## Statement\n\n{}\n", t.statement.trim());
     s += "## Assumptions\n\n";
     for a in &t.assumptions {
@@ -136,7 +146,11 @@ fn theorem_page(t: &Theorem, r: &Report, sweeps: &[(SweepSpec, Vec<sweep::run::R
         let _ = writeln!(s, "| `{k}` | {v} | {} |", esc(&c.meaning));
     }
     let _ = writeln!(s, "\n## Derivation\n\n{}\n", t.derivation.trim());
-    let _ = writeln!(s, "## Measured\n\nQuick mode, seed {}; reproduce with `{}` (drop `--quick` for the full trial counts).\n", r.seed, r.command);
+    let _ = writeln!(
+        s,
+        "## Measured\n\nQuick mode, seed {}; reproduce with `{}` (drop `--quick` for the full trial counts).\n",
+        r.seed, r.command
+    );
     s += "| finding | worst | bound | margin | trials | worst case |\n|---|---|---|---|---|---|\n";
     for f in &r.findings {
         let _ = writeln!(

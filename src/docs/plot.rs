@@ -1,8 +1,8 @@
 //! SVG plots of sweep results (plotters, no system fonts needed): the sweep's `plot:` metric against
 //! its axis, one series per dataset (and per value of the `series` parameter), the bound drawn as a
 //! dashed horizontal line.
-use crate::sweep::run::Record;
 use crate::sweep::SweepSpec;
+use crate::sweep::run::Record;
 use crate::{Error, Result};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -45,8 +45,14 @@ pub fn render(spec: &SweepSpec, recs: &[Record]) -> Result<Option<String>> {
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
     let all: Vec<(f64, f64)> = series.values().flatten().copied().collect();
-    let (mut x0, mut x1) = (all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min), all.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max));
-    let (mut y0, mut y1) = (all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min), all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max));
+    let (mut x0, mut x1) = (
+        all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min),
+        all.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max),
+    );
+    let (mut y0, mut y1) = (
+        all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
+        all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
+    );
     if let Some(b) = p.bound {
         if b.is_finite() && (!p.logy || b > 0.0) {
             y0 = y0.min(b);
@@ -81,7 +87,9 @@ pub fn render(spec: &SweepSpec, recs: &[Record]) -> Result<Option<String>> {
                         .map_err(plot_err)?
                         .label(name.clone())
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
-                    chart.draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, c.filled()))).map_err(plot_err)?;
+                    chart
+                        .draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, c.filled())))
+                        .map_err(plot_err)?;
                 }
                 if let Some(b) = p.bound {
                     chart
@@ -90,11 +98,18 @@ pub fn render(spec: &SweepSpec, recs: &[Record]) -> Result<Option<String>> {
                         .label(format!("bound = {b}"))
                         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
                 }
-                chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(plot_err)?;
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(plot_err)?;
             }};
         }
         match (p.logx, p.logy) {
-            (true, true) => draw!(builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale()).map_err(plot_err)?),
+            (true, true) => {
+                draw!(builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale()).map_err(plot_err)?)
+            }
             (true, false) => draw!(builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(plot_err)?),
             (false, true) => draw!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(plot_err)?),
             (false, false) => draw!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(plot_err)?),

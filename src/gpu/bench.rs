@@ -3,9 +3,9 @@
 //! FLOP convention as for the CPU bench: causal attention counts 2·n²·d (QKᵀ and PV over the causal
 //! half, two flops per multiply-add); a square GEMM of size m counts 2m³, with m = ⌈(n²d)^{1/3}⌉₁₆.
 use super::Backend;
+use crate::Result;
 use crate::data::synthetic;
 use crate::reference::Head;
-use crate::Result;
 
 /// Equal-FLOP square GEMM size (a multiple of 16).
 pub fn equal_flop_square(n: usize, d: usize) -> usize {
@@ -14,9 +14,18 @@ pub fn equal_flop_square(n: usize, d: usize) -> usize {
 }
 
 /// Time the attention kernel and the equal-FLOP GEMM on `b` for every n; one printed line each.
-pub fn bench_backend(b: &dyn Backend, ns: &[usize], d: usize, reps: usize, mut print: impl FnMut(String)) -> Result<()> {
+pub fn bench_backend(
+    b: &dyn Backend,
+    ns: &[usize],
+    d: usize,
+    reps: usize,
+    mut print: impl FnMut(String),
+) -> Result<()> {
     print(format!("device: {}", b.device_name()));
-    print(format!("{:>7} {:>4} {:>11} {:>11} {:>7} {:>11} {:>11} {:>7}", "n", "d", "attn s", "attn GF/s", "gemm m", "gemm s", "gemm GF/s", "ratio"));
+    print(format!(
+        "{:>7} {:>4} {:>11} {:>11} {:>7} {:>11} {:>11} {:>7}",
+        "n", "d", "attn s", "attn GF/s", "gemm m", "gemm s", "gemm GF/s", "ratio"
+    ));
     let mut rng = crate::rng::seeded(20261125);
     for &n in ns {
         let s = synthetic::gaussian(&mut rng, n, d, d, 1.0);

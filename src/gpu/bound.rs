@@ -20,7 +20,7 @@
 //! Δ_c = max_j v_jc − min_j v_jc, M_c = max_j |v_jc| over the row's keys. Underflow: the kernel
 //! flushes nothing itself; e^{x} for x below −87 may be flushed by the device (FTZ), dropping weights
 //! below e^{−87} ≤ 2·10⁻³⁸ relative to the max weight 1: at most N·2·10⁻³⁸·Δ_c, added.
-use crate::theory::fp::{gamma, U32};
+use crate::theory::fp::{U32, gamma};
 
 /// Per-element bound for one row: d, N keys, A ≥ max_j Σ|q k_j|, R ≥ score range, Δ_c, M_c.
 pub fn row_bound(d: usize, n_keys: usize, abs_dot: f64, range: f64, delta_c: f64, m_c: f64) -> f64 {

@@ -9,16 +9,27 @@ use crate::{Error, Result};
 /// `topk:K` (oracle top-K), `longformer:HALF:GLOBAL`, `performer:M` (orthogonal features),
 /// `linear`, `sparsemax`, `solver:TOL`.
 pub fn parse_method(spec: &str, seed: u64) -> Result<Box<dyn Attention>> {
-    let bad = || Error::invalid("--methods", format!("cannot parse `{spec}` (exact-f32 | exact-f64 | last:W | topk:K | longformer:HALF:GLOBAL | performer:M | linear | sparsemax | solver:TOL)"));
+    let bad = || {
+        Error::invalid(
+            "--methods",
+            format!(
+                "cannot parse `{spec}` (exact-f32 | exact-f64 | last:W | topk:K | longformer:HALF:GLOBAL | performer:M | linear | sparsemax | solver:TOL)"
+            ),
+        )
+    };
     let parts: Vec<&str> = spec.split(':').collect();
-    let int = |i: usize| -> Result<usize> { parts.get(i).and_then(|s| s.parse().ok()).filter(|&x| x > 0).ok_or_else(bad) };
-    let m = |b: Box<dyn crate::methods::AttentionMethod>| -> Box<dyn Attention> { Box::new(Method { method: b, seed }) };
+    let int =
+        |i: usize| -> Result<usize> { parts.get(i).and_then(|s| s.parse().ok()).filter(|&x| x > 0).ok_or_else(bad) };
+    let m =
+        |b: Box<dyn crate::methods::AttentionMethod>| -> Box<dyn Attention> { Box::new(Method { method: b, seed }) };
     Ok(match (parts[0], parts.len()) {
         ("exact-f32", 1) => Box::new(Exact),
         ("exact-f64", 1) => m(Box::new(exact::ExactF64)),
         ("last", 2) => m(Box::new(KeySet::LastWindow { w: int(1)? })),
         ("topk", 2) => m(Box::new(KeySet::TopK { k: int(1)? })),
-        ("longformer", 3) => m(Box::new(KeySet::Longformer { half_window: int(1)?, global: parts[2].parse().map_err(|_| bad())? })),
+        ("longformer", 3) => {
+            m(Box::new(KeySet::Longformer { half_window: int(1)?, global: parts[2].parse().map_err(|_| bad())? }))
+        }
         ("performer", 2) => m(Box::new(performer::Performer { features: int(1)?, orthogonal: true })),
         ("linear", 1) => m(Box::new(linear::LinearElu)),
         ("sparsemax", 1) => m(Box::new(sparsemax::Sparsemax)),
@@ -59,7 +70,13 @@ fn argmax(x: &[f64]) -> usize {
 }
 
 /// Compare `attn` (in `layers`, all when `None`) with the base.
-pub fn compare(model: &Model, tokens: &[u32], lp_base: &[Vec<f64>], attn: &dyn Attention, layers: Option<&[usize]>) -> Result<Row> {
+pub fn compare(
+    model: &Model,
+    tokens: &[u32],
+    lp_base: &[Vec<f64>],
+    attn: &dyn Attention,
+    layers: Option<&[usize]>,
+) -> Result<Row> {
     let t0 = std::time::Instant::now();
     let only;
     let a: &dyn Attention = match layers {
@@ -89,12 +106,23 @@ pub fn compare(model: &Model, tokens: &[u32], lp_base: &[Vec<f64>], attn: &dyn A
 
 impl Row {
     pub fn header() -> String {
-        format!("{:<28} {:>8} {:>6} {:>11} {:>11} {:>9} {:>9} {:>7} {:>7}", "method", "layers", "n", "KL mean", "KL max", "ppl base", "ppl", "top1", "secs")
+        format!(
+            "{:<28} {:>8} {:>6} {:>11} {:>11} {:>9} {:>9} {:>7} {:>7}",
+            "method", "layers", "n", "KL mean", "KL max", "ppl base", "ppl", "top1", "secs"
+        )
     }
     pub fn line(&self) -> String {
         format!(
             "{:<28} {:>8} {:>6} {:>11.3e} {:>11.3e} {:>9.4} {:>9.4} {:>7.4} {:>7.1}",
-            self.method, self.layers, self.n, self.kl_mean, self.kl_max, self.ppl_base, self.ppl, self.top1_agree, self.secs
+            self.method,
+            self.layers,
+            self.n,
+            self.kl_mean,
+            self.kl_max,
+            self.ppl_base,
+            self.ppl,
+            self.top1_agree,
+            self.secs
         ) + &self.note.as_ref().map_or(String::new(), |n| format!("\n    {n}"))
     }
 }

@@ -27,7 +27,12 @@ pub fn tokens_for(text: Option<&Path>, tokens_from: Option<&Path>, tok: &Tokeniz
             match &t.data {
                 Data::I64(v) => v
                     .iter()
-                    .map(|&x| u32::try_from(x).ok().filter(|&u| (u as usize) < tok.vocab_size()).ok_or_else(|| Error::tensor(p, format!("token id {x} is outside the vocabulary"))))
+                    .map(|&x| {
+                        u32::try_from(x)
+                            .ok()
+                            .filter(|&u| (u as usize) < tok.vocab_size())
+                            .ok_or_else(|| Error::tensor(p, format!("token id {x} is outside the vocabulary")))
+                    })
                     .collect::<Result<_>>()?,
                 _ => return Err(Error::tensor(p, "`tokens` must be i64")),
             }
@@ -41,7 +46,13 @@ pub fn tokens_for(text: Option<&Path>, tokens_from: Option<&Path>, tok: &Tokeniz
 }
 
 /// Run the model on `tokens`, write the layers' Q/K/V, exact f64 causal outputs and the tokens.
-pub fn extract(model: &Model, tokens: &[u32], layers: &[usize], out: &Path, provenance: &BTreeMap<String, String>) -> Result<()> {
+pub fn extract(
+    model: &Model,
+    tokens: &[u32],
+    layers: &[usize],
+    out: &Path,
+    provenance: &BTreeMap<String, String>,
+) -> Result<()> {
     if layers.is_empty() {
         return Err(Error::invalid("--layers", "list at least one layer"));
     }
@@ -69,6 +80,10 @@ pub fn extract(model: &Model, tokens: &[u32], layers: &[usize], out: &Path, prov
         ts.push(Tensor::f32(&format!("layer{l}.v"), vec![nkv, n, hd], cap.v.clone()));
         ts.push(Tensor::f64(&format!("layer{l}.out_causal"), vec![nh, n, hd], outs.concat()));
     }
-    ts.push(Tensor { name: "tokens".into(), shape: vec![n], data: Data::I64(tokens.iter().map(|&t| t as i64).collect()) });
+    ts.push(Tensor {
+        name: "tokens".into(),
+        shape: vec![n],
+        data: Data::I64(tokens.iter().map(|&t| t as i64).collect()),
+    });
     safetensors_io::save(out, &ts, provenance)
 }

@@ -222,14 +222,23 @@ impl Gguf {
             }
             let dims = (0..nd).map(|_| c.u64().map(|x| x as usize)).collect::<Result<Vec<_>>>()?;
             let code = c.u32()?;
-            let ty = GgmlType::from_code(code)
-                .ok_or_else(|| Error::tensor(path, format!("tensor `{name}`: ggml type {code} is not supported (F32, F16, Q4_1, Q8_0)")))?;
+            let ty = GgmlType::from_code(code).ok_or_else(|| {
+                Error::tensor(
+                    path,
+                    format!("tensor `{name}`: ggml type {code} is not supported (F32, F16, Q4_1, Q8_0)"),
+                )
+            })?;
             let offset = c.u64()? as usize;
-            let el = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+            let el = dims
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
                 .ok_or_else(|| Error::tensor(path, format!("tensor `{name}`: dims overflow")))?;
             let (be, bb) = ty.block();
             if el % be != 0 {
-                return Err(Error::tensor(path, format!("tensor `{name}`: {el} elements is not a multiple of the block size {be}")));
+                return Err(Error::tensor(
+                    path,
+                    format!("tensor `{name}`: {el} elements is not a multiple of the block size {be}"),
+                ));
             }
             infos.push(TensorInfo { name, dims, ty, offset, bytes: el / be * bb });
         }
@@ -250,13 +259,22 @@ impl Gguf {
     }
 
     pub fn meta_u64(&self, key: &str) -> Result<u64> {
-        self.meta.get(key).and_then(|v| v.as_u64()).ok_or_else(|| Error::tensor(&self.path, format!("GGUF metadata `{key}` is missing or not an integer")))
+        self.meta
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| Error::tensor(&self.path, format!("GGUF metadata `{key}` is missing or not an integer")))
     }
     pub fn meta_f64(&self, key: &str) -> Result<f64> {
-        self.meta.get(key).and_then(|v| v.as_f64()).ok_or_else(|| Error::tensor(&self.path, format!("GGUF metadata `{key}` is missing or not a number")))
+        self.meta
+            .get(key)
+            .and_then(|v| v.as_f64())
+            .ok_or_else(|| Error::tensor(&self.path, format!("GGUF metadata `{key}` is missing or not a number")))
     }
     pub fn meta_str(&self, key: &str) -> Result<&str> {
-        self.meta.get(key).and_then(|v| v.as_str()).ok_or_else(|| Error::tensor(&self.path, format!("GGUF metadata `{key}` is missing or not a string")))
+        self.meta
+            .get(key)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| Error::tensor(&self.path, format!("GGUF metadata `{key}` is missing or not a string")))
     }
     pub fn meta_array(&self, key: &str) -> Result<&[Value]> {
         match self.meta.get(key) {
@@ -273,7 +291,10 @@ impl Gguf {
     pub fn dequant(&self, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
         let t = self.info(name)?;
         if t.dims != dims {
-            return Err(Error::tensor(&self.path, format!("tensor `{name}` has dims {:?}, expected {:?}", t.dims, dims)));
+            return Err(Error::tensor(
+                &self.path,
+                format!("tensor `{name}` has dims {:?}, expected {:?}", t.dims, dims),
+            ));
         }
         let raw = &self.data[self.data_start + t.offset..self.data_start + t.offset + t.bytes];
         Ok(dequantize(t.ty, raw, t.elements()))

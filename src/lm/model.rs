@@ -125,7 +125,10 @@ impl Attention for Solver {
     fn take_note(&self) -> Option<String> {
         let mut a = self.acc.lock().ok()?;
         let (h, t, w, e, f, c) = std::mem::take(&mut *a);
-        Some(format!("{h} heads, {t} on the tree plan, work {:.3} of exact, {f} fallback rows, max certificate {c:.2e}", w as f64 / e.max(1) as f64))
+        Some(format!(
+            "{h} heads, {t} on the tree plan, work {:.3} of exact, {f} fallback rows, max certificate {c:.2e}",
+            w as f64 / e.max(1) as f64
+        ))
     }
 }
 
@@ -172,11 +175,24 @@ pub fn matmul_t(x: &[f32], w: &[f32], n: usize, inp: usize, out: usize) -> Vec<f
     // SAFETY: the strides describe buffers of exactly the asserted sizes.
     unsafe {
         gemm::gemm(
-            n, out, inp,
-            y.as_mut_ptr(), 1, out as isize, false,
-            x.as_ptr(), 1, inp as isize,
-            w.as_ptr(), inp as isize, 1,
-            0.0f32, 1.0f32, false, false, false,
+            n,
+            out,
+            inp,
+            y.as_mut_ptr(),
+            1,
+            out as isize,
+            false,
+            x.as_ptr(),
+            1,
+            inp as isize,
+            w.as_ptr(),
+            inp as isize,
+            1,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
             gemm::Parallelism::Rayon(0),
         );
     }
@@ -200,7 +216,13 @@ fn rmsnorm(x: &[f32], g: &[f32], eps: f64) -> Vec<f32> {
 fn rope(x: &mut [f32], heads: usize, hd: usize, base: f64) {
     let inv: Vec<f64> = (0..hd / 2).map(|i| base.powf(-2.0 * i as f64 / hd as f64)).collect();
     x.par_chunks_mut(heads * hd).enumerate().for_each(|(p, row)| {
-        let cs: Vec<(f32, f32)> = inv.iter().map(|f| { let a = p as f64 * f; (a.cos() as f32, a.sin() as f32) }).collect();
+        let cs: Vec<(f32, f32)> = inv
+            .iter()
+            .map(|f| {
+                let a = p as f64 * f;
+                (a.cos() as f32, a.sin() as f32)
+            })
+            .collect();
         for h in row.chunks_mut(hd) {
             for (i, &(c, s)) in cs.iter().enumerate() {
                 let (a, b) = (h[2 * i], h[2 * i + 1]);
@@ -216,7 +238,8 @@ fn head_major(x: &[f32], n: usize, heads: usize, hd: usize) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     for t in 0..n {
         for h in 0..heads {
-            y[(h * n + t) * hd..(h * n + t + 1) * hd].copy_from_slice(&x[(t * heads + h) * hd..(t * heads + h + 1) * hd]);
+            y[(h * n + t) * hd..(h * n + t + 1) * hd]
+                .copy_from_slice(&x[(t * heads + h) * hd..(t * heads + h + 1) * hd]);
         }
     }
     y
@@ -235,7 +258,10 @@ impl Model {
         let n_head = u("attention.head_count")?;
         let n_kv = u("attention.head_count_kv")?;
         if n_head == 0 || n_kv == 0 || d_model % n_head != 0 || n_head % n_kv != 0 {
-            return Err(Error::tensor(path, format!("inconsistent heads: d_model {d_model}, heads {n_head}, kv heads {n_kv}")));
+            return Err(Error::tensor(
+                path,
+                format!("inconsistent heads: d_model {d_model}, heads {n_head}, kv heads {n_kv}"),
+            ));
         }
         let head_dim = d_model / n_head;
         let embd_info = g.info("token_embd.weight")?;
@@ -293,7 +319,8 @@ impl Model {
         let (d, hd, nh, nkv) = (c.d_model, c.head_dim, c.n_head, c.n_kv);
         let group = nh / nkv;
         let scale = 1.0 / (hd as f32).sqrt();
-        let mut x: Vec<f32> = tokens.iter().flat_map(|&t| self.embd[t as usize * d..(t as usize + 1) * d].iter().copied()).collect();
+        let mut x: Vec<f32> =
+            tokens.iter().flat_map(|&t| self.embd[t as usize * d..(t as usize + 1) * d].iter().copied()).collect();
         let mut captured = Vec::new();
         for (li, w) in self.layers.iter().enumerate() {
             let h = rmsnorm(&x, &w.attn_norm, c.eps);
@@ -308,10 +335,25 @@ impl Model {
                 .into_par_iter()
                 .map(|hh| {
                     let kv = hh / group;
-                    let head = Head::new(&qh[hh * n * hd..(hh + 1) * n * hd], &kh[kv * n * hd..(kv + 1) * n * hd], &vh[kv * n * hd..(kv + 1) * n * hd], n, hd, hd)?;
+                    let head = Head::new(
+                        &qh[hh * n * hd..(hh + 1) * n * hd],
+                        &kh[kv * n * hd..(kv + 1) * n * hd],
+                        &vh[kv * n * hd..(kv + 1) * n * hd],
+                        n,
+                        hd,
+                        hd,
+                    )?;
                     let o = attn.head(li, hh, &head)?;
                     if o.len() != n * hd {
-                        return Err(Error::invalid("attention", format!("{} returned {} values for layer {li} head {hh}, expected {}", attn.name(), o.len(), n * hd)));
+                        return Err(Error::invalid(
+                            "attention",
+                            format!(
+                                "{} returned {} values for layer {li} head {hh}, expected {}",
+                                attn.name(),
+                                o.len(),
+                                n * hd
+                            ),
+                        ));
                     }
                     Ok(o)
                 })
@@ -355,7 +397,10 @@ pub fn log_softmax(logits: &[f32], vocab: usize) -> Vec<Vec<f64>> {
 
 /// KL(P‖Q) per position from log-probabilities.
 pub fn kl_per_token(lp: &[Vec<f64>], lq: &[Vec<f64>]) -> Vec<f64> {
-    lp.par_iter().zip(lq.par_iter()).map(|(p, q)| p.iter().zip(q).map(|(a, b)| a.exp() * (a - b)).sum::<f64>().max(0.0)).collect()
+    lp.par_iter()
+        .zip(lq.par_iter())
+        .map(|(p, q)| p.iter().zip(q).map(|(a, b)| a.exp() * (a - b)).sum::<f64>().max(0.0))
+        .collect()
 }
 
 /// Perplexity of the next tokens: exp(−mean_{t<n−1} log p_t(tokens[t+1])).

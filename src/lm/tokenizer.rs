@@ -124,7 +124,10 @@ impl Tokenizer {
     pub fn from_gguf(g: &Gguf) -> Result<Self> {
         let model = g.meta_str("tokenizer.ggml.model")?;
         if model != "gpt2" {
-            return Err(Error::tensor(&g.path, format!("tokenizer model `{model}` is not supported (gpt2 byte-level BPE only)")));
+            return Err(Error::tensor(
+                &g.path,
+                format!("tokenizer model `{model}` is not supported (gpt2 byte-level BPE only)"),
+            ));
         }
         let strs = |key: &str| -> Result<Vec<String>> {
             g.meta_array(key)?
@@ -139,7 +142,8 @@ impl Tokenizer {
         let ids: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
         let mut merges = HashMap::new();
         for (r, m) in strs("tokenizer.ggml.merges")?.iter().enumerate() {
-            let (a, b) = m.split_once(' ').ok_or_else(|| Error::tensor(&g.path, format!("merge `{m}` has no space")))?;
+            let (a, b) =
+                m.split_once(' ').ok_or_else(|| Error::tensor(&g.path, format!("merge `{m}` has no space")))?;
             let (Some(&ia), Some(&ib), Some(&im)) = (ids.get(a), ids.get(b), ids.get(&format!("{a}{b}"))) else {
                 return Err(Error::tensor(&g.path, format!("merge `{m}` names a token not in the vocabulary")));
             };
@@ -191,7 +195,10 @@ impl Tokenizer {
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         let mut bytes = Vec::new();
         for &i in ids {
-            let t = self.tokens.get(i as usize).ok_or_else(|| Error::invalid("token id", format!("{i} is outside 0..{}", self.tokens.len())))?;
+            let t = self
+                .tokens
+                .get(i as usize)
+                .ok_or_else(|| Error::invalid("token id", format!("{i} is outside 0..{}", self.tokens.len())))?;
             for c in t.chars() {
                 match self.char_byte.get(&c) {
                     Some(&b) => bytes.push(b),
@@ -210,7 +217,10 @@ mod tests {
     #[test]
     fn pre_tokenizer_splits_like_gpt2_with_single_digits() {
         assert_eq!(pre_tokenize("The capital of France is"), vec!["The", " capital", " of", " France", " is"]);
-        assert_eq!(pre_tokenize("in 2007, it's  ok\n\n  x"), vec!["in", " ", "2", "0", "0", "7", ",", " it", "'s", " ", " ok", "\n\n ", " x"]);
+        assert_eq!(
+            pre_tokenize("in 2007, it's  ok\n\n  x"),
+            vec!["in", " ", "2", "0", "0", "7", ",", " it", "'s", " ", " ok", "\n\n ", " x"]
+        );
         assert_eq!(pre_tokenize("a!!'s b  "), vec!["a", "!!'", "s", " b", "  "]);
     }
 }

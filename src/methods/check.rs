@@ -44,11 +44,21 @@ pub fn sample_rows(mask: Mask, nq: usize) -> Vec<usize> {
 
 /// KL(p ‖ w) = Σ p ln(p/w) (+∞ when some w_j = 0 < p_j).
 pub fn kl(p: &[f64], w: &[f64]) -> f64 {
-    p.iter().zip(w).filter(|(a, _)| **a > 0.0).map(|(a, b)| if *b > 0.0 { a * (a / b).ln() } else { f64::INFINITY }).sum::<f64>().max(0.0)
+    p.iter()
+        .zip(w)
+        .filter(|(a, _)| **a > 0.0)
+        .map(|(a, b)| if *b > 0.0 { a * (a / b).ln() } else { f64::INFINITY })
+        .sum::<f64>()
+        .max(0.0)
 }
 
 /// Measure `method` against the f64 oracle on head `h` under `mask`.
-pub fn check_against_exact(method: &dyn AttentionMethod, h: &Head<'_, f32>, mask: Mask, seed: u64) -> Result<MethodReport> {
+pub fn check_against_exact(
+    method: &dyn AttentionMethod,
+    h: &Head<'_, f32>,
+    mask: Mask,
+    seed: u64,
+) -> Result<MethodReport> {
     h.check()?;
     let rows = sample_rows(mask, h.nq);
     let got = method.forward(h, &Request::with_rows(mask, seed, &rows))?;
@@ -144,11 +154,15 @@ pub fn exact_tolerance(h: &Head<'_, f32>, mask: Mask, u: f64) -> f64 {
     for (r, i) in mask.rows(h.nq).enumerate() {
         let keys = mask.keys(i, h.nk);
         let o = &ex.out[r * h.dv..(r + 1) * h.dv];
-        let a = keys.clone().map(|j| hh.q_row(i).iter().zip(hh.k_row(j)).map(|(x, y)| (x * y).abs()).sum::<f64>()).fold(0.0, f64::max);
+        let a = keys
+            .clone()
+            .map(|j| hh.q_row(i).iter().zip(hh.k_row(j)).map(|(x, y)| (x * y).abs()).sum::<f64>())
+            .fold(0.0, f64::max);
         let spread = crate::theory::softmax::spread(&v[keys.start * h.dv..keys.end * h.dv], h.dv, o);
         let omax = o.iter().fold(0.0f64, |m, x| m.max(x.abs()));
         let n = keys.len();
-        worst = worst.max(row_bound(u, h.d, n, a, spread, omax) + row_bound(crate::theory::fp::U64, h.d, n, a, spread, omax));
+        worst = worst
+            .max(row_bound(u, h.d, n, a, spread, omax) + row_bound(crate::theory::fp::U64, h.d, n, a, spread, omax));
     }
     worst
 }

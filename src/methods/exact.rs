@@ -31,7 +31,10 @@ pub fn pairs(mask: Mask, nq: usize, nk: usize) -> f64 {
 pub fn standard_cost(h: &Head<'_, f32>, mask: Mask) -> Cost {
     let p = pairs(mask, h.nq, h.nk);
     let rows = mask.rows(h.nq).len() as f64;
-    Cost { flops: p * (2.0 * h.d as f64 + 2.0 + 2.0 * h.dv as f64), peak_floats: rows * h.nk as f64 + rows * h.dv as f64 }
+    Cost {
+        flops: p * (2.0 * h.d as f64 + 2.0 + 2.0 * h.dv as f64),
+        peak_floats: rows * h.nk as f64 + rows * h.dv as f64,
+    }
 }
 
 fn weights(h: &Head<'_, f32>, req: &Request<'_>) -> Result<Option<Weights>> {
@@ -95,7 +98,8 @@ impl AttentionMethod for ExactF32 {
                 .iter()
                 .map(|&i| {
                     let keys = req.mask.keys(i, h.nk);
-                    let s: Vec<f32> = keys.clone().map(|j| h.k_row(j).iter().zip(h.q_row(i)).map(|(a, b)| a * b).sum()).collect();
+                    let s: Vec<f32> =
+                        keys.clone().map(|j| h.k_row(j).iter().zip(h.q_row(i)).map(|(a, b)| a * b).sum()).collect();
                     let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
                     let z: f32 = s.iter().map(|x| (x - m).exp()).sum();
                     let mut row = vec![0.0; h.nk];

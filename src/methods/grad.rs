@@ -18,8 +18,8 @@
 //! dv, Σp·dP nk, accumulation of dQ/dK/dV nk + d, divisions and products 6). So
 //! |analytic − complex step| ≤ 2 γ_N A entrywise.
 use super::Grads;
-use crate::reference::{Head, Mask};
 use crate::Result;
+use crate::reference::{Head, Mask};
 use nalgebra::Complex;
 
 type Keys<'a> = &'a dyn Fn(usize) -> Vec<usize>;
@@ -27,7 +27,10 @@ type Keys<'a> = &'a dyn Fn(usize) -> Vec<usize>;
 fn check_g(h: &Head<'_, f32>, mask: Mask, g: &[f64]) -> Result<()> {
     let rows = mask.rows(h.nq).len();
     if g.len() != rows * h.dv {
-        return Err(crate::Error::invalid("loss direction g", format!("expected {rows}×{} values, got {}", h.dv, g.len())));
+        return Err(crate::Error::invalid(
+            "loss direction g",
+            format!("expected {rows}×{} values, got {}", h.dv, g.len()),
+        ));
     }
     Ok(())
 }
@@ -55,7 +58,9 @@ fn backward_impl(h: &Head<'_, f32>, mask: Mask, g: &[f64], keys: Keys<'_>, abs: 
         let ds: Vec<f64> = if sparse {
             let supp: Vec<usize> = (0..ks.len()).filter(|&t| p[t] > 0.0).collect();
             let mean = supp.iter().map(|&t| dp[t]).sum::<f64>() / supp.len().max(1) as f64;
-            (0..ks.len()).map(|t| if p[t] > 0.0 { if abs { dp[t] + mean } else { dp[t] - mean } } else { 0.0 }).collect()
+            (0..ks.len())
+                .map(|t| if p[t] > 0.0 { if abs { dp[t] + mean } else { dp[t] - mean } } else { 0.0 })
+                .collect()
         } else {
             let go: f64 = (0..dv).map(|c| f(gi[c]) * f(o[c])).sum();
             (0..ks.len()).map(|t| p[t] * if abs { dp[t] + go } else { dp[t] - go }).collect()
@@ -98,7 +103,18 @@ pub fn sparsemax_backward(h: &Head<'_, f32>, mask: Mask, g: &[f64], keys: Keys<'
 
 /// L(Q, K, V) in complex arithmetic (inputs given as complex), softmax or sparsemax (support from the
 /// real parts) over the key sets.
-fn loss_complex(q: &[Complex<f64>], k: &[Complex<f64>], v: &[Complex<f64>], n: usize, d: usize, dv: usize, mask: Mask, g: &[f64], keys: Keys<'_>, sparse: bool) -> Complex<f64> {
+fn loss_complex(
+    q: &[Complex<f64>],
+    k: &[Complex<f64>],
+    v: &[Complex<f64>],
+    n: usize,
+    d: usize,
+    dv: usize,
+    mask: Mask,
+    g: &[f64],
+    keys: Keys<'_>,
+    sparse: bool,
+) -> Complex<f64> {
     let mut l = Complex::new(0.0, 0.0);
     for (r, i) in mask.rows(n).enumerate() {
         let ks = keys(i);
@@ -136,12 +152,24 @@ pub fn complex_step(h: &Head<'_, f32>, mask: Mask, g: &[f64], keys: Keys<'_>, sp
     for which in 0..3 {
         let len = [q.len(), k.len(), v.len()][which];
         for idx in 0..len {
-            let buf = match which { 0 => &mut q, 1 => &mut k, _ => &mut v };
+            let buf = match which {
+                0 => &mut q,
+                1 => &mut k,
+                _ => &mut v,
+            };
             buf[idx].im = eta;
             let l = loss_complex(&q, &k, &v, h.nq, h.d, h.dv, mask, g, keys, sparse);
-            let buf = match which { 0 => &mut q, 1 => &mut k, _ => &mut v };
+            let buf = match which {
+                0 => &mut q,
+                1 => &mut k,
+                _ => &mut v,
+            };
             buf[idx].im = 0.0;
-            let dst = match which { 0 => &mut out.dq, 1 => &mut out.dk, _ => &mut out.dv };
+            let dst = match which {
+                0 => &mut out.dq,
+                1 => &mut out.dk,
+                _ => &mut out.dv,
+            };
             dst[idx] = l.im / eta;
         }
     }
@@ -180,7 +208,9 @@ mod tests {
             let all = |i: usize| mask.keys(i, 7).collect::<Vec<_>>();
             let window = |i: usize| mask.keys(i, 7).filter(|j| i.abs_diff(*j) <= 2).collect::<Vec<_>>();
             for (keys, sparse) in [(&all as Keys<'_>, false), (&window as Keys<'_>, false), (&all as Keys<'_>, true)] {
-                let an = if sparse { sparsemax_backward(&h, mask, &g, keys) } else { softmax_backward(&h, mask, &g, keys) }.unwrap();
+                let an =
+                    if sparse { sparsemax_backward(&h, mask, &g, keys) } else { softmax_backward(&h, mask, &g, keys) }
+                        .unwrap();
                 let cs = complex_step(&h, mask, &g, keys, sparse).unwrap();
                 let ab = softmax_backward_abs(&h, mask, &g, keys, sparse).unwrap();
                 let tol = 2.0 * gamma(rounding_terms(7, 3, 2), U64);

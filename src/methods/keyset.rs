@@ -67,7 +67,10 @@ impl KeySet {
             KeySet::Longformer { .. } => false,
         };
         if bad {
-            return Err(crate::Error::invalid(self.label(), "invalid parameters (buckets even ≥ 2, hashes ≥ 1, stride/block/k/w ≥ 1, summary ≤ block)"));
+            return Err(crate::Error::invalid(
+                self.label(),
+                "invalid parameters (buckets even ≥ 2, hashes ≥ 1, stride/block/k/w ≥ 1, summary ≤ block)",
+            ));
         }
         Ok(())
     }
@@ -90,8 +93,10 @@ impl KeySet {
         let mut sets = vec![Vec::new(); h.nq];
         let hashed = if let KeySet::Reformer { buckets, hashes } = *self {
             let rots = rotations(seed, h.d, buckets / 2, hashes);
-            let hq: Vec<Vec<usize>> = rots.iter().map(|r| (0..h.nq).map(|i| lsh_hash(h.q_row(i), r, buckets / 2)).collect()).collect();
-            let hk: Vec<Vec<usize>> = rots.iter().map(|r| (0..h.nk).map(|j| lsh_hash(h.k_row(j), r, buckets / 2)).collect()).collect();
+            let hq: Vec<Vec<usize>> =
+                rots.iter().map(|r| (0..h.nq).map(|i| lsh_hash(h.q_row(i), r, buckets / 2)).collect()).collect();
+            let hk: Vec<Vec<usize>> =
+                rots.iter().map(|r| (0..h.nk).map(|j| lsh_hash(h.k_row(j), r, buckets / 2)).collect()).collect();
             Some((hq, hk))
         } else {
             None
@@ -99,9 +104,9 @@ impl KeySet {
         for i in mask.rows(h.nq) {
             let keys = mask.keys(i, h.nk);
             let s: Vec<usize> = match *self {
-                KeySet::Longformer { half_window, global } => keys
-                    .filter(|&j| i < global || j < global || i.abs_diff(j) <= half_window)
-                    .collect(),
+                KeySet::Longformer { half_window, global } => {
+                    keys.filter(|&j| i < global || j < global || i.abs_diff(j) <= half_window).collect()
+                }
                 KeySet::Reformer { .. } => {
                     let (hq, hk) = hashed.as_ref().expect("hashes computed above");
                     keys.filter(|&j| j == i || hq.iter().zip(hk).any(|(a, b)| a[i] == b[j])).collect()
@@ -112,7 +117,9 @@ impl KeySet {
                         gap < stride || gap % stride == 0
                     })
                     .collect(),
-                KeySet::Fixed { block, summary } => keys.filter(|&j| j / block == i / block || j % block >= block - summary).collect(),
+                KeySet::Fixed { block, summary } => {
+                    keys.filter(|&j| j / block == i / block || j % block >= block - summary).collect()
+                }
                 KeySet::TopK { k } => {
                     let mut s: Vec<(f64, usize)> = keys.map(|j| (super::dot(h.q_row(i), h.k_row(j)), j)).collect();
                     s.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -135,7 +142,10 @@ impl KeySet {
         match *self {
             KeySet::Reformer { buckets, hashes } => {
                 let hb = (buckets / 2) as f64;
-                Cost { flops: hashes as f64 * ((n + nk) * 2.0 * d * hb + (n + nk) * (n + nk).log2()), peak_floats: hashes as f64 * (n + nk) }
+                Cost {
+                    flops: hashes as f64 * ((n + nk) * 2.0 * d * hb + (n + nk) * (n + nk).log2()),
+                    peak_floats: hashes as f64 * (n + nk),
+                }
             }
             KeySet::TopK { .. } => {
                 let p = super::exact::pairs(mask, h.nq, h.nk);
@@ -176,7 +186,9 @@ pub fn forward_sets(h: &Head<'_, f32>, req: &Request<'_>, sets: &[Vec<usize>], e
                 let mut row = vec![0.0; h.nk];
                 let s = &sets[i];
                 if !s.is_empty() {
-                    let p = super::grad::softmax(&s.iter().map(|&j| super::dot(h.q_row(i), h.k_row(j))).collect::<Vec<_>>());
+                    let p = super::grad::softmax(
+                        &s.iter().map(|&j| super::dot(h.q_row(i), h.k_row(j))).collect::<Vec<_>>(),
+                    );
                     for (t, &j) in s.iter().enumerate() {
                         row[j] = p[t];
                     }
@@ -207,6 +219,9 @@ impl AttentionMethod for KeySet {
         forward_sets(h, req, &sets, self.extra_cost(h, req.mask))
     }
     fn backward(&self, h: &Head<'_, f32>, req: &Request<'_>, g: &[f64]) -> Option<Result<Grads>> {
-        Some(self.sets(h, req.mask, req.seed).and_then(|sets| super::grad::softmax_backward(h, req.mask, g, &|i| sets[i].clone())))
+        Some(
+            self.sets(h, req.mask, req.seed)
+                .and_then(|sets| super::grad::softmax_backward(h, req.mask, g, &|i| sets[i].clone())),
+        )
     }
 }

@@ -16,7 +16,12 @@ use rand_distr::{Distribution, StandardNormal};
 pub fn projection(seed: u64, k: usize, n: usize) -> Vec<f64> {
     let mut rng = crate::rng::stream(seed, 0x11F0);
     let s = 1.0 / (k as f64).sqrt();
-    (0..k * n).map(|_| { let z: f64 = StandardNormal.sample(&mut rng); s * z }).collect::<Vec<f64>>()
+    (0..k * n)
+        .map(|_| {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            s * z
+        })
+        .collect::<Vec<f64>>()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -70,10 +75,14 @@ impl AttentionMethod for Linformer {
         }
         let weights = (!req.weight_rows.is_empty()).then(|| Weights {
             rows: req.weight_rows.to_vec(),
-            w: req.weight_rows.iter().map(|&i| {
-                let p = probs(i);
-                (0..n).map(|j| (0..k).map(|t| p[t] * r[t * n + j]).sum()).collect()
-            }).collect(),
+            w: req
+                .weight_rows
+                .iter()
+                .map(|&i| {
+                    let p = probs(i);
+                    (0..n).map(|j| (0..k).map(|t| p[t] * r[t * n + j]).sum()).collect()
+                })
+                .collect(),
             distribution: false,
         });
         let (kf, nf, nq) = (k as f64, n as f64, rows.len() as f64);

@@ -107,7 +107,9 @@ pub trait AttentionMethod: Send + Sync {
 pub(crate) fn full_or_causal(name: &str, mask: Mask) -> Result<()> {
     match mask {
         Mask::Full | Mask::Causal => Ok(()),
-        Mask::StrictPrefix => Err(Error::invalid(name, "supports the full and causal masks only, got the strict-prefix mask")),
+        Mask::StrictPrefix => {
+            Err(Error::invalid(name, "supports the full and causal masks only, got the strict-prefix mask"))
+        }
     }
 }
 

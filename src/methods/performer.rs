@@ -51,12 +51,16 @@ pub fn features(x: &[f32], d: usize, omega: &[f64], stabilise: bool) -> Result<V
     let mut out = Vec::with_capacity(x.len() / d * m);
     for row in x.chunks_exact(d) {
         let sq: f64 = row.iter().map(|&a| a as f64 * a as f64).sum::<f64>() / 2.0;
-        let proj: Vec<f64> = omega.chunks_exact(d).map(|w| w.iter().zip(row).map(|(a, &b)| a * b as f64).sum()).collect();
+        let proj: Vec<f64> =
+            omega.chunks_exact(d).map(|w| w.iter().zip(row).map(|(a, &b)| a * b as f64).sum()).collect();
         let shift = if stabilise { proj.iter().cloned().fold(f64::NEG_INFINITY, f64::max) } else { 0.0 };
         for p in proj {
             let f = (p - sq - shift).exp() / (m as f64).sqrt();
             if !f.is_finite() {
-                return Err(Error::invalid("performer", format!("feature exp(ω·x − ‖x‖²/2) = {f} overflows f64; rescale q, k")));
+                return Err(Error::invalid(
+                    "performer",
+                    format!("feature exp(ω·x − ‖x‖²/2) = {f} overflows f64; rescale q, k"),
+                ));
             }
             out.push(f);
         }
@@ -89,7 +93,15 @@ pub fn kernel_attention(fq: &[f64], fk: &[f64], v: &[f32], m: usize, dv: usize, 
 
 /// [`kernel_attention`], also returning the number of floats of the running state (S and z) it
 /// allocated.
-pub fn kernel_attention_state(fq: &[f64], fk: &[f64], v: &[f32], m: usize, dv: usize, nq: usize, mask: Mask) -> (Vec<f64>, usize) {
+pub fn kernel_attention_state(
+    fq: &[f64],
+    fk: &[f64],
+    v: &[f32],
+    m: usize,
+    dv: usize,
+    nq: usize,
+    mask: Mask,
+) -> (Vec<f64>, usize) {
     let nk = fk.len() / m;
     let rows = mask.rows(nq);
     let mut out = vec![0.0; rows.len() * dv];
@@ -129,7 +141,15 @@ pub fn kernel_attention_state(fq: &[f64], fk: &[f64], v: &[f32], m: usize, dv: u
 
 /// The quadratic form D̃⁻¹ tril(Q'K'ᵀ) V (or D⁻¹ Q'K'ᵀ V for the full mask): a_ij = φ(q_i)·φ(k_j)
 /// summed over j in the mask, in the natural order.
-pub fn kernel_attention_quadratic(fq: &[f64], fk: &[f64], v: &[f32], m: usize, dv: usize, nq: usize, mask: Mask) -> Vec<f64> {
+pub fn kernel_attention_quadratic(
+    fq: &[f64],
+    fk: &[f64],
+    v: &[f32],
+    m: usize,
+    dv: usize,
+    nq: usize,
+    mask: Mask,
+) -> Vec<f64> {
     let nk = fk.len() / m;
     let rows = mask.rows(nq);
     let mut out = vec![0.0; rows.len() * dv];
@@ -200,14 +220,19 @@ impl AttentionMethod for Performer {
                     "row {}: the random-feature normaliser Σ φ(q)·φ(k) is {} (features e^(ω·x − ‖x‖²/2) under- or overflow at max‖k‖ = {:.3e}); rescale q, k",
                     req.mask.rows(h.nq).start + i / h.dv,
                     if out[i].is_nan() { "0" } else { "not finite" },
-                    h.k.chunks_exact(h.d).map(|r| r.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt()).fold(0.0, f64::max)
+                    h.k.chunks_exact(h.d)
+                        .map(|r| r.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt())
+                        .fold(0.0, f64::max)
                 ),
             ));
         }
         let weights = (!req.weight_rows.is_empty()).then(|| kernel_weights(&fq, &fk, m, req.weight_rows, req.mask));
         if let Some(w) = &weights {
             if w.w.iter().flatten().any(|x| !x.is_finite()) {
-                return Err(Error::invalid("performer", "attention weights are not finite (random features under- or overflow); rescale q, k"));
+                return Err(Error::invalid(
+                    "performer",
+                    "attention weights are not finite (random features under- or overflow); rescale q, k",
+                ));
             }
         }
         let rows = req.mask.rows(h.nq).len();
@@ -231,7 +256,8 @@ pub fn estimate(kind: Estimator, x: &[f64], y: &[f64], omega: &[f64]) -> f64 {
     let (xx, yy): (f64, f64) = (x.iter().map(|a| a * a).sum(), y.iter().map(|a| a * a).sum());
     let mut acc = 0.0;
     for w in omega.chunks_exact(d) {
-        let (wx, wy): (f64, f64) = (w.iter().zip(x).map(|(a, b)| a * b).sum(), w.iter().zip(y).map(|(a, b)| a * b).sum());
+        let (wx, wy): (f64, f64) =
+            (w.iter().zip(x).map(|(a, b)| a * b).sum(), w.iter().zip(y).map(|(a, b)| a * b).sum());
         acc += match kind {
             Estimator::Trig => ((xx + yy) / 2.0).exp() * (wx - wy).cos(),
             Estimator::Positive => (wx + wy - (xx + yy) / 2.0).exp(),

@@ -85,7 +85,8 @@ impl AttentionMethod for Sparsemax {
         });
         let pairs = super::exact::pairs(req.mask, h.nq, h.nk);
         let cost = Cost {
-            flops: pairs * (2.0 * h.d as f64 + pairs.max(2.0).log2() / rows.len().max(1) as f64 + 2.0) + support * 2.0 * dv as f64,
+            flops: pairs * (2.0 * h.d as f64 + pairs.max(2.0).log2() / rows.len().max(1) as f64 + 2.0)
+                + support * 2.0 * dv as f64,
             peak_floats: (rows.len() * h.nk + rows.len() * dv) as f64,
         };
         Ok(Output { out, dv, weights, cost })

@@ -115,21 +115,18 @@ pub fn attention_f64(h: &Head<'_, f64>, mask: Mask) -> ExactOut {
     let dv = h.dv;
     let mut out = vec![0.0; rows.len() * dv];
     let mut lse = vec![0.0; rows.len()];
-    out.par_chunks_mut(dv.max(1))
-        .zip(lse.par_iter_mut())
-        .enumerate()
-        .for_each(|(r, (o, l))| {
-            let i = rows.start + r;
-            let keys = mask.keys(i, h.nk);
-            *l = row_f64(
-                h.q_row(i),
-                &h.k[keys.start * h.d..keys.end * h.d],
-                &h.v[keys.start * dv..keys.end * dv],
-                h.d,
-                dv,
-                o,
-            );
-        });
+    out.par_chunks_mut(dv.max(1)).zip(lse.par_iter_mut()).enumerate().for_each(|(r, (o, l))| {
+        let i = rows.start + r;
+        let keys = mask.keys(i, h.nk);
+        *l = row_f64(
+            h.q_row(i),
+            &h.k[keys.start * h.d..keys.end * h.d],
+            &h.v[keys.start * dv..keys.end * dv],
+            h.d,
+            dv,
+            o,
+        );
+    });
     ExactOut { out, lse, dv }
 }
 
@@ -150,13 +147,7 @@ pub fn strict_prefix_literal(h: &Head<'_, f64>, offset: usize) -> Vec<f64> {
         let mut num = vec![0.0; dv];
         let mut den = 0.0;
         for beta in 0..alpha {
-            let w = h
-                .k_row(beta)
-                .iter()
-                .zip(q)
-                .map(|(a, b)| a * b)
-                .sum::<f64>()
-                .exp();
+            let w = h.k_row(beta).iter().zip(q).map(|(a, b)| a * b).sum::<f64>().exp();
             den += w;
             for c in 0..dv {
                 num[c] += w * h.v_row(beta)[c];
@@ -177,15 +168,7 @@ mod tests {
         let q = [1.0];
         let k = [0.0, 3f64.ln()];
         let v = [4.0, 8.0];
-        let h = Head {
-            q: &q,
-            k: &k,
-            v: &v,
-            nq: 1,
-            nk: 2,
-            d: 1,
-            dv: 1,
-        };
+        let h = Head { q: &q, k: &k, v: &v, nq: 1, nk: 2, d: 1, dv: 1 };
         let r = attention_f64(&h, Mask::Full);
         assert!((r.out[0] - 7.0).abs() < 1e-15);
         assert!((r.lse[0] - 4f64.ln()).abs() < 1e-15);
@@ -196,15 +179,7 @@ mod tests {
         let q = [1000.0];
         let k = [1000.0, 999.0];
         let v = [1.0, -1.0];
-        let h = Head {
-            q: &q,
-            k: &k,
-            v: &v,
-            nq: 1,
-            nk: 2,
-            d: 1,
-            dv: 1,
-        };
+        let h = Head { q: &q, k: &k, v: &v, nq: 1, nk: 2, d: 1, dv: 1 };
         let r = attention_f64(&h, Mask::Full);
         assert!(r.out[0].is_finite() && r.out[0] > 0.99);
     }
@@ -214,15 +189,7 @@ mod tests {
         let q = [0.3, -0.2, 0.5];
         let k = [0.1, 0.7, -0.4];
         let v = [2.0, 5.0, -1.0];
-        let h = Head {
-            q: &q,
-            k: &k,
-            v: &v,
-            nq: 3,
-            nk: 3,
-            d: 1,
-            dv: 1,
-        };
+        let h = Head { q: &q, k: &k, v: &v, nq: 3, nk: 3, d: 1, dv: 1 };
         let c = attention_f64(&h, Mask::Causal);
         assert_eq!(c.out[0], 2.0);
         let p = attention_f64(&h, Mask::StrictPrefix);

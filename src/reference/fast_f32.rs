@@ -275,7 +275,8 @@ fn softmax_chunk(s: &mut [f32], ld: usize, c0: usize, tlen: usize, st: &mut RowS
             acc[l] = if col[l] > acc[l] { col[l] } else { acc[l] };
         }
     }
-    let (mut m0, mut m1, mut m2, mut m3) = ([f32::NEG_INFINITY; W], [f32::NEG_INFINITY; W], [f32::NEG_INFINITY; W], [f32::NEG_INFINITY; W]);
+    let (mut m0, mut m1, mut m2, mut m3) =
+        ([f32::NEG_INFINITY; W], [f32::NEG_INFINITY; W], [f32::NEG_INFINITY; W], [f32::NEG_INFINITY; W]);
     let mut j = 0;
     while j + 4 <= tlen {
         let b = j * ld + c0;
@@ -380,7 +381,14 @@ macro_rules! isa_module {
         mod $name {
             use super::*;
             #[target_feature(enable = $feat)]
-            pub(super) fn softmax_tile(s: &mut [f32], ld: usize, rows: usize, tlen: usize, vis: &[usize], st: &mut RowState<'_>) {
+            pub(super) fn softmax_tile(
+                s: &mut [f32],
+                ld: usize,
+                rows: usize,
+                tlen: usize,
+                vis: &[usize],
+                st: &mut RowState<'_>,
+            ) {
                 softmax_tile_body(s, ld, rows, tlen, vis, st)
             }
             #[target_feature(enable = $feat)]
@@ -602,7 +610,9 @@ fn run(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [f32], stats: Op
     // Blocks as (index, output chunk, stats chunk); paired (b, nb−1−b) for equal causal cost.
     type Job<'o> = (usize, &'o mut [f32], Option<&'o mut [RowStats]>);
     let mut jobs: Vec<Job<'_>> = match stats {
-        Some(st) => out.chunks_mut(bq * dv).zip(st.chunks_mut(bq)).enumerate().map(|(b, (o, s))| (b, o, Some(s))).collect(),
+        Some(st) => {
+            out.chunks_mut(bq * dv).zip(st.chunks_mut(bq)).enumerate().map(|(b, (o, s))| (b, o, Some(s))).collect()
+        }
         None => out.chunks_mut(bq * dv).enumerate().map(|(b, o)| (b, o, None)).collect(),
     };
     debug_assert_eq!(jobs.len(), nb);
@@ -746,7 +756,8 @@ mod tests {
     fn rand_head(seed: u64, nq: usize, nk: usize, d: usize, dv: usize, scale: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let mut rng = crate::rng::seeded(seed);
         let s = scale / (d as f32).sqrt();
-        let mut g = |len: usize, sc: f32| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0f32..1.0) * sc * 1.7).collect() };
+        let mut g =
+            |len: usize, sc: f32| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0f32..1.0) * sc * 1.7).collect() };
         (g(nq * d, s), g(nk * d, s), g(nk * dv, 1.0))
     }
 
@@ -805,7 +816,12 @@ mod tests {
             around(-((k as f32) + 0.5) * std::f32::consts::LN_2);
         }
         let worst = xs.iter().map(|&x| exp_err(x)).fold(0.0, f64::max);
-        println!("exp_neg: max rel err on {} points = {:.3} u (stated {:.3} u)", xs.len(), worst / U32, EXP_REL_ERR / U32);
+        println!(
+            "exp_neg: max rel err on {} points = {:.3} u (stated {:.3} u)",
+            xs.len(),
+            worst / U32,
+            EXP_REL_ERR / U32
+        );
         assert!(worst <= EXP_REL_ERR, "exp error {worst:e} > {EXP_REL_ERR:e}");
         let mut ys = xs.clone();
         exp_slice(&mut ys);
@@ -829,10 +845,13 @@ mod tests {
                 let b = a.saturating_add(chunk).min(hi);
                 let mut buf: Vec<f32> = (a..b).map(f32::from_bits).collect();
                 exp_slice(&mut buf);
-                (a..b).zip(&buf).map(|(bits, &y)| {
-                    let t = (f32::from_bits(bits) as f64).exp();
-                    ((y as f64) - t).abs() / t
-                }).fold(0.0, f64::max)
+                (a..b)
+                    .zip(&buf)
+                    .map(|(bits, &y)| {
+                        let t = (f32::from_bits(bits) as f64).exp();
+                        ((y as f64) - t).abs() / t
+                    })
+                    .fold(0.0, f64::max)
             })
             .reduce(|| 0.0, f64::max);
         println!("exp_neg exhaustive: {} floats, max rel err {:.4} u", hi - lo, worst / U32);
@@ -841,7 +860,11 @@ mod tests {
 
     #[test]
     fn matches_f64_small_tiles_and_default() {
-        for (seed, (nq, d, dv)) in [(1usize, 1usize, 1usize), (2, 1, 1), (17, 8, 8), (64, 32, 16), (129, 8, 3), (300, 64, 64)].into_iter().enumerate() {
+        for (seed, (nq, d, dv)) in
+            [(1usize, 1usize, 1usize), (2, 1, 1), (17, 8, 8), (64, 32, 16), (129, 8, 3), (300, 64, 64)]
+                .into_iter()
+                .enumerate()
+        {
             let (q, k, v) = rand_head(seed as u64, nq, nq, d, dv, 3.0);
             let h = Head { q: &q, k: &k, v: &v, nq, nk: nq, d, dv };
             for mask in [Mask::Full, Mask::Causal, Mask::StrictPrefix] {
@@ -900,7 +923,10 @@ mod tests {
                 let want = attention_f32_tiled(&h, mask, tiling);
                 for isa in [Isa::Avx512, Isa::Avx2Fma, Isa::Portable] {
                     let got = attention_f32_with_isa(&h, mask, tiling, isa);
-                    assert!(want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?} {mask:?} {tiling:?}");
+                    assert!(
+                        want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{isa:?} {mask:?} {tiling:?}"
+                    );
                 }
             }
         }

@@ -25,23 +25,8 @@ pub struct Head<'a, T> {
 
 impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
     /// A self-attention head with `n` tokens; panics never: shapes are checked, see [`Head::check`].
-    pub fn new(
-        q: &'a [T],
-        k: &'a [T],
-        v: &'a [T],
-        n: usize,
-        d: usize,
-        dv: usize,
-    ) -> crate::Result<Self> {
-        let h = Head {
-            q,
-            k,
-            v,
-            nq: n,
-            nk: n,
-            d,
-            dv,
-        };
+    pub fn new(q: &'a [T], k: &'a [T], v: &'a [T], n: usize, d: usize, dv: usize) -> crate::Result<Self> {
+        let h = Head { q, k, v, nq: n, nk: n, d, dv };
         h.check()?;
         Ok(h)
     }
@@ -51,32 +36,20 @@ impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
         if self.d == 0 || self.dv == 0 {
             return Err(Error::invalid(
                 "head",
-                format!(
-                    "head dimensions must be ≥ 1, got d = {}, dv = {}",
-                    self.d, self.dv
-                ),
+                format!("head dimensions must be ≥ 1, got d = {}, dv = {}", self.d, self.dv),
             ));
         }
-        for (name, buf, rows, cols) in [
-            ("q", self.q, self.nq, self.d),
-            ("k", self.k, self.nk, self.d),
-            ("v", self.v, self.nk, self.dv),
-        ] {
+        for (name, buf, rows, cols) in
+            [("q", self.q, self.nq, self.d), ("k", self.k, self.nk, self.d), ("v", self.v, self.nk, self.dv)]
+        {
             if buf.len() != rows * cols {
                 return Err(Error::invalid(
                     name,
-                    format!(
-                        "expected {rows}×{cols} = {} values, got {}",
-                        rows * cols,
-                        buf.len()
-                    ),
+                    format!("expected {rows}×{cols} = {} values, got {}", rows * cols, buf.len()),
                 ));
             }
             if let Some(i) = buf.iter().position(|x| !x.is_finite()) {
-                return Err(Error::invalid(
-                    name,
-                    format!("non-finite value at row {}, column {}", i / cols, i % cols),
-                ));
+                return Err(Error::invalid(name, format!("non-finite value at row {}, column {}", i / cols, i % cols)));
             }
         }
         // Scores must be representable: |q·k| ≤ d·max|q|·max|k| < the largest finite value.
@@ -96,7 +69,9 @@ impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
         if vsum >= big / 4.0 {
             return Err(Error::invalid(
                 "v",
-                format!("weighted sums may overflow: n·max|v| = {vsum:.3e} is not below a quarter of the largest finite value {big:.3e}"),
+                format!(
+                    "weighted sums may overflow: n·max|v| = {vsum:.3e} is not below a quarter of the largest finite value {big:.3e}"
+                ),
             ));
         }
         Ok(())

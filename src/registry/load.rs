@@ -21,9 +21,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Theorem> {
             msg: format!("id `{}` does not match the file name `{stem}.yaml`", thm.id),
         });
     }
-    if thm.expected.verdict == crate::verdict::Verdict::HoldsInRegime
-        && thm.expected.regime.is_none()
-    {
+    if thm.expected.verdict == crate::verdict::Verdict::HoldsInRegime && thm.expected.regime.is_none() {
         return Err(Error::Yaml {
             file: file.to_path_buf(),
             line: line_of(text, "expected:"),
@@ -43,10 +41,8 @@ pub fn load_file(path: &Path) -> Result<Theorem> {
 /// Load every `*.yaml` of a directory, sorted by id; duplicate ids are an error.
 pub fn load_all(dir: &Path) -> Result<Vec<Theorem>> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut paths: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
+    let mut paths: Vec<PathBuf> =
+        rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
     paths.sort();
     let mut out: Vec<Theorem> = Vec::with_capacity(paths.len());
     for p in &paths {
@@ -55,38 +51,23 @@ pub fn load_all(dir: &Path) -> Result<Vec<Theorem>> {
     out.sort_by(|a, b| a.id.cmp(&b.id));
     for w in out.windows(2) {
         if w[0].id == w[1].id {
-            return Err(Error::Registry(format!(
-                "{}: duplicate theorem id `{}`",
-                dir.display(),
-                w[0].id
-            )));
+            return Err(Error::Registry(format!("{}: duplicate theorem id `{}`", dir.display(), w[0].id)));
         }
     }
     Ok(out)
 }
 
 fn yaml_error(file: &Path, e: &serde_yaml::Error) -> Error {
-    let (line, column) = e
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
+    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
     // serde_yaml appends " at line L column C"; the prefix already carries them.
     let msg = e.to_string();
     let msg = match msg.find(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg,
     };
-    Error::Yaml {
-        file: file.to_path_buf(),
-        line,
-        column,
-        msg,
-    }
+    Error::Yaml { file: file.to_path_buf(), line, column, msg }
 }
 
 fn line_of(text: &str, key: &str) -> usize {
-    text.lines()
-        .position(|l| l.starts_with(key))
-        .map(|i| i + 1)
-        .unwrap_or(1)
+    text.lines().position(|l| l.starts_with(key)).map(|i| i + 1).unwrap_or(1)
 }

@@ -54,7 +54,15 @@ pub struct RowModel {
 
 /// Sum the terms into `o` (length dv) and return the certificate ε (∞ when nothing is certified;
 /// 0 terms give ε = ∞ as well).
-pub fn sum_and_certify(terms: &Terms, vw: &[f64], tree: Option<&Tree>, dv: usize, model: RowModel, o: &mut [f64], scratch: &mut Vec<f64>) -> f64 {
+pub fn sum_and_certify(
+    terms: &Terms,
+    vw: &[f64],
+    tree: Option<&Tree>,
+    dv: usize,
+    model: RowModel,
+    o: &mut [f64],
+    scratch: &mut Vec<f64>,
+) -> f64 {
     o.iter_mut().for_each(|x| *x = 0.0);
     if terms.is_empty() {
         return f64::INFINITY;

@@ -48,10 +48,18 @@ pub fn check_rows(h: &Head<'_, f32>, mask: Mask, s: &Solved, rows: Option<&[usiz
             let r = i - s.rows.start;
             let got = &s.out[r * dv..(r + 1) * dv];
             let err = got.iter().zip(&o).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-            let abs_s = k.chunks_exact(d).map(|kk| kk.iter().zip(&q).map(|(a, b)| (a * b).abs()).sum::<f64>()).fold(0.0, f64::max);
+            let abs_s = k
+                .chunks_exact(d)
+                .map(|kk| kk.iter().zip(&q).map(|(a, b)| (a * b).abs()).sum::<f64>())
+                .fold(0.0, f64::max);
             let spread = crate::theory::softmax::spread(&v, dv, &o);
             let omax = o.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-            RowCheck { row: i, err, cert: s.cert[r], ref_bound: reference_f64_row_bound(d, keys.len(), abs_s, spread, omax) }
+            RowCheck {
+                row: i,
+                err,
+                cert: s.cert[r],
+                ref_bound: reference_f64_row_bound(d, keys.len(), abs_s, spread, omax),
+            }
         })
         .collect()
 }

@@ -155,4 +155,3 @@ pub fn tree_terms(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mu
     }
     work
 }
-

@@ -59,7 +59,15 @@ pub struct SolverOptions {
 
 impl Default for SolverOptions {
     fn default() -> Self {
-        SolverOptions { band: 256, leaf: 16, share: 0.4, probe_rows: 32, max_work_fraction: 0.01, frontier_nats: 1.0, force: None }
+        SolverOptions {
+            band: 256,
+            leaf: 16,
+            share: 0.4,
+            probe_rows: 32,
+            max_work_fraction: 0.01,
+            frontier_nats: 1.0,
+            force: None,
+        }
     }
 }
 
@@ -150,7 +158,15 @@ type Scratch = (Terms, Vec<(u32, f64)>, Vec<f64>);
 
 /// One row: the tree path if a tree is given (falling back to exact when ε > tol), else exact.
 /// Returns (ε, work, fell back).
-fn solve_row(p: &Prepared<'_>, i: usize, tree: Option<&Tree>, tol: f64, share: f64, o: &mut [f64], sc: &mut Scratch) -> (f64, usize, bool) {
+fn solve_row(
+    p: &Prepared<'_>,
+    i: usize,
+    tree: Option<&Tree>,
+    tol: f64,
+    share: f64,
+    o: &mut [f64],
+    sc: &mut Scratch,
+) -> (f64, usize, bool) {
     let limit = p.mask.keys(i, p.n).end;
     let inp = p.row_input(i, limit, tol, share);
     let model = RowModel { eta: p.eta(i), vmax: p.vmax };
@@ -172,7 +188,10 @@ fn solve_row(p: &Prepared<'_>, i: usize, tree: Option<&Tree>, tol: f64, share: f
 pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> Result<Solved> {
     h.check()?;
     if h.nq != h.nk {
-        return Err(Error::invalid("head", format!("the solver needs self-attention (nq = nk), got nq = {}, nk = {}", h.nq, h.nk)));
+        return Err(Error::invalid(
+            "head",
+            format!("the solver needs self-attention (nq = nk), got nq = {}, nk = {}", h.nq, h.nk),
+        ));
     }
     if mask == Mask::Full {
         return Err(Error::invalid("mask", "the solver handles causal and strict-prefix masks, not full"));
@@ -226,7 +245,8 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                 *e = eb[r * dv..(r + 1) * dv].iter().cloned().fold(0.0, f64::max);
             }
             stats.work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
-            let redo: Vec<usize> = cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
+            let redo: Vec<usize> =
+                cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
             for i in redo {
                 let r = i - rows.start;
                 let mut sc = init();
@@ -255,7 +275,10 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     if let Some((r, e)) = cert.iter().enumerate().find(|(_, e)| !(**e <= tol)) {
         return Err(Error::invalid(
             "tol",
-            format!("tol = {tol:.3e} is below the float64 rounding floor of row {} (exact path certifies {e:.3e})", rows.start + r),
+            format!(
+                "tol = {tol:.3e} is below the float64 rounding floor of row {} (exact path certifies {e:.3e})",
+                rows.start + r
+            ),
         ));
     }
     Ok(Solved { out, cert, rows, dv, plan, stats })

@@ -182,7 +182,8 @@ fn build_rec(
     c.iter_mut().for_each(|x| *x /= m as f64);
     let mut r2 = 0.0f64;
     for &p in &perm[lo..hi] {
-        let s: f64 = c.iter().zip(&k[p as usize * d..(p as usize + 1) * d]).map(|(a, &b)| (b as f64 - a) * (b as f64 - a)).sum();
+        let s: f64 =
+            c.iter().zip(&k[p as usize * d..(p as usize + 1) * d]).map(|(a, &b)| (b as f64 - a) * (b as f64 - a)).sum();
         r2 = r2.max(s);
     }
     nodes.push(Node { lo: lo as u32, hi: hi as u32, left: NONE, right: NONE, parent, r: radius_up(r2.sqrt(), d) });
@@ -208,7 +209,8 @@ fn build_rec(
     // Split point: the largest gap between consecutive sorted values of that coordinate among the
     // middle half of the keys (balance ≥ 1/4, so depth ≤ log_{4/3} n), so that tight clusters are
     // not cut when a gap separates them.
-    perm[lo..hi].sort_unstable_by(|&a, &b| k[a as usize * d + best].total_cmp(&k[b as usize * d + best]).then(a.cmp(&b)));
+    perm[lo..hi]
+        .sort_unstable_by(|&a, &b| k[a as usize * d + best].total_cmp(&k[b as usize * d + best]).then(a.cmp(&b)));
     let val = |t: usize| k[perm[lo + t] as usize * d + best];
     let (mut mid, mut gap) = (m / 2, -1.0f32);
     for t in (m / 4).max(1)..=(3 * m / 4).min(m - 1) {
@@ -227,7 +229,8 @@ fn build_rec(
 
 /// max_j ‖k_j‖ over f32 keys, rounded up (K of [`crate::theory::solver::score_error`]).
 pub fn max_key_norm(k: &[f32], d: usize) -> f64 {
-    let m = k.chunks_exact(d.max(1)).map(|r| r.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>()).fold(0.0, f64::max);
+    let m =
+        k.chunks_exact(d.max(1)).map(|r| r.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>()).fold(0.0, f64::max);
     norm_up(m.sqrt(), d)
 }
 

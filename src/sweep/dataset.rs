@@ -78,7 +78,9 @@ impl DatasetSpec {
                 (None, Some(c)) => format!("bounded(B={c}·√ln n)"),
                 _ => "bounded(?)".into(),
             },
-            DatasetSpec::Clustered { clusters, spread, scale } => format!("clustered(c={clusters},spread={spread},scale={scale})"),
+            DatasetSpec::Clustered { clusters, spread, scale } => {
+                format!("clustered(c={clusters},spread={spread},scale={scale})")
+            }
             DatasetSpec::HeavyTailed { alpha, scale } => format!("heavy_tailed(α={alpha},scale={scale})"),
             DatasetSpec::LowDim { rank, noise, scale } => format!("low_dim(rank={rank},noise={noise},scale={scale})"),
             DatasetSpec::Real { file, layer, head, tokens } => {
@@ -109,9 +111,16 @@ impl DatasetSpec {
                 let b = match (entry, entry_rel) {
                     (Some(b), None) => *b,
                     (None, Some(c)) => c * (n.max(2) as f64).ln().sqrt(),
-                    _ => return Err(Error::invalid("dataset bounded", "expected exactly one of `entry` and `entry_rel`")),
+                    _ => {
+                        return Err(Error::invalid(
+                            "dataset bounded",
+                            "expected exactly one of `entry` and `entry_rel`",
+                        ));
+                    }
                 };
-                let mut u = |len: usize, s: f64| (0..len).map(|_| (rng.random_range(-1.0..1.0) * s) as f32).collect::<Vec<f32>>();
+                let mut u = |len: usize, s: f64| {
+                    (0..len).map(|_| (rng.random_range(-1.0..1.0) * s) as f32).collect::<Vec<f32>>()
+                };
                 let q = u(n * d, b / d as f64);
                 let k = u(n * d, b);
                 let v = u(n * dv, 1.0);
@@ -153,7 +162,9 @@ impl DatasetSpec {
                 let draw = |rng: &mut rand_pcg::Pcg64Mcg| {
                     let c = synthetic::vector(rng, r, scale / (r as f64).sqrt());
                     let e = synthetic::vector(rng, d, noise / sd);
-                    (0..d).map(|t| basis.iter().zip(&c).map(|(b, ci)| b[t] * ci).sum::<f32>() + e[t]).collect::<Vec<f32>>()
+                    (0..d)
+                        .map(|t| basis.iter().zip(&c).map(|(b, ci)| b[t] * ci).sum::<f32>() + e[t])
+                        .collect::<Vec<f32>>()
                 };
                 let mut q = Vec::with_capacity(n * d);
                 let mut k = Vec::with_capacity(n * d);
@@ -168,7 +179,10 @@ impl DatasetSpec {
                 let h = real_head(file, *layer, *head)?;
                 let [a, b] = tokens.unwrap_or([0, h.n]);
                 if a >= b || b > h.n {
-                    return Err(Error::invalid(format!("dataset {}", self.label()), format!("tokens [{a}, {b}) outside 0..{}", h.n)));
+                    return Err(Error::invalid(
+                        format!("dataset {}", self.label()),
+                        format!("tokens [{a}, {b}) outside 0..{}", h.n),
+                    ));
                 }
                 let b = b.min(a + n);
                 let (d, dv) = (h.d, h.dv());
@@ -248,10 +262,12 @@ impl Mixture {
         let mut assign = vec![0usize; n];
         for _ in 0..20 {
             for (i, xi) in x.iter().enumerate() {
-                assign[i] = (0..c).min_by(|&a, &b| dist2(xi, &centres[a]).total_cmp(&dist2(xi, &centres[b]))).unwrap_or(0);
+                assign[i] =
+                    (0..c).min_by(|&a, &b| dist2(xi, &centres[a]).total_cmp(&dist2(xi, &centres[b]))).unwrap_or(0);
             }
             for (ci, centre) in centres.iter_mut().enumerate() {
-                let members: Vec<&Vec<f64>> = x.iter().zip(&assign).filter(|(_, a)| **a == ci).map(|(r, _)| r).collect();
+                let members: Vec<&Vec<f64>> =
+                    x.iter().zip(&assign).filter(|(_, a)| **a == ci).map(|(r, _)| r).collect();
                 if !members.is_empty() {
                     for t in 0..dim {
                         centre[t] = members.iter().map(|r| r[t]).sum::<f64>() / members.len() as f64;
@@ -307,12 +323,19 @@ pub struct RealFit {
 impl RealFit {
     pub fn from_head(h: &RealHead, clusters: usize) -> RealFit {
         let dv = h.dv();
-        RealFit { d: h.d, dv, q: Mixture::fit(&h.q, h.d, clusters), k: Mixture::fit(&h.k, h.d, clusters), v: Mixture::fit(&h.v, dv, clusters) }
+        RealFit {
+            d: h.d,
+            dv,
+            q: Mixture::fit(&h.q, h.d, clusters),
+            k: Mixture::fit(&h.k, h.d, clusters),
+            v: Mixture::fit(&h.v, dv, clusters),
+        }
     }
     /// n i.i.d. tokens from the fitted mixtures.
     pub fn sample(&self, n: usize, seed: u64) -> SynthHead {
         let mut rng = crate::rng::seeded(seed);
-        let (mut q, mut k, mut v) = (Vec::with_capacity(n * self.d), Vec::with_capacity(n * self.d), Vec::with_capacity(n * self.dv));
+        let (mut q, mut k, mut v) =
+            (Vec::with_capacity(n * self.d), Vec::with_capacity(n * self.d), Vec::with_capacity(n * self.dv));
         for _ in 0..n {
             self.q.draw(&mut rng, &mut q);
             self.k.draw(&mut rng, &mut k);

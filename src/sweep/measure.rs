@@ -3,9 +3,9 @@
 //! `src/checks/<id_snake>.rs`; this table only names them.
 use super::run::Metrics;
 use super::spec::Point;
+use crate::Result;
 use crate::checks;
 use crate::registry::Theorem;
-use crate::Result;
 
 pub type MeasureFn = fn(&Point, &Theorem) -> Result<Metrics>;
 
@@ -133,6 +133,7 @@ pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
         }
         _ => (t2, 1),
     };
-    let n: u64 = num.trim().parse().map_err(|_| format!("expected a byte count like 8G, 512M or 1000000, found `{s}`"))?;
+    let n: u64 =
+        num.trim().parse().map_err(|_| format!("expected a byte count like 8G, 512M or 1000000, found `{s}`"))?;
     n.checked_mul(mult).ok_or_else(|| format!("byte count `{s}` overflows 64 bits"))
 }

@@ -11,8 +11,8 @@ pub mod measure;
 pub mod run;
 pub mod spec;
 
-pub use run::{run_sweep, RunOptions, SweepSummary};
-pub use spec::{load as load_spec, Point, Scalar, SweepSpec};
+pub use run::{RunOptions, SweepSummary, run_sweep};
+pub use spec::{Point, Scalar, SweepSpec, load as load_spec};
 
 use std::path::{Path, PathBuf};
 

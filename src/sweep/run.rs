@@ -57,7 +57,9 @@ mod metric_serde {
                     "inf" => Ok((k, f64::INFINITY)),
                     "-inf" => Ok((k, f64::NEG_INFINITY)),
                     "nan" => Ok((k, f64::NAN)),
-                    _ => Err(serde::de::Error::custom(format!("metric `{k}`: expected a number, \"inf\", \"-inf\" or \"nan\", found \"{s}\""))),
+                    _ => Err(serde::de::Error::custom(format!(
+                        "metric `{k}`: expected a number, \"inf\", \"-inf\" or \"nan\", found \"{s}\""
+                    ))),
                 },
             })
             .collect()
@@ -103,7 +105,9 @@ pub fn mem_budget(opts: &RunOptions) -> Result<Option<u64>> {
         return Ok(Some(b));
     }
     match std::env::var("ATTNPROOF_MEM_BUDGET") {
-        Ok(s) if !s.trim().is_empty() => measure::parse_bytes(&s).map(Some).map_err(|e| Error::invalid("ATTNPROOF_MEM_BUDGET", e)),
+        Ok(s) if !s.trim().is_empty() => {
+            measure::parse_bytes(&s).map(Some).map_err(|e| Error::invalid("ATTNPROOF_MEM_BUDGET", e))
+        }
         _ => Ok(None),
     }
 }
@@ -175,12 +179,21 @@ pub fn read_lines(path: &Path, truncate_partial: bool) -> Result<Vec<(Record, St
 }
 
 fn evaluate(spec: &SweepSpec, thm: &Theorem, p: &Point) -> Result<Record> {
-    let f = measure::find(&spec.measure).ok_or_else(|| Error::invalid("measure", format!("unknown measure `{}`", spec.measure)))?;
-    let all = f(p, thm).map_err(|e| Error::invalid(format!("{}: point {}", spec.path.display(), p.key), e.to_string()))?;
+    let f = measure::find(&spec.measure)
+        .ok_or_else(|| Error::invalid("measure", format!("unknown measure `{}`", spec.measure)))?;
+    let all =
+        f(p, thm).map_err(|e| Error::invalid(format!("{}: point {}", spec.path.display(), p.key), e.to_string()))?;
     let mut metrics = Metrics::new();
     for m in &spec.metrics {
         let v = all.get(m).ok_or_else(|| {
-            Error::invalid(format!("{}: metrics", spec.path.display()), format!("measure `{}` does not produce metric `{m}` (it produces: {})", spec.measure, all.keys().cloned().collect::<Vec<_>>().join(", ")))
+            Error::invalid(
+                format!("{}: metrics", spec.path.display()),
+                format!(
+                    "measure `{}` does not produce metric `{m}` (it produces: {})",
+                    spec.measure,
+                    all.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
         })?;
         metrics.insert(m.clone(), *v);
     }
@@ -212,7 +225,12 @@ pub fn run_sweep(spec: &SweepSpec, opts: &RunOptions, mut log: impl FnMut(String
 }
 
 /// Run with an explicit theorem (used by `verify`, and by tests that edit a claimed quantity).
-pub fn run_sweep_with(spec: &SweepSpec, thm: &Theorem, opts: &RunOptions, log: &mut dyn FnMut(String)) -> Result<SweepSummary> {
+pub fn run_sweep_with(
+    spec: &SweepSpec,
+    thm: &Theorem,
+    opts: &RunOptions,
+    log: &mut dyn FnMut(String),
+) -> Result<SweepSummary> {
     let all = spec.points(opts.quick);
     let points: Vec<Point> = match opts.shard {
         None => all,
@@ -228,7 +246,9 @@ pub fn run_sweep_with(spec: &SweepSpec, thm: &Theorem, opts: &RunOptions, log: &
     let skipped = points.len() - todo.len();
     // Refuse, before anything is allocated or written, a point whose estimate exceeds the budget.
     if let Some(budget) = mem_budget(opts)? {
-        if let Some((p, est)) = todo.iter().map(|p| (p, measure::estimate_bytes(&spec.measure, p))).find(|(_, e)| *e > budget) {
+        if let Some((p, est)) =
+            todo.iter().map(|p| (p, measure::estimate_bytes(&spec.measure, p))).find(|(_, e)| *e > budget)
+        {
             return Err(Error::invalid(
                 format!("{}: point {}", spec.path.display(), p.key),
                 format!(
@@ -240,13 +260,28 @@ pub fn run_sweep_with(spec: &SweepSpec, thm: &Theorem, opts: &RunOptions, log: &
             ));
         }
     }
-    log(format!("sweep {}: {} points ({} done before, {} to run) -> {}", spec.name, points.len(), skipped, todo.len(), out.display()));
+    log(format!(
+        "sweep {}: {} points ({} done before, {} to run) -> {}",
+        spec.name,
+        points.len(),
+        skipped,
+        todo.len(),
+        out.display()
+    ));
 
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&out).map_err(|e| Error::io(&out, e))?;
     let timing_path = out.with_extension("timing.jsonl");
-    let mut timing = std::fs::OpenOptions::new().create(true).append(true).open(&timing_path).map_err(|e| Error::io(&timing_path, e))?;
-    let bar = if opts.progress { indicatif::ProgressBar::new(todo.len() as u64) } else { indicatif::ProgressBar::hidden() };
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} points, {elapsed} elapsed, ETA {eta} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let mut timing = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&timing_path)
+        .map_err(|e| Error::io(&timing_path, e))?;
+    let bar =
+        if opts.progress { indicatif::ProgressBar::new(todo.len() as u64) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} points, {elapsed} elapsed, ETA {eta} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
         .build()
@@ -328,11 +363,20 @@ pub fn summarize(spec: &SweepSpec, thm: &Theorem, records: &[Record]) -> Result<
         let delta = match (&rate.delta_claim, rate.delta) {
             (Some(c), _) => thm.claimed_f64(c)?,
             (None, Some(d)) => d,
-            (None, None) => return Err(Error::invalid(format!("{}: verdict.rate", spec.path.display()), "expected `delta` or `delta_claim`")),
+            (None, None) => {
+                return Err(Error::invalid(
+                    format!("{}: verdict.rate", spec.path.display()),
+                    "expected `delta` or `delta_claim`",
+                ));
+            }
         };
         let upper = crate::stats::clopper_pearson_upper(fails, trials, spec.confidence);
         out.push(Finding::upper(
-            format!("sweep {}: Clopper–Pearson {:.0}% upper limit of the failure rate (≤ δ)", spec.name, 100.0 * spec.confidence),
+            format!(
+                "sweep {}: Clopper–Pearson {:.0}% upper limit of the failure rate (≤ δ)",
+                spec.name,
+                100.0 * spec.confidence
+            ),
             format!("{fails} failures in {trials} trials"),
             upper,
             delta,

@@ -86,7 +86,11 @@ impl Axis {
                 let (mut e, to, step) = (r.from as i64, r.to as i64, r.step as i64);
                 let mut out = Vec::new();
                 while (step > 0 && e <= to) || (step < 0 && e >= to) || (step == 0 && out.is_empty()) {
-                    out.push(if (0..62).contains(&e) { Scalar::Int(1i64 << e) } else { Scalar::Float(2f64.powi(e as i32)) });
+                    out.push(if (0..62).contains(&e) {
+                        Scalar::Int(1i64 << e)
+                    } else {
+                        Scalar::Float(2f64.powi(e as i32))
+                    });
                     if step == 0 {
                         break;
                     }
@@ -209,16 +213,18 @@ pub struct Point {
 impl Point {
     /// A numeric parameter, or an error naming it.
     pub fn f64(&self, name: &str) -> Result<f64> {
-        self.params
-            .get(name)
-            .and_then(Scalar::as_f64)
-            .ok_or_else(|| Error::invalid(format!("point {}", self.key), format!("numeric parameter `{name}` is missing")))
+        self.params.get(name).and_then(Scalar::as_f64).ok_or_else(|| {
+            Error::invalid(format!("point {}", self.key), format!("numeric parameter `{name}` is missing"))
+        })
     }
     /// A non-negative integer parameter.
     pub fn usize(&self, name: &str) -> Result<usize> {
         let x = self.f64(name)?;
         if x < 0.0 || x.fract() != 0.0 {
-            return Err(Error::invalid(format!("point {}", self.key), format!("parameter `{name}` = {x}: expected a non-negative integer")));
+            return Err(Error::invalid(
+                format!("point {}", self.key),
+                format!("parameter `{name}` = {x}: expected a non-negative integer"),
+            ));
         }
         Ok(x as usize)
     }
@@ -261,12 +267,21 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
         let (line, column) = locate(text, key);
         Error::Yaml { file: file.to_path_buf(), line, column, msg }
     };
-    for (section, axes) in [("grid", &spec.grid), ("zip", &spec.zip), ("grid", &spec.quick.grid), ("zip", &spec.quick.zip)] {
+    for (section, axes) in
+        [("grid", &spec.grid), ("zip", &spec.zip), ("grid", &spec.quick.grid), ("zip", &spec.quick.zip)]
+    {
         for (name, axis) in axes {
             if let Axis::Log2(Log2Axis { log2: r }) = axis {
                 for (what, e) in [("from", r.from), ("to", r.to)] {
                     if !LOG2_EXPONENTS.contains(&e) {
-                        return Err(err(name, format!("{section}.{name}: log2.{what} = {e} is outside {}..={} (2^e must be a finite non-zero number)", LOG2_EXPONENTS.start(), LOG2_EXPONENTS.end())));
+                        return Err(err(
+                            name,
+                            format!(
+                                "{section}.{name}: log2.{what} = {e} is outside {}..={} (2^e must be a finite non-zero number)",
+                                LOG2_EXPONENTS.start(),
+                                LOG2_EXPONENTS.end()
+                            ),
+                        ));
                     }
                 }
             }
@@ -291,7 +306,10 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
         return Err(err("confidence", format!("confidence: expected a number in (0, 1), found {}", spec.confidence)));
     }
     if super::measure::find(&spec.measure).is_none() {
-        return Err(err("measure", format!("measure: unknown measure `{}` (known: {})", spec.measure, super::measure::names().join(", "))));
+        return Err(err(
+            "measure",
+            format!("measure: unknown measure `{}` (known: {})", spec.measure, super::measure::names().join(", ")),
+        ));
     }
     // The quick zip replaces some of the full zip's axes: the merged set must pair up too (a quick
     // axis of another length than a kept full axis indexed past its end).
@@ -312,7 +330,10 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
                 file: file.to_path_buf(),
                 line,
                 column,
-                msg: format!("{}the sweep expands to {n} points, more than the limit {MAX_POINTS}", if quick { "quick: " } else { "" }),
+                msg: format!(
+                    "{}the sweep expands to {n} points, more than the limit {MAX_POINTS}",
+                    if quick { "quick: " } else { "" }
+                ),
             });
         }
     }

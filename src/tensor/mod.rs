@@ -24,18 +24,10 @@ pub struct Tensor {
 
 impl Tensor {
     pub fn f32(name: &str, shape: Vec<usize>, data: Vec<f32>) -> Self {
-        Tensor {
-            name: name.into(),
-            shape,
-            data: Data::F32(data),
-        }
+        Tensor { name: name.into(), shape, data: Data::F32(data) }
     }
     pub fn f64(name: &str, shape: Vec<usize>, data: Vec<f64>) -> Self {
-        Tensor {
-            name: name.into(),
-            shape,
-            data: Data::F64(data),
-        }
+        Tensor { name: name.into(), shape, data: Data::F64(data) }
     }
     pub fn dtype(&self) -> &'static str {
         match self.data {
@@ -56,27 +48,14 @@ impl Tensor {
     }
     /// Check the rank and, where given, each extent (`None` = any).
     pub fn expect_shape(&self, file: &Path, dims: &[Option<usize>]) -> Result<()> {
-        let ok = self.shape.len() == dims.len()
-            && self
-                .shape
-                .iter()
-                .zip(dims)
-                .all(|(s, d)| d.is_none_or(|d| *s == d));
+        let ok = self.shape.len() == dims.len() && self.shape.iter().zip(dims).all(|(s, d)| d.is_none_or(|d| *s == d));
         if ok {
             Ok(())
         } else {
-            let want: Vec<String> = dims
-                .iter()
-                .map(|d| d.map_or("*".into(), |d| d.to_string()))
-                .collect();
+            let want: Vec<String> = dims.iter().map(|d| d.map_or("*".into(), |d| d.to_string())).collect();
             Err(Error::tensor(
                 file,
-                format!(
-                    "tensor `{}`: expected shape [{}], found {:?}",
-                    self.name,
-                    want.join(", "),
-                    self.shape
-                ),
+                format!("tensor `{}`: expected shape [{}], found {:?}", self.name, want.join(", "), self.shape),
             ))
         }
     }
@@ -91,11 +70,7 @@ impl Tensor {
             None => Ok(()),
             Some(p) => Err(Error::tensor(
                 file,
-                format!(
-                    "tensor `{}`: non-finite value at index {:?}",
-                    self.name,
-                    unravel(p, &self.shape)
-                ),
+                format!("tensor `{}`: non-finite value at index {:?}", self.name, unravel(p, &self.shape)),
             )),
         }
     }
@@ -104,24 +79,16 @@ impl Tensor {
         match &self.data {
             Data::F32(v) => Ok(v.iter().map(|&x| x as f64).collect()),
             Data::F64(v) => Ok(v.clone()),
-            Data::I64(_) => Err(Error::tensor(
-                file,
-                format!("tensor `{}`: expected a float dtype, found I64", self.name),
-            )),
+            Data::I64(_) => {
+                Err(Error::tensor(file, format!("tensor `{}`: expected a float dtype, found I64", self.name)))
+            }
         }
     }
     /// The data as f32; F64 is refused (narrowing would hide precision loss).
     pub fn to_f32(&self, file: &Path) -> Result<Vec<f32>> {
         match &self.data {
             Data::F32(v) => Ok(v.clone()),
-            _ => Err(Error::tensor(
-                file,
-                format!(
-                    "tensor `{}`: expected F32, found {}",
-                    self.name,
-                    self.dtype()
-                ),
-            )),
+            _ => Err(Error::tensor(file, format!("tensor `{}`: expected F32, found {}", self.name, self.dtype()))),
         }
     }
 }

@@ -10,27 +10,16 @@ pub fn load(path: &Path) -> Result<Tensor> {
 }
 
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Tensor> {
-    let name = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("array")
-        .to_string();
-    let npy = npyz::NpyFile::new(bytes)
-        .map_err(|e| Error::tensor(path, format!("not a valid .npy file: {e}")))?;
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("array").to_string();
+    let npy = npyz::NpyFile::new(bytes).map_err(|e| Error::tensor(path, format!("not a valid .npy file: {e}")))?;
     if npy.order() != npyz::Order::C {
-        return Err(Error::tensor(
-            path,
-            "expected C (row-major) order, found Fortran order",
-        ));
+        return Err(Error::tensor(path, "expected C (row-major) order, found Fortran order"));
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
     let descr = match npy.dtype() {
         npyz::DType::Plain(ts) => ts.to_string(),
         other => {
-            return Err(Error::tensor(
-                path,
-                format!("expected a plain dtype (<f4, <f8, <i8), found {other:?}"),
-            ));
+            return Err(Error::tensor(path, format!("expected a plain dtype (<f4, <f8, <i8), found {other:?}")));
         }
     };
     // The header's shape must fit the bytes present before anything is allocated from it (a
@@ -56,10 +45,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Tensor> {
         "<f8" => Data::F64(npy.into_vec::<f64>().map_err(bad)?),
         "<i8" => Data::I64(npy.into_vec::<i64>().map_err(bad)?),
         d => {
-            return Err(Error::tensor(
-                path,
-                format!("dtype {d} not supported (expected <f4, <f8 or <i8)"),
-            ));
+            return Err(Error::tensor(path, format!("dtype {d} not supported (expected <f4, <f8 or <i8)")));
         }
     };
     let t = Tensor { name, shape, data };
@@ -67,11 +53,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Tensor> {
     if count != t.len() {
         return Err(Error::tensor(
             path,
-            format!(
-                "header shape {:?} needs {count} values, data has {}",
-                t.shape,
-                t.len()
-            ),
+            format!("header shape {:?} needs {count} values, data has {}", t.shape, t.len()),
         ));
     }
     Ok(t)

@@ -19,40 +19,20 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<Tensor>> {
     names.sort();
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        let view = st
-            .tensor(&name)
-            .map_err(|e| Error::tensor(path, format!("tensor `{name}`: {e}")))?;
+        let view = st.tensor(&name).map_err(|e| Error::tensor(path, format!("tensor `{name}`: {e}")))?;
         let raw = view.data();
         let data = match view.dtype() {
-            Dtype::F32 => Data::F32(
-                raw.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                    .collect(),
-            ),
-            Dtype::F64 => Data::F64(
-                raw.chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                    .collect(),
-            ),
-            Dtype::I64 => Data::I64(
-                raw.chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-                    .collect(),
-            ),
+            Dtype::F32 => Data::F32(raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()),
+            Dtype::F64 => Data::F64(raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()),
+            Dtype::I64 => Data::I64(raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
             other => {
                 return Err(Error::tensor(
                     path,
-                    format!(
-                        "tensor `{name}`: dtype {other:?} not supported (expected F32, F64 or I64)"
-                    ),
+                    format!("tensor `{name}`: dtype {other:?} not supported (expected F32, F64 or I64)"),
                 ));
             }
         };
-        out.push(Tensor {
-            name,
-            shape: view.shape().to_vec(),
-            data,
-        });
+        out.push(Tensor { name, shape: view.shape().to_vec(), data });
     }
     Ok(out)
 }
@@ -62,11 +42,7 @@ pub fn metadata(path: &Path) -> Result<BTreeMap<String, String>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| Error::tensor(path, format!("not a valid safetensors file: {e}")))?;
-    Ok(meta
-        .metadata()
-        .clone()
-        .map(|m| m.into_iter().collect())
-        .unwrap_or_default())
+    Ok(meta.metadata().clone().map(|m| m.into_iter().collect()).unwrap_or_default())
 }
 
 /// Write tensors with metadata; written to a temporary file and renamed, so a reader never sees a
@@ -92,8 +68,7 @@ pub fn save(path: &Path, tensors: &[Tensor], meta: &BTreeMap<String, String>) ->
         })
         .collect::<Result<_>>()?;
     let meta: std::collections::HashMap<String, String> = meta.clone().into_iter().collect();
-    let bytes = safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::tensor(path, e.to_string()))?;
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::tensor(path, e.to_string()))?;
     let tmp = path.with_extension("safetensors.tmp");
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))

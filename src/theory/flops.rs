@@ -118,7 +118,15 @@ impl Ops {
 
 /// Full attention of one head (rows of q, k, v of width d, dv; no mask), evaluated naively in f64
 /// while counting every operation of the stated convention. `scale` multiplies q first (counted).
-pub fn counted_attention(q: &[f64], k: &[f64], v: &[f64], t: usize, d: usize, dv: usize, scale: f64) -> (Vec<f64>, Ops) {
+pub fn counted_attention(
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+    t: usize,
+    d: usize,
+    dv: usize,
+    scale: f64,
+) -> (Vec<f64>, Ops) {
     let mut ops = Ops::default();
     let mut out = vec![0.0; t * dv];
     let mut s = vec![0.0; t];
@@ -182,7 +190,12 @@ impl Selector {
     pub fn random(rng: &mut impl rand::Rng, h: usize, hidden: usize, t: usize) -> Self {
         use rand_distr::{Distribution, StandardNormal};
         let mut g = |len: usize, s: f64| -> Vec<f64> {
-            (0..len).map(|_| { let z: f64 = StandardNormal.sample(rng); z * s }).collect()
+            (0..len)
+                .map(|_| {
+                    let z: f64 = StandardNormal.sample(rng);
+                    z * s
+                })
+                .collect()
         };
         let w1 = g(hidden * h, 1.0 / (h as f64).sqrt());
         let b1 = g(hidden, 0.1);

@@ -11,11 +11,7 @@ pub const U64: f64 = f64::EPSILON / 2.0; // 2^-53
 /// γₙ = n u / (1 − n u); +∞ when n u ≥ 1 (the model gives no bound there).
 pub fn gamma(n: usize, u: f64) -> f64 {
     let nu = n as f64 * u;
-    if nu >= 1.0 {
-        f64::INFINITY
-    } else {
-        nu / (1.0 - nu)
-    }
+    if nu >= 1.0 { f64::INFINITY } else { nu / (1.0 - nu) }
 }
 
 /// Error bound of a dot product of length n computed in any order in precision u:

@@ -90,7 +90,14 @@ impl<'a> DistOracle<'a> {
     /// Bipartite: rows of `x` (n×d) against rows of `y` (m×d).
     pub fn bipartite(x: &'a [f64], y: &'a [f64], d: usize, metric: Metric) -> Result<Self> {
         if d == 0 || x.is_empty() || y.is_empty() || x.len() % d != 0 || y.len() % d != 0 {
-            return Err(Error::invalid("points", format!("expected non-empty n×d and m×d buffers with d = {d} ≥ 1, got {} and {} values", x.len(), y.len())));
+            return Err(Error::invalid(
+                "points",
+                format!(
+                    "expected non-empty n×d and m×d buffers with d = {d} ≥ 1, got {} and {} values",
+                    x.len(),
+                    y.len()
+                ),
+            ));
         }
         if x.iter().chain(y).any(|v| !v.is_finite()) {
             return Err(Error::invalid("points", "non-finite coordinate"));
@@ -115,7 +122,9 @@ impl<'a> DistOracle<'a> {
     /// The whole matrix, for evaluation only (not counted as reads).
     pub fn full(&self) -> DMatrix<f64> {
         let d = self.d;
-        DMatrix::from_fn(self.n, self.m, |i, j| self.metric.dist(&self.x[i * d..(i + 1) * d], &self.y[j * d..(j + 1) * d]))
+        DMatrix::from_fn(self.n, self.m, |i, j| {
+            self.metric.dist(&self.x[i * d..(i + 1) * d], &self.y[j * d..(j + 1) * d])
+        })
     }
 }
 
@@ -231,7 +240,8 @@ pub fn algorithm1(o: &DistOracle, k: usize, eps: f64, c: f64, rng: &mut impl ran
     let mut order: Vec<usize> = (0..svd.singular_values.len()).collect();
     order.sort_by(|&a, &b| svd.singular_values[b].total_cmp(&svd.singular_values[a]));
     let s1 = svd.singular_values.iter().cloned().fold(0.0, f64::max);
-    let keep: Vec<usize> = order.into_iter().take(k).filter(|&t| svd.singular_values[t] > s as f64 * f64::EPSILON * s1).collect();
+    let keep: Vec<usize> =
+        order.into_iter().take(k).filter(|&t| svd.singular_values[t] > s as f64 * f64::EPSILON * s1).collect();
     let kk = keep.len().max(1);
     let mut u = DMatrix::zeros(m, kk);
     for (c_, &t) in keep.iter().enumerate() {

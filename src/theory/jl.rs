@@ -58,7 +58,11 @@ pub fn projection(kind: Kind, k: usize, d: usize, rng: &mut impl rand::Rng) -> V
                 z * s
             }
             Kind::Sign => {
-                if rng.random_bool(0.5) { s } else { -s }
+                if rng.random_bool(0.5) {
+                    s
+                } else {
+                    -s
+                }
             }
         })
         .collect()

@@ -44,14 +44,27 @@ pub fn raw_moments(kind: Est, x: &[f64], y: &[f64]) -> [f64; 4] {
         Est::Trig | Est::Hyperbolic => {
             let (c, sign, u) = if kind == Est::Trig { ((n / 2.0).exp(), -1.0, dd) } else { ((-n / 2.0).exp(), 1.0, z) };
             let e = |a: f64| (sign * a * a * u / 2.0).exp();
-            [c * e(1.0), c * c * (1.0 + e(2.0)) / 2.0, c.powi(3) * (3.0 * e(1.0) + e(3.0)) / 4.0, c.powi(4) * (3.0 + 4.0 * e(2.0) + e(4.0)) / 8.0]
+            [
+                c * e(1.0),
+                c * c * (1.0 + e(2.0)) / 2.0,
+                c.powi(3) * (3.0 * e(1.0) + e(3.0)) / 4.0,
+                c.powi(4) * (3.0 + 4.0 * e(2.0) + e(4.0)) / 8.0,
+            ]
         }
     }
 }
 
 /// Lemma 2's MSE of the m-sample estimator with the claimed leading factors
 /// (`factor_pos` = 1, `factor_trig` = ½, `factor_hyp` = ½ in the paper).
-pub fn lemma2_mse(kind: Est, x: &[f64], y: &[f64], m: usize, factor_pos: f64, factor_trig: f64, factor_hyp: f64) -> f64 {
+pub fn lemma2_mse(
+    kind: Est,
+    x: &[f64],
+    y: &[f64],
+    m: usize,
+    factor_pos: f64,
+    factor_trig: f64,
+    factor_hyp: f64,
+) -> f64 {
     let (z, dd, _, xy) = norms(x, y);
     let sm = xy.exp();
     let pos = factor_pos / m as f64 * z.exp() * sm * sm * (-(-z).exp_m1());
@@ -78,7 +91,8 @@ pub fn orthogonal_mse_bound(x: &[f64], y: &[f64], m: usize, factor_pos: f64) -> 
     let (_, _, n, xy) = norms(x, y);
     let d = x.len() as f64;
     let mf = m as f64;
-    lemma2_mse(Est::Positive, x, y, m, factor_pos, 0.5, 0.5) - 2.0 * (mf - 1.0) / (mf * (d + 2.0)) * (xy.exp() - (-n / 2.0).exp()).powi(2)
+    lemma2_mse(Est::Positive, x, y, m, factor_pos, 0.5, 0.5)
+        - 2.0 * (mf - 1.0) / (mf * (d + 2.0)) * (xy.exp() - (-n / 2.0).exp()).powi(2)
 }
 
 /// Bound on |recurrent − quadratic| for one output entry (module doc): i keys, m features, unit

@@ -27,11 +27,7 @@ pub const NB: usize = 64;
 
 /// Bucket of a non-negative offset i − j.
 pub fn bucket(off: usize) -> usize {
-    if off < 16 {
-        off
-    } else {
-        (16 + (4.0 * (off as f64 / 16.0).log2()).floor() as usize).min(NB - 1)
-    }
+    if off < 16 { off } else { (16 + (4.0 * (off as f64 / 16.0).log2()).floor() as usize).min(NB - 1) }
 }
 
 /// The last `w` keys of query i (keys max(0, i+1−w) ..= i).
@@ -64,7 +60,8 @@ impl HeadData {
     pub fn causal_probs(&self, i: usize) -> Vec<f64> {
         let d = self.d;
         let q = &self.q[i * d..(i + 1) * d];
-        let logits: Vec<f64> = (0..=i).map(|j| q.iter().zip(&self.k[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum()).collect();
+        let logits: Vec<f64> =
+            (0..=i).map(|j| q.iter().zip(&self.k[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum()).collect();
         probs(&logits)
     }
 }
@@ -107,7 +104,9 @@ impl MaskModel {
 pub fn top_indices(s: &[f64], k: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..s.len()).collect();
     if k < s.len() {
-        idx.select_nth_unstable_by(k, |&a, &b| s[b].partial_cmp(&s[a]).unwrap_or(std::cmp::Ordering::Equal).then(b.cmp(&a)));
+        idx.select_nth_unstable_by(k, |&a, &b| {
+            s[b].partial_cmp(&s[a]).unwrap_or(std::cmp::Ordering::Equal).then(b.cmp(&a))
+        });
         idx.truncate(k);
     }
     idx
@@ -133,7 +132,12 @@ fn spread(s: &[f64]) -> f64 {
 }
 
 fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 { 1.0 / (1.0 + (-x).exp()) } else { let e = x.exp(); e / (1.0 + e) }
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
 }
 
 /// Training options.
@@ -177,9 +181,17 @@ pub fn train(h: &HeadData, rows: &[usize], budget: usize, o: TrainOpts) -> (Mask
             let sc = KAPPA / spread(&s);
             let g: Vec<f64> = s.iter().map(|x| sigmoid(sc * (x - th))).collect();
             let mm: f64 = p.iter().zip(&g).map(|(a, b)| a * b).sum();
-            loss += if o.kept_mass { -mm.ln() } else { -p.iter().zip(&g).map(|(a, b)| a * b.max(1e-300).ln()).sum::<f64>() + mm.ln() };
+            loss += if o.kept_mass {
+                -mm.ln()
+            } else {
+                -p.iter().zip(&g).map(|(a, b)| a * b.max(1e-300).ln()).sum::<f64>() + mm.ln()
+            };
             for j in 0..=i {
-                let ds = if o.kept_mass { -sc * p[j] * g[j] * (1.0 - g[j]) / mm } else { sc * p[j] * (1.0 - g[j]) * (g[j] / mm - 1.0) };
+                let ds = if o.kept_mass {
+                    -sc * p[j] * g[j] * (1.0 - g[j]) / mm
+                } else {
+                    sc * p[j] * (1.0 - g[j]) * (g[j] / mm - 1.0)
+                };
                 grad[bucket(i - j)] += ds;
                 for c in 0..h.d {
                     grad[NB + c] += ds * h.k[j * h.d + c] / kr;
@@ -237,7 +249,8 @@ pub fn evaluate(h: &HeadData, rows: &[usize], mut keep: impl FnMut(usize, &[f64]
         e.kl_mean += kl.max(0.0);
         e.kl_max = e.kl_max.max(kl);
         sq += se;
-        let on: f64 = (0..h.dv).map(|c| (0..=i).map(|j| p[j] * vals[j * h.dv + c]).sum::<f64>().powi(2)).sum::<f64>().sqrt();
+        let on: f64 =
+            (0..h.dv).map(|c| (0..=i).map(|j| p[j] * vals[j * h.dv + c]).sum::<f64>().powi(2)).sum::<f64>().sqrt();
         let dn: f64 = diff.iter().map(|x| x * x).sum::<f64>().sqrt();
         e.out_rel += if on > 0.0 { dn / on } else { dn };
         if s.len() < i + 1 && p.iter().enumerate().any(|(j, &x)| x > 0.0 && !s.contains(&j)) {

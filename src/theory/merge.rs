@@ -20,7 +20,8 @@
 pub fn log_merge_ratio(q: &[f64], keys: &[f64], weights: &[f64]) -> f64 {
     let d = q.len();
     let z = centroid(keys, weights, d);
-    let xs: Vec<f64> = keys.chunks_exact(d).map(|k| k.iter().zip(&z).zip(q).map(|((a, b), c)| (a - b) * c).sum()).collect();
+    let xs: Vec<f64> =
+        keys.chunks_exact(d).map(|k| k.iter().zip(&z).zip(q).map(|((a, b), c)| (a - b) * c).sum()).collect();
     let w: f64 = weights.iter().sum();
     let m = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     m + crate::reference::sum::sum(xs.iter().zip(weights).map(|(x, r)| r / w * (x - m).exp())).ln()

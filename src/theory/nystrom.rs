@@ -134,7 +134,10 @@ impl Strategy {
         }
     }
     pub fn from_index(i: usize) -> Result<Strategy> {
-        Strategy::ALL.get(i).copied().ok_or_else(|| Error::invalid("strategy", format!("landmark strategy index {i} outside 0..3")))
+        Strategy::ALL
+            .get(i)
+            .copied()
+            .ok_or_else(|| Error::invalid("strategy", format!("landmark strategy index {i} outside 0..3")))
     }
 }
 
@@ -296,7 +299,9 @@ pub fn attention(q: &[f64], k: &[f64], v: &[f64], l: &[f64], d: usize, dv: usize
 /// q' = [2q/τ, 1], k' = [k, −‖k‖²/τ] gives the same weights.
 pub fn euclid_exact(q: &[f64], k: &[f64], v: &[f64], d: usize, dv: usize, tau: f64) -> Result<Vec<f64>> {
     let (n, nk) = (q.len() / d, k.len() / d);
-    let qa: Vec<f64> = (0..n).flat_map(|i| q[i * d..(i + 1) * d].iter().map(move |x| 2.0 * x / tau).chain(std::iter::once(1.0))).collect();
+    let qa: Vec<f64> = (0..n)
+        .flat_map(|i| q[i * d..(i + 1) * d].iter().map(move |x| 2.0 * x / tau).chain(std::iter::once(1.0)))
+        .collect();
     let ka: Vec<f64> = (0..nk)
         .flat_map(|j| {
             let r = &k[j * d..(j + 1) * d];

@@ -115,9 +115,9 @@
 //! max_j v_jc − min_j v_jc, so the bound is computable from the inputs alone ([`Spread::Range`],
 //! certified); [`Spread::OracleDeviation`] plugs in D_c from the float64 oracle (tighter, certified
 //! only up to the oracle's own error, which [`head_bounds`] covers with a 10⁻⁶ relative slack).
-use crate::reference::fast_f32::{RowLayout, RowStats, Tiling, EXP_FLUSH, EXP_REL_ERR};
+use crate::reference::fast_f32::{EXP_FLUSH, EXP_REL_ERR, RowLayout, RowStats, Tiling};
 use crate::reference::{Head, Mask};
-use crate::theory::fp::{gamma, U32, U64};
+use crate::theory::fp::{U32, U64, gamma};
 use rayon::prelude::*;
 
 /// 2⁻¹⁴⁹, the smallest positive f32 (twice the largest underflow error of one operation).
@@ -154,8 +154,15 @@ impl RowInputs {
     /// R̂_i exactly, A_i ≤ (Â_i + d·2⁻¹⁴⁹)/(1 − γ_d), T_e = 1 + rescales.
     pub fn from_stats(d: usize, st: &RowStats) -> Self {
         let abs_dot = (st.abs_dot as f64 + d as f64 * TINY) / (1.0 - gamma(d, U32)) * (1.0 + 4.0 * U64);
-        let computed_range = if st.layout.n_keys == 0 { 0.0 } else { (st.max_score as f64 - st.min_score as f64) * (1.0 + U64) };
-        RowInputs { d, layout: st.layout, abs_dot, computed_range, exp_factors: (1 + st.rescales).min(st.layout.tiles.max(1)) }
+        let computed_range =
+            if st.layout.n_keys == 0 { 0.0 } else { (st.max_score as f64 - st.min_score as f64) * (1.0 + U64) };
+        RowInputs {
+            d,
+            layout: st.layout,
+            abs_dot,
+            computed_range,
+            exp_factors: (1 + st.rescales).min(st.layout.tiles.max(1)),
+        }
     }
 }
 
@@ -182,14 +189,16 @@ impl RowCoeffs {
         if !ok {
             return f64::INFINITY;
         }
-        let b = (self.rho * dev + (1.0 + self.rho) * self.flush * spread) / (1.0 - self.flush) + self.mu * vmax + self.abs;
+        let b =
+            (self.rho * dev + (1.0 + self.rho) * self.flush * spread) / (1.0 - self.flush) + self.mu * vmax + self.abs;
         b * (1.0 + 64.0 * U64)
     }
 }
 
 /// ρ, f, μ and the absolute term of one row (see the module documentation).
 pub fn row_coeffs(p: &RowInputs) -> RowCoeffs {
-    let inf = RowCoeffs { rho: f64::INFINITY, flush: f64::INFINITY, mu: f64::INFINITY, abs: f64::INFINITY, max_value: 0.0 };
+    let inf =
+        RowCoeffs { rho: f64::INFINITY, flush: f64::INFINITY, mu: f64::INFINITY, abs: f64::INFINITY, max_value: 0.0 };
     let RowLayout { n_keys: n, tiles: t, max_tile_keys: b } = p.layout;
     if n == 0 {
         return inf;
@@ -417,7 +426,9 @@ mod tests {
                 assert!(
                     err <= b + slack,
                     "{mask:?} n={} d={} dv={} {tiling:?} element {e}: error {err:e} > {name} bound {b:e}",
-                    h.nq, h.d, h.dv
+                    h.nq,
+                    h.d,
+                    h.dv
                 );
             }
             if err > 0.0 {
@@ -484,7 +495,11 @@ mod tests {
             let o = check(&h, Mask::Causal, tiling);
             println!(
                 "not vacuous ({tiling:?}): max bound {:.3e} = {:.2e}·max|v|, max error {:.3e}, error/bound ≤ {:.3e} (range), {:.3e} (deviation)",
-                o.max_bound, o.max_bound / vmax, o.max_err, o.worst_ratio, o.worst_ratio_dev
+                o.max_bound,
+                o.max_bound / vmax,
+                o.max_err,
+                o.worst_ratio,
+                o.worst_ratio_dev
             );
             assert!(o.max_bound < 1e-3 * vmax, "bound {} vs max|v| {vmax}", o.max_bound);
             assert!(o.worst_ratio > 1e-4, "bound suspiciously loose");
@@ -501,9 +516,9 @@ mod tests {
         // Huge scores (|q·k| ≈ 1e4), many tiles.
         let [q, k, v] = head(77, 64, 64, 4, 3, 100.0, 1.0);
         let h = Head { q: &q, k: &k, v: &v, nq: 64, nk: 64, d: 4, dv: 3 };
-        let qk_max = (0..64).flat_map(|i| (0..64).map(move |j| (i, j))).map(|(i, j)| {
-            h.q_row(i).iter().zip(h.k_row(j)).map(|(a, b)| (a * b) as f64).sum::<f64>().abs()
-        });
+        let qk_max = (0..64)
+            .flat_map(|i| (0..64).map(move |j| (i, j)))
+            .map(|(i, j)| h.q_row(i).iter().zip(h.k_row(j)).map(|(a, b)| (a * b) as f64).sum::<f64>().abs());
         assert!(qk_max.fold(0.0, f64::max) > 1e3);
         for mask in [Mask::Full, Mask::Causal] {
             check(&h, mask, Tiling::new(4, 4));

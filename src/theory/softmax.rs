@@ -16,9 +16,7 @@ pub fn perturbed_average_bound(theta: f64, spread: f64) -> f64 {
 
 /// max_j |v_jc − o_c| over the keys `keys` for each component c, maximised over c.
 pub fn spread(vals: &[f64], dv: usize, o: &[f64]) -> f64 {
-    vals.chunks_exact(dv)
-        .flat_map(|v| v.iter().zip(o).map(|(a, b)| (a - b).abs()))
-        .fold(0.0, f64::max)
+    vals.chunks_exact(dv).flat_map(|v| v.iter().zip(o).map(|(a, b)| (a - b).abs())).fold(0.0, f64::max)
 }
 
 /// Error of the float64 reference ([`crate::reference::f64_exact`]) on one output row, relative to
@@ -26,13 +24,7 @@ pub fn spread(vals: &[f64], dv: usize, o: &[f64]) -> f64 {
 /// γ_{3}·Σ|q_i k_ji| + O(d u²) ≤ γ_{d+1}·A with A = max_j Σ_i|q_i k_ji| (this bound is what is
 /// used), each exp one more relative 2u (libm exp is within 1 ulp), and the compensated sums of the
 /// numerator and normaliser a relative 2u + O(n u²) ≤ γ_{n+2}; the final division u.
-pub fn reference_f64_row_bound(
-    d: usize,
-    n: usize,
-    abs_score_max: f64,
-    spread: f64,
-    omax: f64,
-) -> f64 {
+pub fn reference_f64_row_bound(d: usize, n: usize, abs_score_max: f64, spread: f64, omax: f64) -> f64 {
     use super::fp::{U64, gamma};
     let theta = gamma(d + 1, U64) * abs_score_max + 2.0 * U64;
     perturbed_average_bound(theta, spread) + (2.0 * gamma(n + 2, U64) + U64) * (omax + spread)

@@ -19,7 +19,7 @@
 //!   (fl(1 − m) would lose a tail below u), which differs from 1 − m by |Z − 1|: the bound is
 //!   |Δ_direct − Δ_identity| ≤ 2γ_{n+4}(Σ p_i |v_i| + Σ_S p̂_i |v_i|) + (|Z − 1| + γ_n(1 + |Z − 1|))·Σ_S p̂_i |v_i|.
 
-use crate::theory::fp::{gamma, U64};
+use crate::theory::fp::{U64, gamma};
 
 /// Softmax of logits in f64 (stable).
 pub fn probs(logits: &[f64]) -> Vec<f64> {
@@ -39,13 +39,14 @@ pub fn kept_mass_curve(p: &[f64], kmax: usize) -> Vec<f64> {
     let mut s: Vec<f64> = p.to_vec();
     s.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
     let mut acc = 0.0;
-    (0..kmax).map(|i| {
-        if i < s.len() {
-            acc += s[i];
-        }
-        acc
-    })
-    .collect()
+    (0..kmax)
+        .map(|i| {
+            if i < s.len() {
+                acc += s[i];
+            }
+            acc
+        })
+        .collect()
 }
 
 /// Both sides of the three identities for one row and kept set, with their rounding bounds.
@@ -69,7 +70,15 @@ pub struct Truncation {
 /// Evaluate both sides for probabilities `p` (length n), values `vals` (n × dv) and kept set `keep`.
 /// `kl_coef` and `tv_coef` are the claimed coefficients: KL(P̂‖P) = kl_coef·log m, TV = tv_coef·(1 − m).
 /// `diam` is max_{i,j} ‖v_i − v_j‖₂ over the row's keys (see [`diameter`]).
-pub fn truncation(p: &[f64], vals: &[f64], dv: usize, keep: &[usize], kl_coef: f64, tv_coef: f64, diam: f64) -> Truncation {
+pub fn truncation(
+    p: &[f64],
+    vals: &[f64],
+    dv: usize,
+    keep: &[usize],
+    kl_coef: f64,
+    tv_coef: f64,
+    diam: f64,
+) -> Truncation {
     let n = p.len();
     let mut kept = vec![false; n];
     for &i in keep {
@@ -79,10 +88,13 @@ pub fn truncation(p: &[f64], vals: &[f64], dv: usize, keep: &[usize], kl_coef: f
     let z: f64 = p.iter().sum();
     let kk = keep.len();
     // KL(P̂‖P) directly.
-    let kl_direct: f64 = keep.iter().map(|&i| {
-        let ph = p[i] / m;
-        if ph > 0.0 { ph * (ph / p[i]).ln() } else { 0.0 }
-    }).sum();
+    let kl_direct: f64 = keep
+        .iter()
+        .map(|&i| {
+            let ph = p[i] / m;
+            if ph > 0.0 { ph * (ph / p[i]).ln() } else { 0.0 }
+        })
+        .sum();
     let kl_identity = kl_coef * m.ln();
     let kl_bound = gamma(kk + 4, U64) * (m.ln().abs() + 3.0);
     // TV directly.
@@ -122,7 +134,13 @@ pub fn truncation(p: &[f64], vals: &[f64], dv: usize, keep: &[usize], kl_coef: f
         let head_abs: f64 = keep.iter().map(|&i| p[i] / m * vals[i * dv + c].abs()).sum();
         let b = 2.0 * gamma(n + 4, U64) * absum + dz * head_abs;
         max_bound = max_bound.max(b);
-        let r = if b > 0.0 { e / b } else if e == 0.0 { 0.0 } else { f64::INFINITY };
+        let r = if b > 0.0 {
+            e / b
+        } else if e == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        };
         if r > worst_ratio {
             worst_ratio = r;
             out_err = e;
@@ -131,7 +149,19 @@ pub fn truncation(p: &[f64], vals: &[f64], dv: usize, keep: &[usize], kl_coef: f
     }
     let out_norm = diff.iter().map(|x| x * x).sum::<f64>().sqrt();
     let out_norm_bound = tail.max(0.0) * diam * (1.0 + 4.0 * gamma(dv + 4, U64)) + max_bound * (dv as f64).sqrt();
-    Truncation { m, kl_direct, kl_identity, kl_bound, tv_direct, tv_identity, tv_bound, out_err, out_bound, out_norm, out_norm_bound }
+    Truncation {
+        m,
+        kl_direct,
+        kl_identity,
+        kl_bound,
+        tv_direct,
+        tv_identity,
+        tv_bound,
+        out_err,
+        out_bound,
+        out_norm,
+        out_norm_bound,
+    }
 }
 
 /// max_{i,j} ‖v_i − v_j‖₂ over the n rows of `vals` (n × dv).

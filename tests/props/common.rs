@@ -3,7 +3,10 @@ use proptest::test_runner::{Config, FileFailurePersistence};
 
 /// Default config with regressions stored beside each test file (commit them).
 pub fn cfg() -> Config {
-    Config { failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))), ..Config::default() }
+    Config {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..Config::default()
+    }
 }
 
 /// A Gaussian head drawn from `seed`.

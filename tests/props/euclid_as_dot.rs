@@ -1,7 +1,7 @@
 //! `euclid.as_dot`: Euclidean attention equals dot attention at τ/2 with bias −‖k‖²/τ, as outputs.
 use crate::common::*;
 use attnproof::reference::f64_exact::row_from_logits;
-use attnproof::theory::fp::{gamma, U64};
+use attnproof::theory::fp::{U64, gamma};
 use attnproof::theory::softmax::{perturbed_average_bound, spread};
 use proptest::prelude::*;
 

@@ -1,8 +1,8 @@
 //! `jl.distances`: the Dasgupta–Gupta dimension and its per-pair tail bound; Spearman's ρ is 1 for
 //! a monotone map and −1 for a reversing one.
+use crate::common::cfg;
 use attnproof::theory::jl;
 use proptest::prelude::*;
-use crate::common::cfg;
 
 proptest! {
     #![proptest_config(cfg())]

@@ -20,13 +20,13 @@ mod note001;
 // [E2] top-K identities and FLOP counts (note 002)
 mod topk_error;
 // --- solver ---
-mod solver_certificate;
-mod solver_complexity;
-mod solver_feasibility;
 mod criteria_matrix;
 mod linear_recurrence;
 mod linformer_lowrank;
 mod longformer_window;
 mod performer_unbiased;
 mod reformer_lsh;
+mod solver_certificate;
+mod solver_complexity;
+mod solver_feasibility;
 mod sparse_patterns;

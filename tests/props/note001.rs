@@ -1,7 +1,7 @@
 //! Properties of the note-001 theorems: `split.sign`, `split.scale_classes`, `merge.centroid`,
 //! `merge.drift`, `taylor.slow`, `eikonal.gradient` — each from the library's bound functions.
 use crate::common::cfg;
-use attnproof::theory::fp::{gamma, U64};
+use attnproof::theory::fp::{U64, gamma};
 use attnproof::theory::{eikonal, merge, split, taylor};
 use proptest::prelude::*;
 

@@ -1,8 +1,8 @@
 //! `nystrom.*`: Nyström reproduces the landmark rows/columns; with every key as a landmark, Nyström
 //! attention equals exact Euclidean attention; the pseudo-inverse satisfies W W⁺ W = W.
 use crate::common::*;
-use attnproof::theory::nystrom::{self, Entry};
 use attnproof::theory::fp::{U64, gamma};
+use attnproof::theory::nystrom::{self, Entry};
 use proptest::prelude::*;
 
 proptest! {

@@ -1,7 +1,7 @@
 //! `prefix.problem`: strict-prefix row α = causal row α−1 of the problem shifted by one token, bit
 //! for bit, for every shape.
 use crate::common::*;
-use attnproof::reference::{attention_f64, Head, Mask};
+use attnproof::reference::{Head, Mask, attention_f64};
 use proptest::prelude::*;
 
 proptest! {

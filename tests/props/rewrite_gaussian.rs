@@ -1,7 +1,7 @@
 //! `rewrite.gaussian`: the log-domain identity within its rounding bound, and the f32 overflow
 //! threshold of exp(‖k‖²/2) at √(2 ln f32::MAX).
 use crate::common::*;
-use attnproof::theory::fp::{gamma, U64};
+use attnproof::theory::fp::{U64, gamma};
 use attnproof::theory::gaussian::*;
 use proptest::prelude::*;
 

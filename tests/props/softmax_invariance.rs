@@ -1,7 +1,7 @@
 //! `softmax.invariance`: key translation leaves causal attention unchanged to the bound.
 use crate::common::*;
-use attnproof::reference::{attention_f64, Head, Mask};
-use attnproof::theory::fp::{gamma, U64};
+use attnproof::reference::{Head, Mask, attention_f64};
+use attnproof::theory::fp::{U64, gamma};
 use attnproof::theory::softmax::{perturbed_average_bound, reference_f64_row_bound, spread};
 use proptest::prelude::*;
 

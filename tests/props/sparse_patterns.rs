@@ -1,9 +1,9 @@
 //! `sparse.patterns`: sparsemax satisfies the KKT conditions of the simplex projection, has exact
 //! zeros below max − 1, and is no farther from s than any point of the simplex.
+use crate::common::cfg;
 use attnproof::checks::sparse_patterns::kkt;
 use attnproof::methods::sparsemax::sparsemax;
 use attnproof::theory::fp::{U64, gamma};
-use crate::common::cfg;
 use proptest::prelude::*;
 
 proptest! {

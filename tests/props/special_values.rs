@@ -1,7 +1,7 @@
 //! Special values (quickcheck's 10 % of NaN, ±∞, ±0, ±MAX): the reference never panics; non-finite
 //! inputs and inputs whose scores would overflow are rejected with an error naming the argument;
 //! everything it accepts gives finite outputs.
-use attnproof::reference::{attention_f64, fast_f32, Head, Mask};
+use attnproof::reference::{Head, Mask, attention_f64, fast_f32};
 use quickcheck::{QuickCheck, TestResult};
 
 fn prop_f64(q: Vec<f64>, k: Vec<f64>, v: Vec<f64>) -> TestResult {
@@ -14,7 +14,9 @@ fn prop_f64(q: Vec<f64>, k: Vec<f64>, v: Vec<f64>) -> TestResult {
     match Head::new(q, k, v, n, d, 1) {
         Err(e) => TestResult::from_bool(!e.to_string().is_empty() && e.to_string().lines().count() == 1),
         Ok(h) => {
-            let ok = [Mask::Full, Mask::Causal, Mask::StrictPrefix].iter().all(|&m| attention_f64(&h, m).out.iter().all(|x| x.is_finite()));
+            let ok = [Mask::Full, Mask::Causal, Mask::StrictPrefix]
+                .iter()
+                .all(|&m| attention_f64(&h, m).out.iter().all(|x| x.is_finite()));
             TestResult::from_bool(ok)
         }
     }

@@ -1,10 +1,10 @@
 //! `topk.error`: the top-K truncation identities hold for any logits, values and kept set, within the
 //! rounding bounds of `attnproof::theory::topk`; the oracle top-K keeps at least the mass of any other
 //! set of the same size; the counted attention matches the closed-form FLOP count.
-use attnproof::theory::flops::{counted_attention, full_per_sequence, top_k_counted, Ops};
+use crate::common::*;
+use attnproof::theory::flops::{Ops, counted_attention, full_per_sequence, top_k_counted};
 use attnproof::theory::topk::{diameter, kept_mass_curve, probs, top_k, truncation};
 use proptest::prelude::*;
-use crate::common::*;
 
 fn row(seed: u64, n: usize, dv: usize, scale: f64) -> (Vec<f64>, Vec<f64>) {
     let h = head(seed, n, 1, dv, 1.0);

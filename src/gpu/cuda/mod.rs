@@ -5,7 +5,7 @@
 use super::{Backend, GpuUnavailable, MAX_D};
 use crate::reference::Head;
 use crate::{Error, Result};
-use cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
+use cudarc::cublas::{CudaBlas, Gemm, GemmConfig, sys::cublasOperation_t};
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
 use std::sync::Arc;
 
@@ -26,7 +26,11 @@ fn cu_err(e: impl std::fmt::Debug) -> Error {
 
 /// Launch configuration of the attention kernel for n rows.
 pub fn attention_launch(n: usize) -> LaunchConfig {
-    LaunchConfig { grid_dim: (super::bound::launch_blocks(n, BLOCK_ROWS), 1, 1), block_dim: (BLOCK_ROWS as u32, 1, 1), shared_mem_bytes: 0 }
+    LaunchConfig {
+        grid_dim: (super::bound::launch_blocks(n, BLOCK_ROWS), 1, 1),
+        block_dim: (BLOCK_ROWS as u32, 1, 1),
+        shared_mem_bytes: 0,
+    }
 }
 
 impl CudaBackend {
@@ -46,7 +50,8 @@ impl CudaBackend {
             use_fast_math: Some(false),
             ..Default::default()
         };
-        let ptx = cudarc::nvrtc::compile_ptx_with_opts(ATTENTION_CU, opts).map_err(|e| GpuUnavailable(format!("NVRTC: {e:?}")))?;
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(ATTENTION_CU, opts)
+            .map_err(|e| GpuUnavailable(format!("NVRTC: {e:?}")))?;
         let module = ctx.load_module(ptx).map_err(|e| GpuUnavailable(format!("loading PTX: {e:?}")))?;
         let attention = module.load_function("causal_attention").map_err(|e| GpuUnavailable(format!("{e:?}")))?;
         let stream = ctx.default_stream();

@@ -84,8 +84,11 @@ impl WgpuBackend {
 
     fn bind(&self, pipeline: &wgpu::ComputePipeline, bufs: &[&wgpu::Buffer]) -> wgpu::BindGroup {
         let layout = pipeline.get_bind_group_layout(0);
-        let entries: Vec<wgpu::BindGroupEntry<'_>> =
-            bufs.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = bufs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
         self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries })
     }
 
@@ -133,7 +136,10 @@ impl WgpuBackend {
     fn check_head(h: &Head<'_, f32>) -> Result<()> {
         h.check()?;
         if h.d > MAX_D || h.dv > MAX_D {
-            return Err(Error::invalid("head", format!("the GPU kernels support d, dv ≤ {MAX_D}, got d = {}, dv = {}", h.d, h.dv)));
+            return Err(Error::invalid(
+                "head",
+                format!("the GPU kernels support d, dv ≤ {MAX_D}, got d = {}, dv = {}", h.d, h.dv),
+            ));
         }
         if h.nq != h.nk {
             return Err(Error::invalid("head", "the GPU kernels need as many queries as keys"));
@@ -144,7 +150,10 @@ impl WgpuBackend {
 
 impl Backend for WgpuBackend {
     fn device_name(&self) -> String {
-        format!("{} ({:?}, {:?}, driver {} {})", self.info.name, self.info.backend, self.info.device_type, self.info.driver, self.info.driver_info)
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            self.info.name, self.info.backend, self.info.device_type, self.info.driver, self.info.driver_info
+        )
     }
 
     fn attention(&self, h: &Head<'_, f32>, causal: bool) -> Result<Vec<f32>> {
