@@ -385,7 +385,10 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
                 "causal" => crate::reference::Mask::Causal,
                 "strict-prefix" => crate::reference::Mask::StrictPrefix,
                 m => {
-                    return Err(crate::Error::invalid("--mask", format!("expected causal or strict-prefix, got `{m}`")));
+                    return Err(crate::Error::invalid(
+                        "--mask",
+                        format!("expected causal or strict-prefix, got `{m}`"),
+                    ));
                 }
             };
             crate::bench::solve_file(&file, tol, layer, head, mask, |l| println!("{l}"))?;
