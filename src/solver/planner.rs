@@ -60,6 +60,15 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     if n < 4 * band {
         return (Plan::Exact { reason: format!("n = {n} < 4·band = {}", 4 * band) }, None);
     }
+    // The exact band alone costs on average band/2 keys per row against ≈ n/2 for exact attention
+    // at the probe's rows: if band/n already exceeds the admissible work fraction, no tree can pass
+    // the probe, so skip building one.
+    if band as f64 / n as f64 > opts.max_work_fraction {
+        return (
+            Plan::Exact { reason: format!("band/n = {:.3} > max work fraction {}", band as f64 / n as f64, opts.max_work_fraction) },
+            None,
+        );
+    }
     let mut t = build(p, opts);
     let start = (n / 2 / band) * band;
     for j in 0..start {
