@@ -90,7 +90,8 @@ pub fn time_pair(n: usize, d: usize, threads: usize, reps: usize) -> (f64, f64) 
     let ng = equal_flop_gemm_size(n, d);
     let [a, b] = gemm_inputs(ng);
     let mut c = vec![0f32; ng * ng];
-    let mut kernel = || fast_f32::attention_f32_into(&h, Mask::Causal, Tiling::default(), &mut out);
+    let tiling = Tiling::for_rows(n);
+    let mut kernel = || fast_f32::attention_f32_into(&h, Mask::Causal, tiling, &mut out);
     let mut gemm = || gemm_square(ng, &a, &b, &mut c, threads);
     let time = |f: &mut dyn FnMut()| {
         let t = Instant::now();
@@ -128,10 +129,10 @@ pub fn exact_vs_gemm(
         .map_err(|e| Error::invalid("--threads", format!("cannot start {t} threads: {e}")))?;
     let feats = fast_f32::cpu_features();
     let isa = fast_f32::Isa::detect().name();
-    let tiling = Tiling::default();
+    let (small, large) = (Tiling::default(), Tiling::for_rows(usize::MAX));
     print(format!(
-        "bench exact: causal f32 kernel (block_q {}, tile_k {}, element-wise path {isa}; cpu: {feats}) vs gemm crate f32 GEMM, same run, {t} thread(s), best of ≥ {reps}",
-        tiling.block_q, tiling.tile_k
+        "bench exact: causal f32 kernel (tile_k {}, block_q {} below 32768 rows, {} from there; element-wise path {isa}; cpu: {feats}) vs gemm crate f32 GEMM, same run, {t} thread(s), best of ≥ {reps}",
+        small.tile_k, small.block_q, large.block_q
     ));
     print("  flops: kernel 2·n²·d (causal QKᵀ + PV); GEMM square n_g³ with n_g = round((n²d)^⅓), 2·n_g³ flops".into());
     print(format!(

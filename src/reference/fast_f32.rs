@@ -88,6 +88,12 @@ pub struct RowLayout {
 }
 
 impl Tiling {
+    /// The tiling [`attention_f32`] uses for `rows` output rows: [`Tiling::default`], with query
+    /// blocks of 128 rows from 32 768 rows on (halves the K/V traffic, which then no longer fits
+    /// in cache). Only `tile_k` enters the rounding bound, and it is the same.
+    pub fn for_rows(rows: usize) -> Self {
+        if rows >= 32_768 { Tiling { block_q: 2 * BLOCK_Q, tile_k: TILE_K } } else { Tiling::default() }
+    }
     /// Tiling with both sizes clamped to ≥ 1.
     pub fn new(block_q: usize, tile_k: usize) -> Self {
         Tiling { block_q: block_q.max(1), tile_k: tile_k.max(1) }
@@ -511,10 +517,11 @@ thread_local! {
 // The kernel.
 
 /// Exact attention in float32 under `mask`; rows as in [`Mask::rows`], `rows × dv` row-major.
-/// Default [`Tiling`]; runs on the current rayon pool. Rows with no key (only when `nk = 0`) are
+/// Tiling [`Tiling::for_rows`] (tile_k = [`TILE_K`], so the bounds computed for
+/// [`Tiling::default`] apply); runs on the current rayon pool. Rows with no key (only when `nk = 0`) are
 /// NaN, as in [`super::attention_f64`].
 pub fn attention_f32(h: &Head<'_, f32>, mask: Mask) -> Vec<f32> {
-    attention_f32_tiled(h, mask, Tiling::default())
+    attention_f32_tiled(h, mask, Tiling::for_rows(mask.rows(h.nq).len()))
 }
 
 /// [`attention_f32`] with an explicit tiling.

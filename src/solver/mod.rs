@@ -203,8 +203,12 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
         return Err(Error::invalid("solver options", "band and leaf must be ≥ 1"));
     }
     let t0 = std::time::Instant::now();
-    let p = Prepared::new(h, mask);
-    let (plan, mut tree) = planner::plan(&p, opts, tol);
+    // The widened head is only built when a tree is planned or a row needs the f64 path.
+    let prepared: std::cell::OnceCell<Prepared<'_>> = std::cell::OnceCell::new();
+    let (plan, mut tree) = match planner::early_exact(h.nq, opts) {
+        Some(plan) => (plan, None),
+        None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),
+    };
     let plan_secs = t0.elapsed().as_secs_f64();
     let rows = mask.rows(h.nq);
     let dv = h.dv;
@@ -212,7 +216,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let mut cert = vec![0.0; rows.len()];
     let mut stats = Stats { plan_secs, ..Default::default() };
     let init = || (Terms::default(), Vec::new(), Vec::new());
-    let run_rows = |lo: usize, hi: usize, tree: Option<&Tree>, out: &mut [f64], cert: &mut [f64], stats: &mut Stats| {
+    let run_rows = |p: &Prepared<'_>, lo: usize, hi: usize, tree: Option<&Tree>, out: &mut [f64], cert: &mut [f64], stats: &mut Stats| {
         // lo..hi are query rows; output row r = i − rows.start.
         let r0 = lo - rows.start;
         let res: Vec<(usize, bool)> = out[r0 * dv..(hi - rows.start) * dv]
@@ -220,7 +224,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             .zip(cert[r0..hi - rows.start].par_iter_mut())
             .enumerate()
             .map_init(init, |sc, (t, (o, e))| {
-                let (eps, w, fb) = solve_row(&p, lo + t, tree, tol, opts.share, o, sc);
+                let (eps, w, fb) = solve_row(p, lo + t, tree, tol, opts.share, o, sc);
                 *e = eps;
                 (w, fb)
             })
@@ -236,8 +240,8 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             // (theory::rounding::bounds_from_stats, theorem reference.f32_rounding); rows whose f32
             // certificate exceeds tol are recomputed on the float64 path.
             let tiling = crate::reference::fast_f32::Tiling::default();
-            let (o32, rs) = crate::reference::fast_f32::attention_f32_with_stats(h, mask, tiling);
-            let eb = crate::theory::rounding::bounds_from_stats(h, mask, &rs);
+            let o32 = crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
+            let eb = crate::theory::rounding::cheap_bounds(h, mask, tiling);
             for (r, (oc, e)) in out.chunks_mut(dv).zip(cert.iter_mut()).enumerate() {
                 for (c, x) in oc.iter_mut().enumerate() {
                     *x = o32[r * dv + c] as f64;
@@ -250,19 +254,21 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             for i in redo {
                 let r = i - rows.start;
                 let mut sc = init();
-                let (eps, _, _) = solve_row(&p, i, None, tol, opts.share, &mut out[r * dv..(r + 1) * dv], &mut sc);
+                let p = prepared.get_or_init(|| Prepared::new(h, mask));
+                let (eps, _, _) = solve_row(p, i, None, tol, opts.share, &mut out[r * dv..(r + 1) * dv], &mut sc);
                 cert[r] = eps;
                 stats.fallback_rows += 1;
             }
         }
         Some(t) => {
+            let p = prepared.get().expect("the tree plan prepares the head");
             let b = opts.band;
             let mut c0 = 0;
             while c0 < h.nq {
                 let c1 = (c0 + b).min(h.nq);
                 let (lo, hi) = (c0.max(rows.start), c1);
                 if lo < hi {
-                    run_rows(lo, hi, Some(&*t), &mut out, &mut cert, &mut stats);
+                    run_rows(p, lo, hi, Some(&*t), &mut out, &mut cert, &mut stats);
                 }
                 for j in c0..c1 {
                     t.insert_next(&h.v[j * dv..(j + 1) * dv]);

@@ -46,6 +46,24 @@ pub enum Force {
 }
 
 /// Choose the plan; returns the tree (with no keys inserted) when the plan is [`Plan::Tree`].
+/// The exact plan when it can be decided from n alone (no forced plan): n < 4·band, or the exact
+/// band alone — on average band/2 keys per row against ≈ n/2 for exact attention at the probe's rows —
+/// already exceeds the admissible work fraction, so no tree could pass the probe.
+pub fn early_exact(n: usize, opts: &SolverOptions) -> Option<Plan> {
+    if opts.force.is_some() {
+        return None;
+    }
+    let band = opts.band.max(1);
+    if n < 4 * band {
+        return Some(Plan::Exact { reason: format!("n = {n} < 4·band = {}", 4 * band) });
+    }
+    let f = band as f64 / n as f64;
+    if f > opts.max_work_fraction {
+        return Some(Plan::Exact { reason: format!("band/n = {f:.3} > max work fraction {}", opts.max_work_fraction) });
+    }
+    None
+}
+
 pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<Tree>) {
     let n = p.n;
     let band = opts.band.max(1);
@@ -57,17 +75,8 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
         }
         None => {}
     }
-    if n < 4 * band {
-        return (Plan::Exact { reason: format!("n = {n} < 4·band = {}", 4 * band) }, None);
-    }
-    // The exact band alone costs on average band/2 keys per row against ≈ n/2 for exact attention
-    // at the probe's rows: if band/n already exceeds the admissible work fraction, no tree can pass
-    // the probe, so skip building one.
-    if band as f64 / n as f64 > opts.max_work_fraction {
-        return (
-            Plan::Exact { reason: format!("band/n = {:.3} > max work fraction {}", band as f64 / n as f64, opts.max_work_fraction) },
-            None,
-        );
+    if let Some(plan) = early_exact(n, opts) {
+        return (plan, None);
     }
     let mut t = build(p, opts);
     let start = (n / 2 / band) * band;
