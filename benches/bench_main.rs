@@ -24,7 +24,7 @@ fn exact_causal(c: &mut Criterion) {
         g.throughput(Throughput::Elements((2 * n * n * D) as u64));
         g.sample_size(20).measurement_time(Duration::from_secs(3));
         g.bench_function("attention_f32", |b| {
-            b.iter(|| attention_f32_into(black_box(&h), Mask::Causal, Tiling::default(), black_box(&mut out)))
+            b.iter(|| attention_f32_into(black_box(&h), Mask::Causal, Tiling::for_rows(n), black_box(&mut out)))
         });
         g.finish();
     }

@@ -216,7 +216,13 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let mut cert = vec![0.0; rows.len()];
     let mut stats = Stats { plan_secs, ..Default::default() };
     let init = || (Terms::default(), Vec::new(), Vec::new());
-    let run_rows = |p: &Prepared<'_>, lo: usize, hi: usize, tree: Option<&Tree>, out: &mut [f64], cert: &mut [f64], stats: &mut Stats| {
+    let run_rows = |p: &Prepared<'_>,
+                    lo: usize,
+                    hi: usize,
+                    tree: Option<&Tree>,
+                    out: &mut [f64],
+                    cert: &mut [f64],
+                    stats: &mut Stats| {
         // lo..hi are query rows; output row r = i − rows.start.
         let r0 = lo - rows.start;
         let res: Vec<(usize, bool)> = out[r0 * dv..(hi - rows.start) * dv]

@@ -582,6 +582,36 @@ mod tests {
     }
 
     #[test]
+    fn cheap_bounds_dominate_the_true_error_and_the_statistics_bound() {
+        use crate::reference::fast_f32::{attention_f32_tiled, attention_f32_with_stats};
+        let mut rng = crate::rng::seeded(77);
+        for &(n, d, dv, scale) in
+            &[(1usize, 1usize, 1usize, 1.0f64), (70, 8, 3, 5.0), (300, 32, 16, 2.0), (257, 64, 64, 12.0)]
+        {
+            let s = crate::data::synthetic::gaussian(&mut rng, n, d, dv, scale);
+            let h = Head::new(&s.q, &s.k, &s.v, n, d, dv).unwrap();
+            for mask in [Mask::Causal, Mask::StrictPrefix, Mask::Full] {
+                let t = Tiling::default();
+                let got = attention_f32_tiled(&h, mask, t);
+                let (q, k, v) =
+                    (crate::reference::widen(h.q), crate::reference::widen(h.k), crate::reference::widen(h.v));
+                let want = crate::reference::attention_f64(&Head::new(&q, &k, &v, n, d, dv).unwrap(), mask).out;
+                let cheap = cheap_bounds(&h, mask, t);
+                let (_, st) = attention_f32_with_stats(&h, mask, t);
+                let tight = bounds_from_stats(&h, mask, &st);
+                for (idx, ((g, w), b)) in got.iter().zip(&want).zip(&cheap).enumerate() {
+                    assert!((*g as f64 - w).abs() <= *b, "{mask:?} n={n} element {idx}");
+                    assert!(
+                        *b >= tight[idx],
+                        "{mask:?} n={n} element {idx}: cheap {b:e} < statistics bound {:e}",
+                        tight[idx]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn first_order_shape() {
         // ρ ≈ θ + T_e E + K u and μ ≈ (2K+1) u for small arguments.
         let layout = RowLayout { n_keys: 1000, tiles: 4, max_tile_keys: 256 };
