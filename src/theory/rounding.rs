@@ -372,6 +372,37 @@ pub fn bounds_from_stats(h: &Head<'_, f32>, mask: Mask, stats: &[RowStats]) -> V
     out
 }
 
+/// Element bounds for [`crate::reference::fast_f32::attention_f32`] from O(n·(d + dv)) input
+/// statistics only — no pass over the scores: by Cauchy–Schwarz A_i ≤ ‖q_i‖·max_{j∈J(i)}‖k_j‖ =: Ā_i,
+/// and every exact score lies in [−Ā_i, Ā_i], so R_i ≤ 2Ā_i. Looser than [`bounds_from_stats`] (by the
+/// ratio of ‖q‖‖k‖ to Σ|q_l k_l|) but as certified, and nearly free; used by the solver's exact plan.
+/// Norms are computed in f64 from the f32 inputs and enlarged by (1 + 4d·2⁻⁵³) for their own rounding.
+pub fn cheap_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling) -> Vec<f64> {
+    let (d, dv) = (h.d, h.dv);
+    let up = 1.0 + 4.0 * d as f64 * U64;
+    let knorm: Vec<f64> =
+        (0..h.nk).map(|j| h.k_row(j).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up).collect();
+    let (vmax, range) = value_stats(h, mask);
+    let rows: Vec<usize> = mask.rows(h.nq).collect();
+    let mut out = vec![0f64; rows.len() * dv];
+    let (mut kmax, mut seen) = (0f64, 0usize);
+    for (r, &i) in rows.iter().enumerate() {
+        let end = mask.keys(i, h.nk).end;
+        while seen < end {
+            kmax = kmax.max(knorm[seen]);
+            seen += 1;
+        }
+        let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
+        let a = qn * kmax;
+        let co = row_coeffs(&RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a));
+        for c in 0..dv {
+            let (m, rg) = (vmax[r * dv + c], range[r * dv + c]);
+            out[r * dv + c] = co.bound(rg, rg, m);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -630,35 +661,4 @@ mod tests {
         let no_keys = RowInputs { layout: RowLayout::default(), ..p };
         assert!(row_bound(&no_keys, 1.0, 1.0, 1.0).is_infinite());
     }
-}
-
-/// Element bounds for [`crate::reference::fast_f32::attention_f32`] from O(n·(d + dv)) input
-/// statistics only — no pass over the scores: by Cauchy–Schwarz A_i ≤ ‖q_i‖·max_{j∈J(i)}‖k_j‖ =: Ā_i,
-/// and every exact score lies in [−Ā_i, Ā_i], so R_i ≤ 2Ā_i. Looser than [`bounds_from_stats`] (by the
-/// ratio of ‖q‖‖k‖ to Σ|q_l k_l|) but as certified, and nearly free; used by the solver's exact plan.
-/// Norms are computed in f64 from the f32 inputs and enlarged by (1 + 4d·2⁻⁵³) for their own rounding.
-pub fn cheap_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling) -> Vec<f64> {
-    let (d, dv) = (h.d, h.dv);
-    let up = 1.0 + 4.0 * d as f64 * U64;
-    let knorm: Vec<f64> =
-        (0..h.nk).map(|j| h.k_row(j).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up).collect();
-    let (vmax, range) = value_stats(h, mask);
-    let rows: Vec<usize> = mask.rows(h.nq).collect();
-    let mut out = vec![0f64; rows.len() * dv];
-    let (mut kmax, mut seen) = (0f64, 0usize);
-    for (r, &i) in rows.iter().enumerate() {
-        let end = mask.keys(i, h.nk).end;
-        while seen < end {
-            kmax = kmax.max(knorm[seen]);
-            seen += 1;
-        }
-        let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
-        let a = qn * kmax;
-        let co = row_coeffs(&RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a));
-        for c in 0..dv {
-            let (m, rg) = (vmax[r * dv + c], range[r * dv + c]);
-            out[r * dv + c] = co.bound(rg, rg, m);
-        }
-    }
-    out
 }
