@@ -103,7 +103,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     ));
     rep.notes.push(format!("timings: {}", rows.join("; ")));
     rep.notes.push(format!(
-        "exact = reference::fast_f32::attention_f32 (the placeholder row loop at the time of writing; the tiled kernel has the same signature), f32, d = dv = {D}, single thread; JL-projected attention is still O(n²(m+dv)): at best a constant factor (d+dv)/(m+dv) = {:.2}; reproduce with `cargo run --release -- verify{} speed.crossover`",
+        "exact = reference::fast_f32::attention_f32 (the tiled kernel), f32, d = dv = {D}, single thread; JL-projected attention is still O(n²(m+dv)): at best a constant factor (d+dv)/(m+dv) = {:.2}; reproduce with `cargo run --release -- verify{} speed.crossover`",
         (D + DV) as f64 / (JL_DIM + DV) as f64,
         if ctx.quick { " --quick" } else { "" }
     ));
