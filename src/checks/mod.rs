@@ -177,13 +177,21 @@ impl Outcome {
 /// quick mode); the sweeps' verdict findings join the report, and a failing sweep finding turns a
 /// `holds` into `fails`.
 pub fn run(thm: &Theorem, ctx: &Ctx) -> Outcome {
+    run_with_records(thm, ctx).0
+}
+
+/// The result lines of the sweeps a theorem's [`run`] ran, with their specs (for the docs' plots).
+pub type SweepRecords = Vec<(crate::sweep::SweepSpec, Vec<crate::sweep::run::Record>)>;
+
+/// [`run`], also returning the records of the sweeps it ran, so that callers that need them (the docs
+/// generator) do not run the sweeps a second time.
+pub fn run_with_records(thm: &Theorem, ctx: &Ctx) -> (Outcome, SweepRecords) {
+    let mut records = Vec::new();
     let report = match find(&thm.id) {
         None => Err(format!("no check registered for `{}` in src/checks/mod.rs", thm.id)),
-        Some(f) => {
-            f(thm, ctx).map_err(|e| e.to_string()).and_then(|r| with_sweeps(r, thm, ctx).map_err(|e| e.to_string()))
-        }
+        Some(f) => f(thm, ctx).and_then(|r| with_sweeps(r, thm, ctx, &mut records)).map_err(|e| e.to_string()),
     };
-    Outcome { report, expected: thm.expected.verdict }
+    (Outcome { report, expected: thm.expected.verdict }, records)
 }
 
 /// The sweep files that name a theorem.
@@ -203,21 +211,31 @@ pub fn sweeps_of(id: &str) -> Result<Vec<crate::sweep::SweepSpec>> {
     Ok(out)
 }
 
-fn with_sweeps(mut rep: Report, thm: &Theorem, ctx: &Ctx) -> Result<Report> {
+fn with_sweeps(mut rep: Report, thm: &Theorem, ctx: &Ctx, records: &mut SweepRecords) -> Result<Report> {
     for spec in sweeps_of(&thm.id)? {
-        let dir = std::env::temp_dir().join(format!("attnproof-verify-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, e))?;
-        let out = dir.join(format!("{}.jsonl", spec.name));
-        let _ = std::fs::remove_file(&out);
-        let opts = crate::sweep::RunOptions { quick: ctx.quick, out: Some(out.clone()), ..Default::default() };
-        let sum = crate::sweep::run::run_sweep_with(&spec, thm, &opts, &mut |_| {});
-        let _ = std::fs::remove_file(&out);
-        let _ = std::fs::remove_file(out.with_extension("timing.jsonl"));
-        let sum = sum?;
+        let sum = run_sweep_to_temp(&spec, thm, ctx.quick)?;
         if rep.verdict == Verdict::Holds && !sum.findings.iter().all(|f| f.ok()) {
             rep.verdict = Verdict::Fails;
         }
         rep.findings.extend(sum.findings);
+        records.push((spec, sum.records));
     }
     Ok(rep)
+}
+
+/// Run a sweep (its quick subset when `quick`) into a temporary results file that is removed again.
+pub fn run_sweep_to_temp(
+    spec: &crate::sweep::SweepSpec,
+    thm: &Theorem,
+    quick: bool,
+) -> Result<crate::sweep::run::SweepSummary> {
+    let dir = std::env::temp_dir().join(format!("attnproof-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, e))?;
+    let out = dir.join(format!("{}.jsonl", spec.name));
+    let _ = std::fs::remove_file(&out);
+    let opts = crate::sweep::RunOptions { quick, out: Some(out.clone()), ..Default::default() };
+    let sum = crate::sweep::run::run_sweep_with(spec, thm, &opts, &mut |_| {});
+    let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(out.with_extension("timing.jsonl"));
+    sum
 }

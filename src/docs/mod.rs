@@ -50,13 +50,9 @@ pub fn render_all() -> Result<Vec<Page>> {
     let mut pages = Vec::new();
     let mut rows = Vec::new();
     for t in &thms {
-        let outcome = checks::run(t, &ctx);
+        // One run of the check and its quick sweeps: the records feed the plots.
+        let (outcome, sweep_records) = checks::run_with_records(t, &ctx);
         let report = outcome.report.map_err(|e| Error::Registry(format!("{}: {e}", t.id)))?;
-        let sweeps = checks::sweeps_of(&t.id)?;
-        let mut sweep_records = Vec::new();
-        for s in &sweeps {
-            sweep_records.push((s.clone(), quick_records(s, t)?));
-        }
         for (s, recs) in &sweep_records {
             if let Some(svg) = plot::render(s, recs)? {
                 pages.push(Page { rel: PathBuf::from(format!("theorems/{}.svg", s.name)), content: svg });
@@ -73,19 +69,6 @@ pub fn render_all() -> Result<Vec<Page>> {
     }
     pages.push(Page { rel: PathBuf::from("index.md"), content: index_page(&rows) });
     Ok(pages)
-}
-
-/// The records of a sweep's quick subset (run into a temporary file).
-pub fn quick_records(spec: &SweepSpec, thm: &Theorem) -> Result<Vec<sweep::run::Record>> {
-    let dir = std::env::temp_dir().join(format!("attnproof-docs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let out = dir.join(format!("{}.jsonl", spec.name));
-    let _ = std::fs::remove_file(&out);
-    let opts = sweep::RunOptions { quick: true, out: Some(out.clone()), ..Default::default() };
-    let sum = sweep::run::run_sweep_with(spec, thm, &opts, &mut |_| {});
-    let _ = std::fs::remove_file(&out);
-    let _ = std::fs::remove_file(out.with_extension("timing.jsonl"));
-    Ok(sum?.records)
 }
 
 fn index_page(rows: &[(Theorem, Report)]) -> String {
