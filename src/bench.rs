@@ -9,6 +9,14 @@
 //! `gemm::gemm` with `Parallelism::Rayon(T)`; its rate is computed from its own 2·n_g³.
 //! The two are timed alternately after one warm-up each, and the best of `reps` times of each is
 //! kept (more repetitions for short runs; see [`time_pair`]).
+//!
+//! Submodules: [`pareto`] (`bench pareto`: the error/time Pareto front of the solver and the
+//! approximate methods), [`fast`] (the fast f32 method implementations it times), [`plot`] (log-log
+//! SVG plots of `bench pareto` and `bench solver --plot`).
+pub mod fast;
+pub mod pareto;
+pub mod plot;
+
 use crate::reference::fast_f32::{self, Tiling};
 use crate::reference::{Head, Mask};
 use crate::{Error, Result};
@@ -295,6 +303,30 @@ pub fn solver_vs_exact(
         print("* exact time extrapolated ∝ n² from the largest timed n (--exact-max)".into());
     }
     Ok(pts)
+}
+
+/// `bench solver --plot`: solver and exact-kernel time against n, log-log, with the fitted
+/// slopes ([`crate::stats::loglog_slope`]) in the legend. Extrapolated exact times are left out.
+pub fn solver_svg(pts: &[SolverPoint], regime: &str, tol_rel: f64) -> Result<String> {
+    let slope = |xy: &[(f64, f64)]| -> String {
+        let (xs, ys): (Vec<f64>, Vec<f64>) = xy.iter().copied().unzip();
+        match crate::stats::loglog_slope(&xs, &ys, 0.95) {
+            Some(f) => format!("slope {:.2} [{:.2}, {:.2}]", f.slope, f.lo, f.hi),
+            None => "slope: too few points".into(),
+        }
+    };
+    let solver: Vec<(f64, f64)> = pts.iter().map(|p| (p.n as f64, p.solver_secs)).collect();
+    let exact: Vec<(f64, f64)> =
+        pts.iter().filter(|p| !p.exact_extrapolated).map(|p| (p.n as f64, p.exact_secs)).collect();
+    let series = vec![
+        plot::Series {
+            name: format!("solver, tol {tol_rel:.0e}·max|v| ({})", slope(&solver)),
+            pts: solver,
+            dashed: false,
+        },
+        plot::Series { name: format!("exact f32 kernel ({})", slope(&exact)), pts: exact, dashed: true },
+    ];
+    plot::loglog_svg(&format!("bench solver, regime {regime}: time vs n"), "n", "seconds", &series, None)
 }
 
 /// `attnproof solve FILE`: per head of a real-data file, the solver against the exact f32 kernel in

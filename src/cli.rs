@@ -272,6 +272,64 @@ pub enum BenchWhat {
         /// Largest n at which the exact kernel is timed (beyond: extrapolated ∝ n², marked *).
         #[arg(long, default_value_t = 1 << 15)]
         exact_max: usize,
+        /// Write a log-log SVG of time vs n (solver and exact kernel, fitted slopes in the legend).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Error/time Pareto front of the solver and the approximate methods on one causal head: errors
+    /// vs float64, time relative to the exact f32 kernel timed alternately in the same run.
+    Pareto {
+        /// Real-data file (MiniLM/SmolLM2 layout); without it, a synthetic --regime.
+        #[arg(long, conflicts_with = "regime")]
+        data: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        layer: usize,
+        #[arg(long, default_value_t = 0)]
+        head: usize,
+        /// Synthetic regime (clustered | lowdim | peaked | bounded | real-stats; default clustered).
+        #[arg(long)]
+        regime: Option<String>,
+        /// Tokens (synthetic: default 4096; file: the first n, default all).
+        #[arg(long)]
+        n: Option<usize>,
+        /// Head dimension of synthetic data (dv = d).
+        #[arg(long, default_value_t = 64)]
+        d: usize,
+        /// Methods to run.
+        #[arg(long, value_delimiter = ',', default_value = "exact,solver,performer,nystrom,topk,window,longformer")]
+        methods: Vec<String>,
+        /// Solver tolerances, relative to max|v|.
+        #[arg(long, value_delimiter = ',', default_value = "1e-1,1e-2,1e-3,1e-4")]
+        tol: Vec<f64>,
+        /// Performer feature counts.
+        #[arg(long, value_delimiter = ',', default_value = "64,128,256,512,1024")]
+        performer: Vec<usize>,
+        /// Nyström landmark counts.
+        #[arg(long, value_delimiter = ',', default_value = "16,64,256")]
+        nystrom: Vec<usize>,
+        /// Oracle top-k key counts.
+        #[arg(long, value_delimiter = ',', default_value = "8,32,128,256")]
+        topk: Vec<usize>,
+        /// Causal window widths (last w tokens).
+        #[arg(long, value_delimiter = ',', default_value = "16,64,256,1024")]
+        window: Vec<usize>,
+        /// Longformer settings HALF:GLOBAL (window ±HALF, GLOBAL first tokens).
+        #[arg(long, value_delimiter = ',', default_value = "32:2,128:8,512:16")]
+        longformer: Vec<String>,
+        /// Timed (method, exact) pairs per setting (more for short runs); medians are reported.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write the table as markdown here.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Write the log-log SVG (max error vs time/exact, front highlighted) here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
 }
 
@@ -375,9 +433,78 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench { what: BenchWhat::Solver { n, tol, regime, d, seed, exact_max } } => {
+        Cmd::Bench { what: BenchWhat::Solver { n, tol, regime, d, seed, exact_max, plot } } => {
             let n = if n.is_empty() { (10..=14).map(|p| 1usize << p).collect() } else { n };
-            crate::bench::solver_vs_exact(&n, d, tol, &regime, seed, exact_max, |l| println!("{l}"))?;
+            if let Some(p) = &plot {
+                crate::bench::pareto::check_out_path("--plot", p)?;
+            }
+            let pts = crate::bench::solver_vs_exact(&n, d, tol, &regime, seed, exact_max, |l| println!("{l}"))?;
+            if let Some(p) = plot {
+                crate::bench::pareto::write(&p, &crate::bench::solver_svg(&pts, &regime, tol)?)?;
+                println!("wrote {}", p.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench {
+            what:
+                BenchWhat::Pareto {
+                    data,
+                    layer,
+                    head,
+                    regime,
+                    n,
+                    d,
+                    methods,
+                    tol,
+                    performer,
+                    nystrom,
+                    topk,
+                    window,
+                    longformer,
+                    reps,
+                    seed,
+                    json,
+                    markdown,
+                    plot,
+                },
+        } => {
+            use crate::bench::pareto;
+            let grid = pareto::Grid { methods, tol, performer, nystrom, topk, window, longformer };
+            let settings = grid.settings()?;
+            for (flag, p) in [("--json", &json), ("--markdown", &markdown), ("--plot", &plot)] {
+                if let Some(p) = p {
+                    pareto::check_out_path(flag, p)?;
+                }
+            }
+            let src = match data {
+                Some(path) => pareto::Source::File { path, layer, head, n },
+                None => pareto::Source::Regime {
+                    name: regime.unwrap_or_else(|| "clustered".into()),
+                    n: n.unwrap_or(4096),
+                    d,
+                },
+            };
+            let head = pareto::load(&src, seed)?;
+            // Progress (one line per setting, as measured) on stderr; the table with the front on stdout.
+            let rep = pareto::run(&head, &settings, reps, seed, |l| eprintln!("{l}"))?;
+            println!(
+                "# {} (n = {}, d = {}, dv = {}), seed {seed}, {} thread(s)",
+                rep.dataset, rep.n, rep.d, rep.dv, rep.threads
+            );
+            println!("{}", rep.table());
+            println!("{}", rep.front_summary());
+            if let Some(p) = json {
+                let text =
+                    serde_json::to_string_pretty(&rep).map_err(|e| crate::Error::invalid("--json", e.to_string()))?;
+                pareto::write(&p, &text)?;
+            }
+            if let Some(p) = markdown {
+                pareto::write(&p, &rep.markdown())?;
+            }
+            if let Some(p) = plot {
+                pareto::write(&p, &rep.svg()?)?;
+                println!("wrote {}", p.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Solve { file, tol, layer, head, mask } => {
