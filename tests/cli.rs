@@ -43,3 +43,86 @@ fn check_reference_on_the_shipped_slice() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("layer") && out.contains("max |f64 − stored|"));
 }
+
+#[test]
+fn bench_pareto_bad_arguments_are_one_line_errors() {
+    let slice = attnproof::data::shipped_slice();
+    let s = slice.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["bench", "pareto", "--topk", "0"], "--topk"),
+        (&["bench", "pareto", "--window", "8,0"], "--window"),
+        (&["bench", "pareto", "--performer", "x"], "--performer"),
+        (&["bench", "pareto", "--tol=-1e-3"], "--tol"),
+        (&["bench", "pareto", "--tol", "nan"], "--tol"),
+        (&["bench", "pareto", "--longformer", "32"], "--longformer"),
+        (&["bench", "pareto", "--methods", "exact,magic"], "--methods"),
+        (&["bench", "pareto", "--regime", "nope", "--n", "64"], "--regime"),
+        (&["bench", "pareto", "--regime", "clustered", "--n", "1"], "--n"),
+        (&["bench", "pareto", "--regime", "clustered", "--n", "64", "--reps", "0"], "--reps"),
+        (&["bench", "pareto", "--data", s, "--regime", "clustered"], "--regime"),
+        (&["bench", "pareto", "--data", s, "--layer", "7"], "--layer"),
+        (&["bench", "pareto", "--data", "/nonexistent/x.safetensors"], "/nonexistent/x.safetensors"),
+        (&["bench", "pareto", "--plot", "/nonexistent-dir/p.svg"], "--plot"),
+        (&["bench", "solver", "--plot", "/nonexistent-dir/p.svg", "--n", "64"], "--plot"),
+    ];
+    for (args, field) in cases {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(field) && !err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn bench_pareto_on_the_shipped_slice_writes_table_json_and_plot() {
+    let dir = std::env::temp_dir().join(format!("attnproof-pareto-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, svg, md) = (dir.join("p.json"), dir.join("p.svg"), dir.join("p.md"));
+    let slice = attnproof::data::shipped_slice();
+    let args = [
+        "bench",
+        "pareto",
+        "--data",
+        slice.to_str().unwrap(),
+        "--n",
+        "256",
+        "--methods",
+        "exact,solver,topk,window,nystrom",
+        "--tol",
+        "1e-2",
+        "--topk",
+        "4,512",
+        "--window",
+        "8",
+        "--nystrom",
+        "8",
+        "--reps",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+    ];
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Pareto front") && out.contains("oracle"), "{out}");
+    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let pts = rep["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 6);
+    // top-k with k ≥ n is exact attention: error at f32 rounding level; the 4-key version is worse.
+    let err_of = |m: &str, p: &str| {
+        pts.iter().find(|x| x["method"] == m && x["param"] == p).unwrap()["max_err"].as_f64().unwrap()
+    };
+    assert!(err_of("topk", "k=512") < 1e-5);
+    assert!(err_of("topk", "k=4") > err_of("topk", "k=512"));
+    assert!(err_of("solver", "tol=1e-2") <= 1e-2);
+    let nys = pts.iter().find(|x| x["method"] == "nystrom").unwrap();
+    assert_eq!(nys["causal"], false);
+    assert_eq!(nys["on_front"], false);
+    assert!(pts.iter().any(|x| x["on_front"] == true));
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("Pareto front"));
+    assert!(std::fs::read_to_string(&md).unwrap().contains("| method |"));
+    std::fs::remove_dir_all(&dir).ok();
+}
