@@ -323,10 +323,18 @@ pub fn solver_svg(pts: &[SolverPoint], regime: &str, tol_rel: f64) -> Result<Str
             name: format!("solver, tol {tol_rel:.0e}·max|v| ({})", slope(&solver)),
             pts: solver,
             dashed: false,
+            color: 1,
         },
-        plot::Series { name: format!("exact f32 kernel ({})", slope(&exact)), pts: exact, dashed: true },
+        plot::Series { name: format!("exact f32 kernel ({})", slope(&exact)), pts: exact, dashed: true, color: 0 },
     ];
-    plot::loglog_svg(&format!("bench solver, regime {regime}: time vs n"), "n", "seconds", &series, None)
+    plot::loglog_svg(
+        &format!("bench solver, regime {regime}: time vs n"),
+        "n",
+        "seconds",
+        &series,
+        None,
+        plotters::prelude::SeriesLabelPosition::UpperLeft,
+    )
 }
 
 /// `attnproof solve FILE`: per head of a real-data file, the solver against the exact f32 kernel in

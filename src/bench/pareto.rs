@@ -555,7 +555,7 @@ impl Report {
     pub fn svg(&self) -> Result<String> {
         let mut series: Vec<super::plot::Series> = Vec::new();
         let floor = 1e-12;
-        for fam in FAMILIES.iter().map(|f| if *f == "exact" { "exact-f32" } else { f }) {
+        for (color, fam) in FAMILIES.iter().map(|f| if *f == "exact" { "exact-f32" } else { f }).enumerate() {
             let mut pts: Vec<(f64, f64)> = self
                 .points
                 .iter()
@@ -568,7 +568,7 @@ impl Report {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             let causal = self.points.iter().find(|p| p.method == fam).is_some_and(|p| p.causal);
             let name = if causal { fam.to_string() } else { format!("{fam} (not causal: leaks)") };
-            series.push(super::plot::Series { name, pts, dashed: !causal });
+            series.push(super::plot::Series { name, pts, dashed: !causal, color });
         }
         let mut fr: Vec<(f64, f64)> = self
             .points
@@ -578,7 +578,14 @@ impl Report {
             .collect();
         fr.sort_by(|a, b| a.0.total_cmp(&b.0));
         let title = format!("{} (n={}): max error vs time", short(&self.dataset), self.n);
-        super::plot::loglog_svg(&title, "time / exact f32 kernel (same run)", "max |err| / max|v|", &series, Some(&fr))
+        super::plot::loglog_svg(
+            &title,
+            "time / exact f32 kernel (same run)",
+            "max |err| / max|v|",
+            &series,
+            Some(&fr),
+            plotters::prelude::SeriesLabelPosition::LowerLeft,
+        )
     }
 }
 

@@ -20,6 +20,17 @@ pub struct Series {
     pub name: String,
     pub pts: Vec<(f64, f64)>,
     pub dashed: bool,
+    /// Index into the palette (fixed per method, so that colours agree across plots).
+    pub color: usize,
+}
+
+/// 0.1, 2, 1024, 1.5e5: axis numbers without float noise.
+pub fn short_num(x: f64) -> String {
+    if x == 0.0 || !(1e-3..1e6).contains(&x.abs()) {
+        return format!("{x:.0e}");
+    }
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn plot_err<E: std::fmt::Debug>(e: E) -> Error {
@@ -34,11 +45,17 @@ pub fn loglog_svg(
     ydesc: &str,
     series: &[Series],
     front: Option<&[(f64, f64)]>,
+    legend: SeriesLabelPosition,
 ) -> Result<String> {
     let good = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite() && p.0 > 0.0 && p.1 > 0.0;
     let series: Vec<Series> = series
         .iter()
-        .map(|s| Series { name: s.name.clone(), pts: s.pts.iter().filter(good).copied().collect(), dashed: s.dashed })
+        .map(|s| Series {
+            name: s.name.clone(),
+            pts: s.pts.iter().filter(good).copied().collect(),
+            dashed: s.dashed,
+            color: s.color,
+        })
         .filter(|s| !s.pts.is_empty())
         .collect();
     let front: Vec<(f64, f64)> = front.unwrap_or(&[]).iter().filter(good).copied().collect();
@@ -60,9 +77,16 @@ pub fn loglog_svg(
             .y_label_area_size(70)
             .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
             .map_err(plot_err)?;
-        chart.configure_mesh().x_desc(xdesc).y_desc(ydesc).draw().map_err(plot_err)?;
-        for (i, s) in series.iter().enumerate() {
-            let c = COLORS[i % COLORS.len()];
+        chart
+            .configure_mesh()
+            .x_desc(xdesc)
+            .y_desc(ydesc)
+            .x_label_formatter(&|x| short_num(*x))
+            .y_label_formatter(&|y| format!("{y:.0e}"))
+            .draw()
+            .map_err(plot_err)?;
+        for s in &series {
+            let c = COLORS[s.color % COLORS.len()];
             let line = if s.dashed {
                 chart
                     .draw_series(DashedLineSeries::new(s.pts.iter().copied(), 5, 4, c.stroke_width(2)))
@@ -93,7 +117,7 @@ pub fn loglog_svg(
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
