@@ -211,9 +211,28 @@ pub fn solver_vs_exact(
     regime: &str,
     seed: u64,
     exact_max: usize,
+    print: impl FnMut(String),
+) -> Result<Vec<SolverPoint>> {
+    solver_vs_exact_reps(ns, d, tol_rel, regime, seed, exact_max, 1, print)
+}
+
+/// [`solver_vs_exact`] with `reps` timed runs of each per n, solver and exact kernel alternated (the
+/// order flips every rep); the median time of each is reported.
+#[allow(clippy::too_many_arguments)]
+pub fn solver_vs_exact_reps(
+    ns: &[usize],
+    d: usize,
+    tol_rel: f64,
+    regime: &str,
+    seed: u64,
+    exact_max: usize,
+    reps: usize,
     mut print: impl FnMut(String),
 ) -> Result<Vec<SolverPoint>> {
     use crate::reference::{Head, Mask};
+    if reps == 0 {
+        return Err(crate::Error::invalid("--reps", "need at least one repetition"));
+    }
     use crate::solver::{SolverOptions, compare, solve};
     let spec = solver_regime(regime)?;
     let mut pts = Vec::new();
@@ -232,11 +251,34 @@ pub fn solver_vs_exact(
         let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
         let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
         let tol = tol_rel * vmax.max(f64::MIN_POSITIVE);
-        let (exact_secs, extrap) = if h.n <= exact_max {
+        let timed_exact = h.n <= exact_max;
+        let run_exact = || {
             let t = std::time::Instant::now();
             let o = crate::reference::fast_f32::attention_f32(&head, Mask::Causal);
             std::hint::black_box(&o);
-            let s = t.elapsed().as_secs_f64();
+            t.elapsed().as_secs_f64()
+        };
+        let run_solver = || -> Result<(crate::solver::Solved, f64)> {
+            let t = std::time::Instant::now();
+            let r = solve(&head, Mask::Causal, tol, &SolverOptions::default())?;
+            Ok((r, t.elapsed().as_secs_f64()))
+        };
+        let (mut te, mut ts, mut last) = (Vec::new(), Vec::new(), None);
+        for i in 0..reps {
+            if i % 2 == 1 && timed_exact {
+                te.push(run_exact());
+            }
+            let (r, s) = run_solver()?;
+            ts.push(s);
+            last = Some(r);
+            if i % 2 == 0 && timed_exact {
+                te.push(run_exact());
+            }
+        }
+        let r = last.expect("reps ≥ 1");
+        let solver_secs = median_of(&mut ts);
+        let (exact_secs, extrap) = if timed_exact {
+            let s = median_of(&mut te);
             last_exact = Some((h.n, s));
             (s, false)
         } else if let Some((n0, s0)) = last_exact {
@@ -244,9 +286,6 @@ pub fn solver_vs_exact(
         } else {
             (f64::NAN, true)
         };
-        let t = std::time::Instant::now();
-        let r = solve(&head, Mask::Causal, tol, &SolverOptions::default())?;
-        let solver_secs = t.elapsed().as_secs_f64();
         // True error on ≤ 64 evenly spaced rows plus the row of the largest certificate.
         let step = (h.n / 64).max(1);
         let mut rows: Vec<usize> = (0..h.n).step_by(step).collect();
@@ -303,6 +342,15 @@ pub fn solver_vs_exact(
         print("* exact time extrapolated ∝ n² from the largest timed n (--exact-max)".into());
     }
     Ok(pts)
+}
+
+fn median_of(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => 0.5 * (v[n / 2 - 1] + v[n / 2]),
+    }
 }
 
 /// `bench solver --plot`: solver and exact-kernel time against n, log-log, with the fitted

@@ -275,6 +275,9 @@ pub enum BenchWhat {
         /// Write a log-log SVG of time vs n (solver and exact kernel, fitted slopes in the legend).
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Timed runs of each (solver and exact alternated); medians are reported.
+        #[arg(long, default_value_t = 1)]
+        reps: usize,
     },
     /// Error/time Pareto front of the solver and the approximate methods on one causal head: errors
     /// vs float64, time relative to the exact f32 kernel timed alternately in the same run.
@@ -433,12 +436,13 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench { what: BenchWhat::Solver { n, tol, regime, d, seed, exact_max, plot } } => {
+        Cmd::Bench { what: BenchWhat::Solver { n, tol, regime, d, seed, exact_max, plot, reps } } => {
             let n = if n.is_empty() { (10..=14).map(|p| 1usize << p).collect() } else { n };
             if let Some(p) = &plot {
                 crate::bench::pareto::check_out_path("--plot", p)?;
             }
-            let pts = crate::bench::solver_vs_exact(&n, d, tol, &regime, seed, exact_max, |l| println!("{l}"))?;
+            let pts =
+                crate::bench::solver_vs_exact_reps(&n, d, tol, &regime, seed, exact_max, reps, |l| println!("{l}"))?;
             if let Some(p) = plot {
                 crate::bench::pareto::write(&p, &crate::bench::solver_svg(&pts, &regime, tol)?)?;
                 println!("wrote {}", p.display());
