@@ -11,7 +11,8 @@
 //!
 //! Methods (implementations: [`super::fast`], f32, parallel, gemm — except where noted):
 //! * `exact-f32`: the tiled f32 kernel itself (time ratio ≈ 1; its error is f32 rounding).
-//! * `solver`: [`crate::solver::solve`] at tol·max|v| (certified: max error ≤ tol·max|v|).
+//! * `solver`: [`crate::solver::solve`] at tol·max|v| (certified: max error ≤ tol·max|v|);
+//!   `solver-tree` (not in the default list): the same with the planner forced to the tree plan.
 //! * `performer`: causal FAVOR+ with m orthogonal features ([`super::fast::performer_attention`]).
 //! * `topk`: oracle top-k — needs every causal score, so its cost is at least the exact cost.
 //! * `window`: last-w causal window; `longformer`: causal window ±half plus `global` first tokens.
@@ -47,12 +48,29 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Setting {
     Exact,
-    Solver { tol: f64 },
-    Performer { m: usize },
-    Nystrom { k: usize },
-    TopK { k: usize },
-    Window { w: usize },
-    Longformer { half: usize, global: usize },
+    Solver {
+        tol: f64,
+    },
+    /// The solver with its planner forced to the tree plan (`SolverOptions::force`).
+    SolverTree {
+        tol: f64,
+    },
+    Performer {
+        m: usize,
+    },
+    Nystrom {
+        k: usize,
+    },
+    TopK {
+        k: usize,
+    },
+    Window {
+        w: usize,
+    },
+    Longformer {
+        half: usize,
+        global: usize,
+    },
 }
 
 impl Setting {
@@ -60,6 +78,7 @@ impl Setting {
         match self {
             Setting::Exact => "exact-f32",
             Setting::Solver { .. } => "solver",
+            Setting::SolverTree { .. } => "solver-tree",
             Setting::Performer { .. } => "performer",
             Setting::Nystrom { .. } => "nystrom",
             Setting::TopK { .. } => "topk",
@@ -70,7 +89,7 @@ impl Setting {
     pub fn param(&self) -> String {
         match *self {
             Setting::Exact => "-".into(),
-            Setting::Solver { tol } => format!("tol={tol:.0e}"),
+            Setting::Solver { tol } | Setting::SolverTree { tol } => format!("tol={tol:.0e}"),
             Setting::Performer { m } => format!("m={m}"),
             Setting::Nystrom { k } => format!("k={k}"),
             Setting::TopK { k } => format!("k={k}"),
@@ -85,7 +104,8 @@ impl Setting {
 }
 
 /// The methods `--methods` may name.
-pub const FAMILIES: [&str; 7] = ["exact", "solver", "performer", "nystrom", "topk", "window", "longformer"];
+pub const FAMILIES: [&str; 8] =
+    ["exact", "solver", "performer", "nystrom", "topk", "window", "longformer", "solver-tree"];
 
 /// Parameter lists of `bench pareto` (CLI names in the error messages).
 #[derive(Debug, Clone)]
@@ -139,6 +159,9 @@ impl Grid {
         }
         if on("solver") {
             out.extend(self.tol.iter().map(|&tol| Setting::Solver { tol }));
+        }
+        if on("solver-tree") {
+            out.extend(self.tol.iter().map(|&tol| Setting::SolverTree { tol }));
         }
         if on("performer") {
             out.extend(self.performer.iter().map(|&m| Setting::Performer { m }));
@@ -300,8 +323,12 @@ fn run_once(s: &Setting, d: &Data, seed: u64, landmarks: &mut Option<Vec<usize>>
         Setting::Exact => {
             (Out::F32(fast_f32::attention_f32_tiled(&h, Mask::Causal, Tiling::for_rows(d.n))), String::new())
         }
-        Setting::Solver { tol } => {
-            let r = crate::solver::solve(&h, Mask::Causal, tol * d.vmax().max(f64::MIN_POSITIVE), &Default::default())?;
+        Setting::Solver { tol } | Setting::SolverTree { tol } => {
+            let mut opts = crate::solver::SolverOptions::default();
+            if matches!(s, Setting::SolverTree { .. }) {
+                opts.force = Some(crate::solver::Force::Tree);
+            }
+            let r = crate::solver::solve(&h, Mask::Causal, tol * d.vmax().max(f64::MIN_POSITIVE), &opts)?;
             let note = format!("plan {}, max cert/max|v| {:.2e}", r.plan.label(), r.max_cert() / d.vmax());
             (Out::F64(r.out), note)
         }
@@ -707,7 +734,7 @@ mod tests {
             window: vec![4],
             longformer: vec!["4:1".into()],
         };
-        assert_eq!(g.settings().unwrap().len(), 7);
+        assert_eq!(g.settings().unwrap().len(), 8);
         let cases: Vec<(Grid, &str)> = vec![
             (Grid { tol: vec![0.0], ..g.clone() }, "--tol"),
             (Grid { tol: vec![f64::NAN], ..g.clone() }, "--tol"),
