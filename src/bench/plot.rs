@@ -81,6 +81,8 @@ pub fn loglog_svg(
             .configure_mesh()
             .x_desc(xdesc)
             .y_desc(ydesc)
+            .x_labels(7)
+            .y_labels(10)
             .x_label_formatter(&|x| short_num(*x))
             .y_label_formatter(&|y| format!("{y:.0e}"))
             .draw()
