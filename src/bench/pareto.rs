@@ -329,7 +329,13 @@ fn run_once(s: &Setting, d: &Data, seed: u64, landmarks: &mut Option<Vec<usize>>
                 opts.force = Some(crate::solver::Force::Tree);
             }
             let r = crate::solver::solve(&h, Mask::Causal, tol * d.vmax().max(f64::MIN_POSITIVE), &opts)?;
-            let note = format!("plan {}, max cert/max|v| {:.2e}", r.plan.label(), r.max_cert() / d.vmax());
+            let note = format!(
+                "plan {}, max cert/max|v| {:.2e}, f64 fallback rows {}/{}",
+                r.plan.label(),
+                r.max_cert() / d.vmax(),
+                r.stats.fallback_rows,
+                d.n
+            );
             (Out::F64(r.out), note)
         }
         Setting::Performer { m } => {
