@@ -304,6 +304,9 @@ pub enum BenchWhat {
         /// Solver tolerances, relative to max|v|.
         #[arg(long, value_delimiter = ',', default_value = "1e-1,1e-2,1e-3,1e-4")]
         tol: Vec<f64>,
+        /// Tolerances of solver-tree (default: those of --tol).
+        #[arg(long, value_delimiter = ',')]
+        tree_tol: Vec<f64>,
         /// Performer feature counts.
         #[arg(long, value_delimiter = ',', default_value = "64,128,256,512,1024")]
         performer: Vec<usize>,
@@ -460,6 +463,7 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
                     d,
                     methods,
                     tol,
+                    tree_tol,
                     performer,
                     nystrom,
                     topk,
@@ -473,7 +477,7 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
                 },
         } => {
             use crate::bench::pareto;
-            let grid = pareto::Grid { methods, tol, performer, nystrom, topk, window, longformer };
+            let grid = pareto::Grid { methods, tol, tree_tol, performer, nystrom, topk, window, longformer };
             let settings = grid.settings()?;
             for (flag, p) in [("--json", &json), ("--markdown", &markdown), ("--plot", &plot)] {
                 if let Some(p) = p {
