@@ -591,14 +591,14 @@ impl Report {
             s += &format!(
                 "| {b}{}{b} | {b}{}{b} | {:.2e} | {:.2e} | {:.4} | {:.4} | {:.3} | {} | {} |\n",
                 p.method,
-                p.param,
+                cell(&p.param),
                 p.max_err,
                 p.mean_err,
                 p.secs,
                 p.exact_secs,
                 p.rel_time,
                 front_mark(p),
-                p.note
+                cell(&p.note)
             );
         }
         s
@@ -662,6 +662,11 @@ impl Report {
             plotters::prelude::SeriesLabelPosition::LowerLeft,
         )
     }
+}
+
+/// A markdown table cell: `|` escaped.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
 }
 
 fn short(s: &str) -> String {
@@ -792,6 +797,11 @@ mod tests {
         assert!(p.iter().filter(|x| x.causal).all(|x| x.rel_time > 0.0 && x.pairs >= 1));
         assert!(p.iter().any(|x| x.on_front));
         assert!(r.svg().unwrap().contains("<svg"));
-        assert!(r.markdown().lines().count() >= 2 + s.len());
+        let md = r.markdown();
+        assert!(md.lines().count() >= 2 + s.len());
+        // Every table row has the header's 9 cells: notes such as "max cert/max|v|" are escaped.
+        for l in md.lines().filter(|l| l.starts_with('|')) {
+            assert_eq!(l.replace("\\|", "").matches('|').count(), 10, "{l}");
+        }
     }
 }
