@@ -281,62 +281,66 @@ pub enum BenchWhat {
     },
     /// Error/time Pareto front of the solver and the approximate methods on one causal head: errors
     /// vs float64, time relative to the exact f32 kernel timed alternately in the same run.
-    Pareto {
-        /// Real-data file (MiniLM/SmolLM2 layout); without it, a synthetic --regime.
-        #[arg(long, conflicts_with = "regime")]
-        data: Option<PathBuf>,
-        #[arg(long, default_value_t = 0)]
-        layer: usize,
-        #[arg(long, default_value_t = 0)]
-        head: usize,
-        /// Synthetic regime (clustered | lowdim | peaked | bounded | real-stats; default clustered).
-        #[arg(long)]
-        regime: Option<String>,
-        /// Tokens (synthetic: default 4096; file: the first n, default all).
-        #[arg(long)]
-        n: Option<usize>,
-        /// Head dimension of synthetic data (dv = d).
-        #[arg(long, default_value_t = 64)]
-        d: usize,
-        /// Methods to run.
-        #[arg(long, value_delimiter = ',', default_value = "exact,solver,performer,nystrom,topk,window,longformer")]
-        methods: Vec<String>,
-        /// Solver tolerances, relative to max|v|.
-        #[arg(long, value_delimiter = ',', default_value = "1e-1,1e-2,1e-3,1e-4")]
-        tol: Vec<f64>,
-        /// Tolerances of solver-tree (default: those of --tol).
-        #[arg(long, value_delimiter = ',')]
-        tree_tol: Vec<f64>,
-        /// Performer feature counts.
-        #[arg(long, value_delimiter = ',', default_value = "64,128,256,512,1024")]
-        performer: Vec<usize>,
-        /// Nyström landmark counts.
-        #[arg(long, value_delimiter = ',', default_value = "16,64,256")]
-        nystrom: Vec<usize>,
-        /// Oracle top-k key counts.
-        #[arg(long, value_delimiter = ',', default_value = "8,32,128,256")]
-        topk: Vec<usize>,
-        /// Causal window widths (last w tokens).
-        #[arg(long, value_delimiter = ',', default_value = "16,64,256,1024")]
-        window: Vec<usize>,
-        /// Longformer settings HALF:GLOBAL (window ±HALF, GLOBAL first tokens).
-        #[arg(long, value_delimiter = ',', default_value = "32:2,128:8,512:16")]
-        longformer: Vec<String>,
-        /// Timed (method, exact) pairs per setting (more for short runs); medians are reported.
-        #[arg(long, default_value_t = 3)]
-        reps: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Write the report as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Write the table as markdown here.
-        #[arg(long)]
-        markdown: Option<PathBuf>,
-        /// Write the log-log SVG (max error vs time/exact, front highlighted) here.
-        #[arg(long)]
-        plot: Option<PathBuf>,
-    },
+    Pareto(Box<ParetoArgs>),
+}
+
+/// Arguments of `bench pareto` (boxed: they are most of the command's size).
+#[derive(clap::Args, Debug)]
+pub struct ParetoArgs {
+    /// Real-data file (MiniLM/SmolLM2 layout); without it, a synthetic --regime.
+    #[arg(long, conflicts_with = "regime")]
+    pub data: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub layer: usize,
+    #[arg(long, default_value_t = 0)]
+    pub head: usize,
+    /// Synthetic regime (clustered | lowdim | peaked | bounded | real-stats; default clustered).
+    #[arg(long)]
+    pub regime: Option<String>,
+    /// Tokens (synthetic: default 4096; file: the first n, default all).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Head dimension of synthetic data (dv = d).
+    #[arg(long, default_value_t = 64)]
+    pub d: usize,
+    /// Methods to run.
+    #[arg(long, value_delimiter = ',', default_value = "exact,solver,performer,nystrom,topk,window,longformer")]
+    pub methods: Vec<String>,
+    /// Solver tolerances, relative to max|v|.
+    #[arg(long, value_delimiter = ',', default_value = "1e-1,1e-2,1e-3,1e-4")]
+    pub tol: Vec<f64>,
+    /// Tolerances of solver-tree (default: those of --tol).
+    #[arg(long, value_delimiter = ',')]
+    pub tree_tol: Vec<f64>,
+    /// Performer feature counts.
+    #[arg(long, value_delimiter = ',', default_value = "64,128,256,512,1024")]
+    pub performer: Vec<usize>,
+    /// Nyström landmark counts.
+    #[arg(long, value_delimiter = ',', default_value = "16,64,256")]
+    pub nystrom: Vec<usize>,
+    /// Oracle top-k key counts.
+    #[arg(long, value_delimiter = ',', default_value = "8,32,128,256")]
+    pub topk: Vec<usize>,
+    /// Causal window widths (last w tokens).
+    #[arg(long, value_delimiter = ',', default_value = "16,64,256,1024")]
+    pub window: Vec<usize>,
+    /// Longformer settings HALF:GLOBAL (window ±HALF, GLOBAL first tokens).
+    #[arg(long, value_delimiter = ',', default_value = "32:2,128:8,512:16")]
+    pub longformer: Vec<String>,
+    /// Timed (method, exact) pairs per setting (more for short runs); medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the table as markdown here.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Write the log-log SVG (max error vs time/exact, front highlighted) here.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 #[allow(unused_variables, unreachable_code)]
@@ -452,30 +456,28 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench {
-            what:
-                BenchWhat::Pareto {
-                    data,
-                    layer,
-                    head,
-                    regime,
-                    n,
-                    d,
-                    methods,
-                    tol,
-                    tree_tol,
-                    performer,
-                    nystrom,
-                    topk,
-                    window,
-                    longformer,
-                    reps,
-                    seed,
-                    json,
-                    markdown,
-                    plot,
-                },
-        } => {
+        Cmd::Bench { what: BenchWhat::Pareto(args) } => {
+            let ParetoArgs {
+                data,
+                layer,
+                head,
+                regime,
+                n,
+                d,
+                methods,
+                tol,
+                tree_tol,
+                performer,
+                nystrom,
+                topk,
+                window,
+                longformer,
+                reps,
+                seed,
+                json,
+                markdown,
+                plot,
+            } = *args;
             use crate::bench::pareto;
             let grid = pareto::Grid { methods, tol, tree_tol, performer, nystrom, topk, window, longformer };
             let settings = grid.settings()?;
