@@ -78,7 +78,11 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     if let Some(plan) = early_exact(n, opts) {
         return (plan, None);
     }
+    let t0 = std::time::Instant::now();
     let mut t = build(p, opts);
+    if std::env::var_os("ATTNPROOF_TRACE").is_some() {
+        eprintln!("trace: build {:.3}s", t0.elapsed().as_secs_f64());
+    }
     let start = (n / 2 / band) * band;
     for j in 0..start {
         t.insert_next(&p.v32[j * p.dv..(j + 1) * p.dv]);
