@@ -22,7 +22,15 @@ use super::dense::{gemm_ab, gemm_abt};
 use super::eval::{Running, walk};
 use super::tree::Tree;
 use crate::theory::fp::U64;
-use crate::theory::solver::node_factor;
+use crate::theory::solver::{first_order_rounding, first_order_scale, node_factor};
+
+/// First-order node terms are used only for Δ ≤ this ([`first_order_scale`] stays ≤ 3).
+pub const FIRST_ORDER_MAX_DELTA: f64 = 0.25;
+
+/// The first-order node factor with its rounding: e^Δ − 1 − Δ + γ_{m+d+4}·Δ (rounded up).
+fn first_factor(delta: f64, m: usize, d: usize) -> f64 {
+    (node_factor(delta, true) + first_order_rounding(m, d) * delta) * (1.0 + 4.0 * U64)
+}
 
 /// The tree's frontier nodes with at least one inserted key, gathered contiguously once per chunk.
 #[derive(Debug, Default)]
@@ -72,12 +80,17 @@ impl FrontierBlock {
 pub struct Scratch {
     a: Vec<f64>,
     wf: Vec<f64>,
-    acc: Vec<bool>,
+    /// 0 rejected (walked), 1 accepted (zeroth order), 2 accepted (first order).
+    acc: Vec<u8>,
+    /// First-order numerator corrections, rows × dv.
+    n1: Vec<f64>,
     sb: Vec<f64>,
     pb: Vec<f64>,
     nb: Vec<f64>,
     terms: Terms,
     stack: Vec<(u32, f64)>,
+    /// First-order node terms used so far (counter for the planner).
+    pub first_order_terms: usize,
 }
 
 /// Rows `lo..hi` (consecutive query rows, all with ≥ 1 visible key) on the tree path: the tree holds
@@ -108,7 +121,10 @@ pub fn tree_rows(
     sc.a.resize(r * nf, 0.0);
     sc.wf.resize(r * nf, 0.0);
     sc.acc.clear();
-    sc.acc.resize(r * nf, false);
+    sc.acc.resize(r * nf, 0);
+    sc.n1.clear();
+    sc.n1.resize(r * dv, 0.0);
+    let first = tree.moments.is_some();
     sc.sb.resize(r * nbk, 0.0);
     sc.pb.resize(r * nbk, 0.0);
     gemm_abt(r, nf, d, qb, &fb.z, &mut sc.a);
@@ -149,11 +165,17 @@ pub fn tree_rows(
             let delta = qn * fb.r[f] * (1.0 + 4.0 * U64);
             let fd = if delta <= 1.0 { delta * (1.0 + delta) } else { delta.exp_m1() };
             let own = e * (1.0 - delta).max(0.0) + zlow / lf;
-            let ok = fd == 0.0 || (e * fd * (fb.absb[f] + p.vmax * fb.m[f]) <= ts * fb.m[f] * own && e * fd <= 0.25 * own);
-            accrow[f] = ok;
-            if !ok {
+            let test = |fd: f64| {
+                fd == 0.0 || (e * fd * (fb.absb[f] + p.vmax * fb.m[f]) <= ts * fb.m[f] * own && e * fd <= 0.25 * own)
+            };
+            accrow[f] = if test(fd) {
+                1
+            } else if first && delta <= FIRST_ORDER_MAX_DELTA && test(first_factor(delta, fb.m[f] as usize, d)) {
+                2
+            } else {
                 sc.stack.push((fb.ids[f], arow[f]));
-            }
+                0
+            };
         }
         work += nb + nf;
         if !sc.stack.is_empty() {
@@ -161,12 +183,7 @@ pub fn tree_rows(
             let mut run = Running { rho: rho0, z: zlow };
             work += walk(&inp, tree, terms, &mut sc.stack, &mut run);
         }
-        let rho = terms
-            .leaf
-            .iter()
-            .map(|x| x.0)
-            .chain(terms.nodes.iter().map(|x| x.0))
-            .fold(rho0, f64::max);
+        let rho = terms.leaf.iter().map(|x| x.0).chain(terms.nodes.iter().map(|x| x.0)).fold(rho0, f64::max);
         let model = RowModel { eta: p.eta(i), vmax: p.vmax };
         let mut acc = Accum::new(rho, model);
         // Band weights.
@@ -187,8 +204,10 @@ pub fn tree_rows(
         // Frontier weights.
         let mut dmax = 0.0f64;
         let (mut zm, mut zmd, mut zad) = (0.0f64, 0.0f64, 0.0f64);
+        let qrow = &qb[t * d..(t + 1) * d];
+        let n1 = &mut sc.n1[t * dv..(t + 1) * dv];
         for f in 0..nf {
-            if !accrow[f] {
+            if accrow[f] == 0 {
                 wrow[f] = 0.0;
                 continue;
             }
@@ -204,6 +223,26 @@ pub fn tree_rows(
             }
             let w = wrow[f];
             acc.mmax = acc.mmax.max(fb.m[f] as usize);
+            if accrow[f] == 2 {
+                // First order: Ẑ gains w·q·D̂, N̂ gains w·M̂ᵀq; errors with f = e^Δ − 1 − Δ + γΔ.
+                let (dm, mm) = tree.node_moments(fb.ids[f] as usize).expect("first-order node has moments");
+                let fd = first_factor(delta, fb.m[f] as usize, d);
+                let z1: f64 = qrow.iter().zip(dm).map(|(a, b)| a * b).sum();
+                acc.zh += w * z1;
+                for (l, &ql) in qrow.iter().enumerate() {
+                    let wq = w * ql;
+                    for (o, &m) in n1.iter_mut().zip(&mm[l * dv..(l + 1) * dv]) {
+                        *o += wq * m;
+                    }
+                }
+                acc.nterms += 1;
+                sc.first_order_terms += 1;
+                acc.scale = acc.scale.max(first_order_scale(delta));
+                zm += w * fb.m[f];
+                acc.ez += w * fb.m[f] * fd;
+                acc.en_all += w * fd * fb.absb[f];
+                continue;
+            }
             dmax = dmax.max(delta);
             zm += w * fb.m[f];
             zmd += w * fb.m[f] * delta;
@@ -224,7 +263,9 @@ pub fn tree_rows(
     gemm_ab(r, dv, nbk, &sc.pb, nbk, &p.vw[band_lo * dv..lmax * dv], &mut sc.nb, true);
     for (t, ((mut acc, model), ex)) in accs.into_iter().zip(extras).enumerate() {
         let o = &mut out[t * dv..(t + 1) * dv];
-        o.copy_from_slice(&sc.nb[t * dv..(t + 1) * dv]);
+        for ((o, &a), &b) in o.iter_mut().zip(&sc.nb[t * dv..(t + 1) * dv]).zip(&sc.n1[t * dv..(t + 1) * dv]) {
+            *o = a + b;
+        }
         acc.add_terms(&ex, &p.vw, Some(tree), p.vmax, o);
         cert[t] = acc.finish(model, o);
         sc.terms = ex;

@@ -68,6 +68,9 @@ pub struct Accum {
     pub nterms: usize,
     /// Largest node count m among the terms (≥ 1).
     pub mmax: usize,
+    /// ≥ 1: bound of Σ|summed terms| relative to Ẑ (resp. Vmax·Ẑ) — 1 without first-order nodes
+    /// ([`crate::theory::solver::first_order_scale`]).
+    pub scale: f64,
 }
 
 impl Accum {
@@ -81,6 +84,7 @@ impl Accum {
             en_all: 0.0,
             nterms: 0,
             mmax: 1,
+            scale: 1.0,
         }
     }
 
@@ -144,6 +148,7 @@ impl Accum {
             return f64::INFINITY;
         }
         let (kz, kn) = rounding_terms(self.theta, self.nterms, self.mmax);
+        let (kz, kn) = (kz * self.scale, kn * self.scale);
         let et = self.theta.exp() * (1.0 + 4.0 * U64);
         let sub = (self.nterms + self.mmax + 4) as f64 * SUBNORMAL * 4.0;
         let e_z = self.ez * et + kz * self.zh + self.skipped + sub;
@@ -151,7 +156,8 @@ impl Accum {
         let mut eps = 0.0f64;
         for oc in o.iter_mut() {
             let x = *oc / self.zh;
-            let e_n = self.en_all * et + kn * model.vmax * self.zh + self.skipped * model.vmax + sub * (1.0 + model.vmax);
+            let e_n =
+                self.en_all * et + kn * model.vmax * self.zh + self.skipped * model.vmax + sub * (1.0 + model.vmax);
             eps = eps.max(component_bound(e_n, x.abs(), e_z, self.zh));
             *oc = x;
         }

@@ -107,7 +107,13 @@ pub fn tree_terms(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mu
 /// Depth-first walk from the nodes on `stack` (node id, centre score; popped from the end), with the
 /// running partition estimate `run` (ρ, Ẑ_run; Ẑ_run = 0 for none). Appends leaf keys and accepted
 /// nodes to `terms`; returns the work in key-equivalents.
-pub fn walk(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mut Vec<(u32, f64)>, run: &mut Running) -> usize {
+pub fn walk(
+    inp: &RowInput<'_>,
+    tree: &Tree,
+    terms: &mut Terms,
+    stack: &mut Vec<(u32, f64)>,
+    run: &mut Running,
+) -> usize {
     let d = inp.d;
     let l = inp.limit as f64;
     let ts = inp.tol * inp.share;

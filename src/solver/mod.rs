@@ -47,13 +47,17 @@ pub struct SolverOptions {
     pub share: f64,
     /// Rows sampled by the planner's probe.
     pub probe_rows: usize,
-    /// The tree plan is used when the probe's work fraction is at most this. A key-equivalent of tree
-    /// work (f64 scores, node bounds, traversal) costs 30–80× a key of the tiled f32 GEMM kernel
-    /// (measured: `bench solver --regime clustered --n 8192,32768,131072`: work 0.091/0.023/0.0059 ran at
-    /// 2.8/1.1/0.46× the exact time), so the default 0.01 keeps the tree plan to where it pays.
+    /// The tree plan is used when the probe's work fraction is at most this. A key-equivalent of the
+    /// batched tree path (f64 GEMM scores and numerators, one exp and the acceptance test per frontier
+    /// node, walks) costs ≈ 7× a key of the tiled f32 kernel (`bench solver --regime clustered
+    /// --n 131072`: work fraction 0.0059 in 0.7 s of evaluation against 18 s exact, both under load),
+    /// and the tree build and probe cost O(n·d·log n) on top; 0.05 keeps the tree plan to where it pays.
     pub max_work_fraction: f64,
     /// Traversals start at the highest nodes with max‖q‖·r ≤ this many nats (0: at the root).
     pub frontier_nats: f64,
+    /// Keep first-order moments of the frontier nodes (D, M) and use them where the zeroth-order
+    /// bound rejects a node ([`batch`]).
+    pub first_order: bool,
     /// Force a plan (tests and theorem checks).
     pub force: Option<Force>,
 }
@@ -65,8 +69,9 @@ impl Default for SolverOptions {
             leaf: 16,
             share: 0.4,
             probe_rows: 32,
-            max_work_fraction: 0.1,
+            max_work_fraction: 0.05,
             frontier_nats: 1.0,
+            first_order: true,
             force: None,
         }
     }
@@ -83,6 +88,8 @@ pub struct Stats {
     pub fallback_rows: usize,
     /// Seconds spent building the tree and planning.
     pub plan_secs: f64,
+    /// First-order node terms used (tree plan).
+    pub first_order_terms: usize,
     /// Seconds spent inserting keys into the tree (tree plan).
     pub insert_secs: f64,
     /// Seconds spent gathering the frontier per chunk (tree plan).
@@ -199,13 +206,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let prepared: std::cell::OnceCell<Prepared<'_>> = std::cell::OnceCell::new();
     let (plan, mut tree) = match planner::early_exact(h.nq, opts) {
         Some(plan) => (plan, None),
-        None => {
-            let p = prepared.get_or_init(|| Prepared::new(h, mask));
-            if std::env::var_os("ATTNPROOF_TRACE").is_some() {
-                eprintln!("trace: prepared {:.3}s", t0.elapsed().as_secs_f64());
-            }
-            planner::plan(p, opts, tol)
-        }
+        None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),
     };
     let plan_secs = t0.elapsed().as_secs_f64();
     let rows = mask.rows(h.nq);
@@ -249,18 +250,20 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                     stats.gather_secs += tg.elapsed().as_secs_f64();
                     let (r0, r1) = (lo - rows.start, hi - rows.start);
                     let t_ref: &Tree = t;
-                    let work: usize = out[r0 * dv..r1 * dv]
+                    let (work, first): (usize, usize) = out[r0 * dv..r1 * dv]
                         .par_chunks_mut(BATCH_ROWS * dv)
                         .zip(cert[r0..r1].par_chunks_mut(BATCH_ROWS))
                         .enumerate()
-                        .map_init(batch::Scratch::default, |sc, (k, (o, e))| {
+                        .map(|(k, (o, e))| {
+                            let mut sc = batch::Scratch::default();
                             let a = lo + k * BATCH_ROWS;
-                            batch::tree_rows(p, t_ref, &fb, a, a + e.len(), c0, tol, opts.share, o, e, sc)
+                            let w = batch::tree_rows(p, t_ref, &fb, a, a + e.len(), c0, tol, opts.share, o, e, &mut sc);
+                            (w, sc.first_order_terms)
                         })
-                        .sum();
+                        .reduce(|| (0, 0), |x, y| (x.0 + y.0, x.1 + y.1));
                     stats.work += work as u64;
-                    let redo: Vec<usize> =
-                        (lo..hi).filter(|&i| !(cert[i - rows.start] <= tol)).collect();
+                    stats.first_order_terms += first;
+                    let redo: Vec<usize> = (lo..hi).filter(|&i| !(cert[i - rows.start] <= tol)).collect();
                     if !redo.is_empty() {
                         fallback_rows(p, &redo, rows.start, &mut out, &mut cert);
                         stats.fallback_rows += redo.len();
@@ -268,9 +271,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                     }
                 }
                 let ti = std::time::Instant::now();
-                for j in c0..c1 {
-                    t.insert_next(&h.v[j * dv..(j + 1) * dv]);
-                }
+                t.insert_range(h.k, h.v, c1);
                 stats.insert_secs += ti.elapsed().as_secs_f64();
                 c0 = c1;
             }

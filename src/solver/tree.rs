@@ -61,6 +61,14 @@ pub struct Tree {
     /// Per node: is it on the frontier? Insertion stops at the frontier (nodes above it are never
     /// evaluated, so their sums are not kept).
     pub on_frontier: Vec<bool>,
+    /// Per node: its index in `frontier`, or NONE.
+    pub frontier_index: Vec<u32>,
+    /// Key position → the frontier node above its leaf.
+    pub frontier_of: Vec<u32>,
+    /// First-order moments of the frontier nodes over their inserted keys (when enabled):
+    /// D = Σ_j (k_j − z) (F × d) and M = Σ_j (k_j − z) v_jᵀ (F × d × dv, row l of node f at
+    /// `(f·d + l)·dv`).
+    pub moments: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 impl Tree {
@@ -105,7 +113,36 @@ impl Tree {
             inserted: 0,
             frontier: if nn > 0 { vec![0] } else { vec![] },
             on_frontier: (0..nn).map(|i| i == 0).collect(),
+            frontier_index: (0..nn).map(|i| if i == 0 { 0 } else { NONE }).collect(),
+            frontier_of: vec![0; n],
+            moments: None,
         }
+    }
+
+    /// Keep first-order moments of the frontier nodes if they fit in `max_entries` f64 values
+    /// (F·(d + d·dv)); returns whether they are kept. Call after [`Tree::set_frontier`], before
+    /// inserting.
+    pub fn enable_moments(&mut self, max_entries: usize) -> bool {
+        assert_eq!(self.inserted, 0, "enable_moments after insertion");
+        let f = self.frontier.len();
+        let need = f * self.d * (1 + self.dv);
+        if need == 0 || need > max_entries {
+            self.moments = None;
+            return false;
+        }
+        self.moments = Some((vec![0.0; f * self.d], vec![0.0; f * self.d * self.dv]));
+        true
+    }
+
+    /// D and M of frontier node `id` (if moments are kept and `id` is on the frontier).
+    pub fn node_moments(&self, id: usize) -> Option<(&[f64], &[f64])> {
+        let (d1, m1) = self.moments.as_ref()?;
+        let fi = self.frontier_index[id];
+        if fi == NONE {
+            return None;
+        }
+        let (fi, d, dv) = (fi as usize, self.d, self.dv);
+        Some((&d1[fi * d..(fi + 1) * d], &m1[fi * d * dv..(fi + 1) * d * dv]))
     }
 
     /// Set the frontier to the highest nodes with radius ≤ `r_max` (leaves otherwise).
@@ -117,12 +154,18 @@ impl Tree {
         if self.nodes.is_empty() {
             return;
         }
+        self.frontier_index.iter_mut().for_each(|f| *f = NONE);
+        self.moments = None;
         let mut st = vec![0u32];
         while let Some(id) = st.pop() {
             let nd = self.nodes[id as usize];
             if nd.is_leaf() || nd.r <= r_max {
+                self.frontier_index[id as usize] = self.frontier.len() as u32;
                 self.frontier.push(id);
                 self.on_frontier[id as usize] = true;
+                for t in nd.lo..nd.hi {
+                    self.frontier_of[self.perm[t as usize] as usize] = id;
+                }
             } else {
                 st.push(nd.right);
                 st.push(nd.left);
@@ -130,8 +173,23 @@ impl Tree {
         }
     }
 
-    /// Insert the next key (position `self.inserted`), whose values are `v` (f32 row).
-    pub fn insert_next(&mut self, v: &[f32]) {
+    /// Insert the next key (position `self.inserted`): key row `k`, value row `v` (f32).
+    pub fn insert_next(&mut self, k: &[f32], v: &[f32]) {
+        if let Some((d1, m1)) = self.moments.as_mut() {
+            let (d, dv) = (self.d, self.dv);
+            let f = self.frontier_of[self.inserted] as usize;
+            let fi = self.frontier_index[f] as usize;
+            let z = &self.z[f * d..(f + 1) * d];
+            let dd = &mut d1[fi * d..(fi + 1) * d];
+            let mm = &mut m1[fi * d * dv..(fi + 1) * d * dv];
+            for l in 0..d {
+                let dl = k[l] as f64 - z[l];
+                dd[l] += dl;
+                for (m, &vc) in mm[l * dv..(l + 1) * dv].iter_mut().zip(v) {
+                    *m += dl * vc as f64;
+                }
+            }
+        }
         let j = self.inserted;
         let dv = self.dv;
         let mut vw = [0.0f64; 256];
@@ -166,12 +224,58 @@ impl Tree {
         self.inserted += 1;
     }
 
+    /// Insert the keys self.inserted..end of the head (`k`: n × d, `v`: n × dv rows): the path sums
+    /// key by key, then the first-order moments in parallel over frontier nodes (each node's keys
+    /// in position order, so the sums do not depend on the thread count).
+    pub fn insert_range(&mut self, k: &[f32], v: &[f32], end: usize) {
+        use rayon::prelude::*;
+        let (d, dv, start) = (self.d, self.dv, self.inserted);
+        let moments = self.moments.take();
+        for j in start..end {
+            self.insert_next(&k[j * d..(j + 1) * d], &v[j * dv..(j + 1) * dv]);
+        }
+        let Some((mut d1, mut m1)) = moments else { return };
+        let mut keys: Vec<(u32, u32)> =
+            (start..end).map(|j| (self.frontier_index[self.frontier_of[j] as usize], j as u32)).collect();
+        keys.sort_unstable();
+        let nf = self.frontier.len();
+        let mut first = vec![u32::MAX; nf + 1];
+        for (t, &(fi, _)) in keys.iter().enumerate().rev() {
+            first[fi as usize] = t as u32;
+        }
+        let (frontier, z) = (&self.frontier, &self.z);
+        d1.par_chunks_mut(d).zip(m1.par_chunks_mut(d * dv)).enumerate().for_each(|(fi, (dd, mm))| {
+            let t0 = first[fi];
+            if t0 == u32::MAX {
+                return;
+            }
+            let f = frontier[fi] as usize;
+            let zc = &z[f * d..(f + 1) * d];
+            for &(g, j) in keys[t0 as usize..].iter().take_while(|x| x.0 as usize == fi) {
+                debug_assert_eq!(g as usize, fi);
+                let (kr, vr) = (&k[j as usize * d..(j as usize + 1) * d], &v[j as usize * dv..(j as usize + 1) * dv]);
+                for l in 0..d {
+                    let dl = kr[l] as f64 - zc[l];
+                    dd[l] += dl;
+                    for (m, &vc) in mm[l * dv..(l + 1) * dv].iter_mut().zip(vr) {
+                        *m += dl * vc as f64;
+                    }
+                }
+            }
+        });
+        self.moments = Some((d1, m1));
+    }
+
     /// Forget every inserted key (keeps the structure).
     pub fn reset(&mut self) {
         self.count.iter_mut().for_each(|c| *c = 0);
         self.s.iter_mut().for_each(|c| *c = 0.0);
         self.a.iter_mut().for_each(|c| *c = 0.0);
         self.amax.iter_mut().for_each(|c| *c = 0.0);
+        if let Some((d1, m1)) = self.moments.as_mut() {
+            d1.fill(0.0);
+            m1.fill(0.0);
+        }
         self.inserted = 0;
     }
 
@@ -262,7 +366,8 @@ fn build_rec(
         build_rec(k, d, leaf, perm, a, b, NONE, &mut nn, &mut zz);
         (nn, zz)
     };
-    let ((ln, lz), (rn, rz)) = rayon::join(|| sub(pl, lo, lo + mid), || sub(&mut pr[..hi - lo - mid], 0, hi - lo - mid));
+    let ((ln, lz), (rn, rz)) =
+        rayon::join(|| sub(pl, lo, lo + mid), || sub(&mut pr[..hi - lo - mid], 0, hi - lo - mid));
     let l = append_subtree(nodes, z, ln, lz, id, 0);
     let r = append_subtree(nodes, z, rn, rz, id, (lo + mid) as u32);
     nodes[id as usize].left = l;
@@ -275,7 +380,14 @@ const PAR_BUILD_MIN: usize = 16384;
 
 /// Append a subtree built with local ids (root 0, parent NONE) and key ranges offset by `shift`
 /// (its `perm` slice started at global position `shift`); returns the root's global id.
-fn append_subtree(nodes: &mut Vec<Node>, z: &mut Vec<f64>, sub: Vec<Node>, subz: Vec<f64>, parent: u32, shift: u32) -> u32 {
+fn append_subtree(
+    nodes: &mut Vec<Node>,
+    z: &mut Vec<f64>,
+    sub: Vec<Node>,
+    subz: Vec<f64>,
+    parent: u32,
+    shift: u32,
+) -> u32 {
     let off = nodes.len() as u32;
     let fix = |x: u32| if x == NONE { NONE } else { x + off };
     for (t, mut nd) in sub.into_iter().enumerate() {
@@ -317,7 +429,7 @@ mod tests {
             }
         }
         for j in 0..150 {
-            t.insert_next(&h.v[j * 3..(j + 1) * 3]);
+            t.insert_next(&h.k[j * 5..(j + 1) * 5], &h.v[j * 3..(j + 1) * 3]);
         }
         // Root sums equal the plain sums of the first 150 values.
         for c in 0..3 {
