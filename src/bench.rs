@@ -152,6 +152,26 @@ pub fn exact_vs_gemm(
     Ok(())
 }
 
+/// Time `exact` and `solver` alternately `reps` times (≥ 1) and keep the fastest of each (the
+/// solver's last result is returned): ratios of the two are measured side by side in one run.
+fn time_alternating<T>(
+    reps: usize,
+    mut exact: impl FnMut(),
+    mut solver: impl FnMut() -> Result<T>,
+) -> Result<(f64, f64, T)> {
+    let (mut te, mut ts, mut last) = (f64::INFINITY, f64::INFINITY, None);
+    for _ in 0..reps.max(1) {
+        let t = std::time::Instant::now();
+        exact();
+        te = te.min(t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        let r = solver()?;
+        ts = ts.min(t.elapsed().as_secs_f64());
+        last = Some(r);
+    }
+    Ok((te, ts, last.expect("reps ≥ 1")))
+}
+
 /// A solver benchmark regime: the dataset it draws heads from.
 pub fn solver_regime(name: &str) -> Result<crate::sweep::dataset::DatasetSpec> {
     use crate::sweep::dataset::DatasetSpec as D;
@@ -203,6 +223,7 @@ pub fn solver_vs_exact(
     regime: &str,
     seed: u64,
     exact_max: usize,
+    reps: usize,
     mut print: impl FnMut(String),
 ) -> Result<Vec<SolverPoint>> {
     use crate::reference::{Head, Mask};
@@ -214,7 +235,10 @@ pub fn solver_vs_exact(
         "bench solver: regime {regime} = {}, d = {d} (dv = d), tol = {tol_rel:.1e}·max|v|, mask causal, seed {seed}",
         spec.label()
     ));
-    print("exact = crate::reference::fast_f32::attention_f32 (tiled f32 kernel, all cores)".into());
+    print(format!(
+        "exact = crate::reference::fast_f32::attention_f32 (tiled f32 kernel, all cores); exact and solver timed \
+         alternately, fastest of {reps}"
+    ));
     print(format!(
         "{:>7} {:>11} {:>10} {:>8} {:>10} {:>10} {:>10} {:>6} {:>7}  plan",
         "n", "exact_s", "solver_s", "speedup", "max_cert", "cert/max|v|", "max_err", "rows", "work"
@@ -224,21 +248,22 @@ pub fn solver_vs_exact(
         let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
         let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
         let tol = tol_rel * vmax.max(f64::MIN_POSITIVE);
-        let (exact_secs, extrap) = if h.n <= exact_max {
-            let t = std::time::Instant::now();
+        let exact_run = || {
             let o = crate::reference::fast_f32::attention_f32(&head, Mask::Causal);
             std::hint::black_box(&o);
-            let s = t.elapsed().as_secs_f64();
-            last_exact = Some((h.n, s));
-            (s, false)
-        } else if let Some((n0, s0)) = last_exact {
-            (s0 * (h.n as f64 / n0 as f64).powi(2), true)
-        } else {
-            (f64::NAN, true)
         };
-        let t = std::time::Instant::now();
-        let r = solve(&head, Mask::Causal, tol, &SolverOptions::default())?;
-        let solver_secs = t.elapsed().as_secs_f64();
+        let solver_run = || solve(&head, Mask::Causal, tol, &SolverOptions::default());
+        let (exact_secs, extrap, solver_secs, r) = if h.n <= exact_max {
+            let (te, ts, r) = time_alternating(reps, exact_run, solver_run)?;
+            last_exact = Some((h.n, te));
+            (te, false, ts, r)
+        } else {
+            let (_, ts, r) = time_alternating(reps, || {}, solver_run)?;
+            match last_exact {
+                Some((n0, s0)) => (s0 * (h.n as f64 / n0 as f64).powi(2), true, ts, r),
+                None => (f64::NAN, true, ts, r),
+            }
+        };
         // True error on ≤ 64 evenly spaced rows plus the row of the largest certificate.
         let step = (h.n / 64).max(1);
         let mut rows: Vec<usize> = (0..h.n).step_by(step).collect();
@@ -307,6 +332,7 @@ pub fn solve_file(
     layer: Option<usize>,
     head: Option<usize>,
     mask: crate::reference::Mask,
+    reps: usize,
     mut print: impl FnMut(String),
 ) -> Result<()> {
     use crate::reference::Head;
@@ -321,22 +347,27 @@ pub fn solve_file(
         return Err(crate::Error::invalid("--layer/--head", format!("no such head in {}", file.display())));
     }
     print(format!(
-        "solve {} tol {tol:.1e} mask {mask:?}; exact = fast_f32::attention_f32 as on this branch",
+        "solve {} tol {tol:.1e} mask {mask:?}; exact = fast_f32::attention_f32; exact and solver timed alternately, \
+         fastest of {reps}",
         file.display()
     ));
+    let (mut speedups, mut max_cert, mut all_err) = (Vec::new(), 0.0f64, 0.0f64);
     print(format!(
         "{:<28} {:>6} {:>4} {:>9} {:>9} {:>7} {:>10} {:>10} {:>7}  plan",
         "head", "n", "d", "exact_s", "solver_s", "speedup", "max_cert", "max_err", "work"
     ));
     for h in sel {
         let hd = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv())?;
-        let t = std::time::Instant::now();
-        let o = crate::reference::fast_f32::attention_f32(&hd, mask);
-        std::hint::black_box(&o);
-        let te = t.elapsed().as_secs_f64();
-        let t = std::time::Instant::now();
-        let r = solve(&hd, mask, tol, &SolverOptions::default())?;
-        let ts = t.elapsed().as_secs_f64();
+        let (te, ts, r) = time_alternating(
+            reps,
+            || {
+                let o = crate::reference::fast_f32::attention_f32(&hd, mask);
+                std::hint::black_box(&o);
+            },
+            || solve(&hd, mask, tol, &SolverOptions::default()),
+        )?;
+        speedups.push(te / ts);
+        max_cert = max_cert.max(r.max_cert());
         let checks = compare::check_rows(&hd, mask, &r, None);
         if let Some(c) = checks.iter().find(|c| !c.ok()) {
             return Err(crate::Error::invalid(
@@ -345,6 +376,7 @@ pub fn solve_file(
             ));
         }
         let max_err = checks.iter().map(|c| c.err).fold(0.0, f64::max);
+        all_err = all_err.max(max_err);
         print(format!(
             "{:<28} {:>6} {:>4} {:>9.4} {:>9.4} {:>7.2} {:>10.2e} {:>10.2e} {:>7.3}  {} (fallback rows {})",
             h.label,
@@ -358,6 +390,15 @@ pub fn solve_file(
             r.stats.work as f64 / r.stats.exact_work.max(1) as f64,
             r.plan.label(),
             r.stats.fallback_rows
+        ));
+    }
+    speedups.sort_by(f64::total_cmp);
+    if let (Some(lo), Some(hi)) = (speedups.first(), speedups.last()) {
+        print(format!(
+            "{} heads: speedup (exact/solver) min {lo:.2}, median {:.2}, max {hi:.2}; max certificate {max_cert:.2e}, \
+             max true error {all_err:.2e}",
+            speedups.len(),
+            speedups[speedups.len() / 2]
         ));
     }
     Ok(())

@@ -171,6 +171,9 @@ pub enum Cmd {
         /// causal | strict-prefix
         #[arg(long, default_value = "causal")]
         mask: String,
+        /// Exact and solver are timed alternately this many times; the fastest of each is kept.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
     },
     /// Write a slice of a real-data file (chosen layers and heads) with provenance metadata.
     Slice {
@@ -272,6 +275,9 @@ pub enum BenchWhat {
         /// Largest n at which the exact kernel is timed (beyond: extrapolated ∝ n², marked *).
         #[arg(long, default_value_t = 1 << 15)]
         exact_max: usize,
+        /// Exact and solver are timed alternately this many times; the fastest of each is kept.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
     },
 }
 
@@ -375,12 +381,12 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench { what: BenchWhat::Solver { n, tol, regime, d, seed, exact_max } } => {
+        Cmd::Bench { what: BenchWhat::Solver { n, tol, regime, d, seed, exact_max, reps } } => {
             let n = if n.is_empty() { (10..=14).map(|p| 1usize << p).collect() } else { n };
-            crate::bench::solver_vs_exact(&n, d, tol, &regime, seed, exact_max, |l| println!("{l}"))?;
+            crate::bench::solver_vs_exact(&n, d, tol, &regime, seed, exact_max, reps, |l| println!("{l}"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Solve { file, tol, layer, head, mask } => {
+        Cmd::Solve { file, tol, layer, head, mask, reps } => {
             let mask = match mask.as_str() {
                 "causal" => crate::reference::Mask::Causal,
                 "strict-prefix" => crate::reference::Mask::StrictPrefix,
@@ -391,7 +397,7 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
                     ));
                 }
             };
-            crate::bench::solve_file(&file, tol, layer, head, mask, |l| println!("{l}"))?;
+            crate::bench::solve_file(&file, tol, layer, head, mask, reps, |l| println!("{l}"))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Sweep { file, quick, shard, out, threads, mem_budget } => {

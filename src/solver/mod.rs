@@ -222,12 +222,12 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let tiling = crate::reference::fast_f32::Tiling::default();
             let o32 = crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
             let eb = crate::theory::rounding::cheap_bounds(h, mask, tiling);
-            for (r, (oc, e)) in out.chunks_mut(dv).zip(cert.iter_mut()).enumerate() {
+            out.par_chunks_mut(dv.max(1)).zip(cert.par_iter_mut()).enumerate().for_each(|(r, (oc, e))| {
                 for (c, x) in oc.iter_mut().enumerate() {
                     *x = o32[r * dv + c] as f64;
                 }
                 *e = eb[r * dv..(r + 1) * dv].iter().cloned().fold(0.0, f64::max);
-            }
+            });
             stats.work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
