@@ -160,6 +160,26 @@ pub fn exact_vs_gemm(
     Ok(())
 }
 
+/// Time `exact` and `solver` alternately `reps` times (≥ 1) and keep the fastest of each (the
+/// solver's last result is returned): ratios of the two are measured side by side in one run.
+fn time_alternating<T>(
+    reps: usize,
+    mut exact: impl FnMut(),
+    mut solver: impl FnMut() -> Result<T>,
+) -> Result<(f64, f64, T)> {
+    let (mut te, mut ts, mut last) = (f64::INFINITY, f64::INFINITY, None);
+    for _ in 0..reps.max(1) {
+        let t = std::time::Instant::now();
+        exact();
+        te = te.min(t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        let r = solver()?;
+        ts = ts.min(t.elapsed().as_secs_f64());
+        last = Some(r);
+    }
+    Ok((te, ts, last.expect("reps ≥ 1")))
+}
+
 /// A solver benchmark regime: the dataset it draws heads from.
 pub fn solver_regime(name: &str) -> Result<crate::sweep::dataset::DatasetSpec> {
     use crate::sweep::dataset::DatasetSpec as D;
@@ -211,28 +231,10 @@ pub fn solver_vs_exact(
     regime: &str,
     seed: u64,
     exact_max: usize,
-    print: impl FnMut(String),
-) -> Result<Vec<SolverPoint>> {
-    solver_vs_exact_reps(ns, d, tol_rel, regime, seed, exact_max, 1, print)
-}
-
-/// [`solver_vs_exact`] with `reps` timed runs of each per n, solver and exact kernel alternated (the
-/// order flips every rep); the median time of each is reported.
-#[allow(clippy::too_many_arguments)]
-pub fn solver_vs_exact_reps(
-    ns: &[usize],
-    d: usize,
-    tol_rel: f64,
-    regime: &str,
-    seed: u64,
-    exact_max: usize,
     reps: usize,
     mut print: impl FnMut(String),
 ) -> Result<Vec<SolverPoint>> {
     use crate::reference::{Head, Mask};
-    if reps == 0 {
-        return Err(crate::Error::invalid("--reps", "need at least one repetition"));
-    }
     use crate::solver::{SolverOptions, compare, solve};
     let spec = solver_regime(regime)?;
     let mut pts = Vec::new();
@@ -241,7 +243,10 @@ pub fn solver_vs_exact_reps(
         "bench solver: regime {regime} = {}, d = {d} (dv = d), tol = {tol_rel:.1e}·max|v|, mask causal, seed {seed}",
         spec.label()
     ));
-    print("exact = crate::reference::fast_f32::attention_f32 (tiled f32 kernel, all cores)".into());
+    print(format!(
+        "exact = crate::reference::fast_f32::attention_f32 (tiled f32 kernel, all cores); exact and solver timed \
+         alternately, fastest of {reps}"
+    ));
     print(format!(
         "{:>7} {:>11} {:>10} {:>8} {:>10} {:>10} {:>10} {:>6} {:>7}  plan",
         "n", "exact_s", "solver_s", "speedup", "max_cert", "cert/max|v|", "max_err", "rows", "work"
@@ -251,40 +256,21 @@ pub fn solver_vs_exact_reps(
         let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
         let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
         let tol = tol_rel * vmax.max(f64::MIN_POSITIVE);
-        let timed_exact = h.n <= exact_max;
-        let run_exact = || {
-            let t = std::time::Instant::now();
+        let exact_run = || {
             let o = crate::reference::fast_f32::attention_f32(&head, Mask::Causal);
             std::hint::black_box(&o);
-            t.elapsed().as_secs_f64()
         };
-        let run_solver = || -> Result<(crate::solver::Solved, f64)> {
-            let t = std::time::Instant::now();
-            let r = solve(&head, Mask::Causal, tol, &SolverOptions::default())?;
-            Ok((r, t.elapsed().as_secs_f64()))
-        };
-        let (mut te, mut ts, mut last) = (Vec::new(), Vec::new(), None);
-        for i in 0..reps {
-            if i % 2 == 1 && timed_exact {
-                te.push(run_exact());
-            }
-            let (r, s) = run_solver()?;
-            ts.push(s);
-            last = Some(r);
-            if i % 2 == 0 && timed_exact {
-                te.push(run_exact());
-            }
-        }
-        let r = last.expect("reps ≥ 1");
-        let solver_secs = median_of(&mut ts);
-        let (exact_secs, extrap) = if timed_exact {
-            let s = median_of(&mut te);
-            last_exact = Some((h.n, s));
-            (s, false)
-        } else if let Some((n0, s0)) = last_exact {
-            (s0 * (h.n as f64 / n0 as f64).powi(2), true)
+        let solver_run = || solve(&head, Mask::Causal, tol, &SolverOptions::default());
+        let (exact_secs, extrap, solver_secs, r) = if h.n <= exact_max {
+            let (te, ts, r) = time_alternating(reps, exact_run, solver_run)?;
+            last_exact = Some((h.n, te));
+            (te, false, ts, r)
         } else {
-            (f64::NAN, true)
+            let (_, ts, r) = time_alternating(reps, || {}, solver_run)?;
+            match last_exact {
+                Some((n0, s0)) => (s0 * (h.n as f64 / n0 as f64).powi(2), true, ts, r),
+                None => (f64::NAN, true, ts, r),
+            }
         };
         // True error on ≤ 64 evenly spaced rows plus the row of the largest certificate.
         let step = (h.n / 64).max(1);
@@ -313,7 +299,7 @@ pub fn solver_vs_exact_reps(
             work_fraction: r.stats.work as f64 / r.stats.exact_work.max(1) as f64,
         };
         print(format!(
-            "{:>7} {:>10.4}{} {:>10.4} {:>8.1} {:>10.2e} {:>10.2e} {:>10.2e} {:>6} {:>7.4}  {} (fallback rows {}, plan {:.3}s)",
+            "{:>7} {:>10.4}{} {:>10.4} {:>8.1} {:>10.2e} {:>10.2e} {:>10.2e} {:>6} {:>7.4}  {} (fallback rows {}, plan {:.3}s, insert {:.3}s, gather {:.3}s)",
             p.n,
             p.exact_secs,
             if extrap { "*" } else { " " },
@@ -326,7 +312,9 @@ pub fn solver_vs_exact_reps(
             p.work_fraction,
             p.plan,
             r.stats.fallback_rows,
-            r.stats.plan_secs
+            r.stats.plan_secs,
+            r.stats.insert_secs,
+            r.stats.gather_secs
         ));
         pts.push(p);
     }
@@ -342,15 +330,6 @@ pub fn solver_vs_exact_reps(
         print("* exact time extrapolated ∝ n² from the largest timed n (--exact-max)".into());
     }
     Ok(pts)
-}
-
-fn median_of(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => 0.5 * (v[n / 2 - 1] + v[n / 2]),
-    }
 }
 
 /// `bench solver --plot`: solver and exact-kernel time against n, log-log, with the fitted
@@ -393,6 +372,7 @@ pub fn solve_file(
     layer: Option<usize>,
     head: Option<usize>,
     mask: crate::reference::Mask,
+    reps: usize,
     mut print: impl FnMut(String),
 ) -> Result<()> {
     use crate::reference::Head;
@@ -407,22 +387,27 @@ pub fn solve_file(
         return Err(crate::Error::invalid("--layer/--head", format!("no such head in {}", file.display())));
     }
     print(format!(
-        "solve {} tol {tol:.1e} mask {mask:?}; exact = fast_f32::attention_f32 as on this branch",
+        "solve {} tol {tol:.1e} mask {mask:?}; exact = fast_f32::attention_f32; exact and solver timed alternately, \
+         fastest of {reps}",
         file.display()
     ));
+    let (mut speedups, mut max_cert, mut all_err) = (Vec::new(), 0.0f64, 0.0f64);
     print(format!(
         "{:<28} {:>6} {:>4} {:>9} {:>9} {:>7} {:>10} {:>10} {:>7}  plan",
         "head", "n", "d", "exact_s", "solver_s", "speedup", "max_cert", "max_err", "work"
     ));
     for h in sel {
         let hd = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv())?;
-        let t = std::time::Instant::now();
-        let o = crate::reference::fast_f32::attention_f32(&hd, mask);
-        std::hint::black_box(&o);
-        let te = t.elapsed().as_secs_f64();
-        let t = std::time::Instant::now();
-        let r = solve(&hd, mask, tol, &SolverOptions::default())?;
-        let ts = t.elapsed().as_secs_f64();
+        let (te, ts, r) = time_alternating(
+            reps,
+            || {
+                let o = crate::reference::fast_f32::attention_f32(&hd, mask);
+                std::hint::black_box(&o);
+            },
+            || solve(&hd, mask, tol, &SolverOptions::default()),
+        )?;
+        speedups.push(te / ts);
+        max_cert = max_cert.max(r.max_cert());
         let checks = compare::check_rows(&hd, mask, &r, None);
         if let Some(c) = checks.iter().find(|c| !c.ok()) {
             return Err(crate::Error::invalid(
@@ -431,6 +416,7 @@ pub fn solve_file(
             ));
         }
         let max_err = checks.iter().map(|c| c.err).fold(0.0, f64::max);
+        all_err = all_err.max(max_err);
         print(format!(
             "{:<28} {:>6} {:>4} {:>9.4} {:>9.4} {:>7.2} {:>10.2e} {:>10.2e} {:>7.3}  {} (fallback rows {})",
             h.label,
@@ -444,6 +430,15 @@ pub fn solve_file(
             r.stats.work as f64 / r.stats.exact_work.max(1) as f64,
             r.plan.label(),
             r.stats.fallback_rows
+        ));
+    }
+    speedups.sort_by(f64::total_cmp);
+    if let (Some(lo), Some(hi)) = (speedups.first(), speedups.last()) {
+        print(format!(
+            "{} heads: speedup (exact/solver) min {lo:.2}, median {:.2}, max {hi:.2}; max certificate {max_cert:.2e}, \
+             max true error {all_err:.2e}",
+            speedups.len(),
+            speedups[speedups.len() / 2]
         ));
     }
     Ok(())

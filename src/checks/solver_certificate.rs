@@ -152,8 +152,8 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     } else {
         SolverOptions::default()
     };
-    let (mut ratio, mut cert_tol, mut max_err, mut rows, mut work, mut exact) =
-        (0.0f64, 0.0f64, 0.0f64, 0usize, 0u64, 0u64);
+    let (mut ratio, mut cert_tol, mut max_err, mut rows, mut work, mut exact, mut first) =
+        (0.0f64, 0.0f64, 0.0f64, 0usize, 0u64, 0u64, 0usize);
     // One head per trial (seed = point seed + trial).
     for t in 0..p.trials.max(1) {
         let h = p.dataset.generate(
@@ -177,6 +177,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         cert_tol = cert_tol.max(r.max_cert() / tol);
         work += r.stats.work;
         exact += r.stats.exact_work;
+        first += r.stats.first_order_terms;
     }
     Ok([
         ("max_ratio", ratio),
@@ -184,6 +185,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ("max_err", max_err),
         ("rows", rows as f64),
         ("work_fraction", work as f64 / exact.max(1) as f64),
+        ("first_order_terms", first as f64),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

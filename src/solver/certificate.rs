@@ -52,6 +52,160 @@ pub struct RowModel {
     pub vmax: f64,
 }
 
+/// Running sums of one row relative to a fixed reference ρ (see the module doc): Ẑ, the numerator
+/// (in the caller's `o`), the node-error sums and the skipped mass.
+#[derive(Debug, Clone, Copy)]
+pub struct Accum {
+    pub rho: f64,
+    pub theta: f64,
+    pub zh: f64,
+    pub skipped: f64,
+    /// Σ_nodes e^{x} m f(Δ).
+    pub ez: f64,
+    /// Σ_nodes e^{x} f(Δ) min(max_c A_c (1 + 2γ_{m+1}), m Vmax).
+    pub en_all: f64,
+    /// Number of summed terms T (an upper bound: exact zeros may be counted).
+    pub nterms: usize,
+    /// Largest node count m among the terms (≥ 1).
+    pub mmax: usize,
+    /// ≥ 1: bound of Σ|summed terms| relative to Ẑ (resp. Vmax·Ẑ) — 1 without first-order nodes
+    /// ([`crate::theory::solver::first_order_scale`]).
+    pub scale: f64,
+}
+
+impl Accum {
+    pub fn new(rho: f64, model: RowModel) -> Accum {
+        Accum {
+            rho,
+            theta: weight_theta(model.eta),
+            zh: 0.0,
+            skipped: 0.0,
+            ez: 0.0,
+            en_all: 0.0,
+            nterms: 0,
+            mmax: 1,
+            scale: 1.0,
+        }
+    }
+
+    /// Add one exact key (score ŝ, value row) to Ẑ and the numerator `o`.
+    #[inline]
+    pub fn add_exact(&mut self, s: f64, vrow: &[f64], o: &mut [f64]) {
+        self.nterms += 1;
+        let x = s - self.rho;
+        if x < SKIP_BELOW {
+            self.skip_exact(x);
+            return;
+        }
+        let w = x.exp();
+        self.zh += w;
+        for (oc, vc) in o.iter_mut().zip(vrow) {
+            *oc += w * vc;
+        }
+    }
+
+    /// Mass of an exact key term below the skip threshold (not summed).
+    #[inline]
+    pub fn skip_exact(&mut self, x: f64) {
+        // (1 + 1e-12) covers u·|x| ≤ 745u of the exponent beyond θ's 703u.
+        self.skipped += (x + self.theta).exp() * (1.0 + 1e-12) + SUBNORMAL;
+    }
+
+    /// Mass of a node term below the skip threshold (not summed).
+    #[inline]
+    pub fn skip_node(&mut self, x: f64, delta: f64, m: usize) {
+        self.skipped += m as f64 * ((x + self.theta + delta).min(700.0)).exp() * (1.0 + 1e-12) + m as f64 * SUBNORMAL;
+    }
+
+    /// Add one accepted node (centre score â, Δ, node id) of `t`.
+    pub fn add_node(&mut self, t: &Tree, a: f64, delta: f64, id: usize, vmax: f64, o: &mut [f64]) {
+        let dv = o.len();
+        self.nterms += 1;
+        let m = t.count[id] as usize;
+        self.mmax = self.mmax.max(m);
+        let f = node_factor(delta, false);
+        let x = a - self.rho;
+        if x < SKIP_BELOW {
+            self.skip_node(x, delta, m);
+            return;
+        }
+        let w = x.exp();
+        self.zh += m as f64 * w;
+        self.ez += w * m as f64 * f;
+        let s = &t.s[id * dv..(id + 1) * dv];
+        for c in 0..dv {
+            o[c] += w * s[c];
+        }
+        // One bound for all components: max_c A_c (saves dv operations per node).
+        self.en_all += w * f * node_abs_bound(t.amax[id], m, vmax);
+    }
+
+    /// Turn the numerator `o` into the output ô = N̂/Ẑ and return the certificate ε (∞ when nothing
+    /// is certified).
+    pub fn finish(&self, model: RowModel, o: &mut [f64]) -> f64 {
+        let dv = o.len();
+        if self.nterms == 0 || !self.zh.is_finite() {
+            return f64::INFINITY;
+        }
+        let (kz, kn) = rounding_terms(self.theta, self.nterms, self.mmax);
+        let (kz, kn) = (kz * self.scale, kn * self.scale);
+        let et = self.theta.exp() * (1.0 + 4.0 * U64);
+        let sub = (self.nterms + self.mmax + 4) as f64 * SUBNORMAL * 4.0;
+        let e_z = self.ez * et + kz * self.zh + self.skipped + sub;
+        let slack = bound_slack(self.nterms, dv);
+        let mut eps = 0.0f64;
+        for oc in o.iter_mut() {
+            let x = *oc / self.zh;
+            let e_n =
+                self.en_all * et + kn * model.vmax * self.zh + self.skipped * model.vmax + sub * (1.0 + model.vmax);
+            eps = eps.max(component_bound(e_n, x.abs(), e_z, self.zh));
+            *oc = x;
+        }
+        if !eps.is_finite() {
+            return f64::INFINITY;
+        }
+        eps * slack
+    }
+}
+
+/// Bound of max_c Σ_j |v_jc| over a node's m inserted keys from the stored Â = max_c A_c: a sum of m
+/// non-negative values, so true A_c ≤ Â(1 + 2γ_{m+1}); and ≤ m·Vmax.
+#[inline]
+pub fn node_abs_bound(amax: f64, m: usize, vmax: f64) -> f64 {
+    (amax * (1.0 + 2.0 * gamma(m + 1, U64))).min(m as f64 * vmax)
+}
+
+/// The reference ρ of a term list: the largest exponent among them.
+pub fn terms_max(terms: &Terms) -> f64 {
+    terms
+        .band
+        .iter()
+        .chain(&terms.leaf)
+        .map(|t| t.0)
+        .chain(terms.nodes.iter().map(|t| t.0))
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+impl Accum {
+    /// Add every term of `terms` (band keys index `vw`, leaf keys and nodes index `tree`).
+    pub fn add_terms(&mut self, terms: &Terms, vw: &[f64], tree: Option<&Tree>, vmax: f64, o: &mut [f64]) {
+        let dv = o.len();
+        for &(s, j) in &terms.band {
+            let j = j as usize;
+            self.add_exact(s, &vw[j * dv..(j + 1) * dv], o);
+        }
+        if let Some(t) = tree {
+            for &(s, j) in &terms.leaf {
+                let j = j as usize;
+                self.add_exact(s, &t.vperm[j * dv..(j + 1) * dv], o);
+            }
+            for &(a, delta, id) in &terms.nodes {
+                self.add_node(t, a, delta, id as usize, vmax, o);
+            }
+        }
+    }
+}
+
 /// Sum the terms into `o` (length dv) and return the certificate ε (∞ when nothing is certified;
 /// 0 terms give ε = ∞ as well).
 pub fn sum_and_certify(
@@ -61,92 +215,14 @@ pub fn sum_and_certify(
     dv: usize,
     model: RowModel,
     o: &mut [f64],
-    scratch: &mut Vec<f64>,
+    _scratch: &mut Vec<f64>,
 ) -> f64 {
+    let o = &mut o[..dv];
     o.iter_mut().for_each(|x| *x = 0.0);
     if terms.is_empty() {
         return f64::INFINITY;
     }
-    let rho = terms
-        .band
-        .iter()
-        .chain(&terms.leaf)
-        .map(|t| t.0)
-        .chain(terms.nodes.iter().map(|t| t.0))
-        .fold(f64::NEG_INFINITY, f64::max);
-    let theta = weight_theta(model.eta);
-    let mut zh = 0.0f64;
-    let mut skipped = 0.0f64;
-    // scratch: en_approx per component.
-    scratch.clear();
-    scratch.resize(dv, 0.0);
-    let en = &mut scratch[..];
-    let mut ez = 0.0f64;
-    let mut en_all = 0.0f64;
-    let mut mmax = 1usize;
-    let add_exact = |s: f64, vrow: &[f64], o: &mut [f64], zh: &mut f64, skipped: &mut f64| {
-        let x = s - rho;
-        if x < SKIP_BELOW {
-            // (1 + 1e-12) covers u·|x| ≤ 745u of the exponent beyond θ's 703u.
-            *skipped += (x + theta).exp() * (1.0 + 1e-12) + SUBNORMAL;
-            return;
-        }
-        let w = x.exp();
-        *zh += w;
-        for (oc, vc) in o.iter_mut().zip(vrow) {
-            *oc += w * vc;
-        }
-    };
-    for &(s, j) in &terms.band {
-        let j = j as usize;
-        add_exact(s, &vw[j * dv..(j + 1) * dv], o, &mut zh, &mut skipped);
-    }
-    if let Some(t) = tree {
-        for &(s, j) in &terms.leaf {
-            let j = j as usize;
-            add_exact(s, &t.vperm[j * dv..(j + 1) * dv], o, &mut zh, &mut skipped);
-        }
-        for &(a, delta, id) in &terms.nodes {
-            let id = id as usize;
-            let m = t.count[id] as usize;
-            mmax = mmax.max(m);
-            let f = node_factor(delta, false);
-            let x = a - rho;
-            if x < SKIP_BELOW {
-                skipped += m as f64 * ((x + theta + delta).min(700.0)).exp() * (1.0 + 1e-12) + m as f64 * SUBNORMAL;
-                continue;
-            }
-            let w = x.exp();
-            zh += m as f64 * w;
-            ez += w * m as f64 * f;
-            let s = &t.s[id * dv..(id + 1) * dv];
-            let ab = &t.a[id * dv..(id + 1) * dv];
-            // A_c as stored is a sum of m non-negative values: true A_c ≤ Â_c(1 + 2γ_m), and ≤ m·Vmax.
-            let up = 1.0 + 2.0 * gamma(m + 1, U64);
-            let mv = m as f64 * model.vmax;
-            for c in 0..dv {
-                o[c] += w * s[c];
-            }
-            // One bound for all components: max_c A_c (saves dv operations per node).
-            let _ = ab;
-            en_all += w * f * (t.amax[id] * up).min(mv);
-        }
-    }
-    let nterms = terms.len();
-    let (kz, kn) = rounding_terms(theta, nterms, mmax);
-    let et = theta.exp() * (1.0 + 4.0 * U64);
-    let sub = (nterms + mmax + 4) as f64 * SUBNORMAL * 4.0;
-    let e_z = ez * et + kz * zh + skipped + sub;
-    let slack = bound_slack(nterms, dv);
-    let mut eps = 0.0f64;
-    for c in 0..dv {
-        let oc = o[c] / zh;
-        let e_n = (en[c] + en_all) * et + kn * model.vmax * zh + skipped * model.vmax + sub * (1.0 + model.vmax);
-        eps = eps.max(component_bound(e_n, oc.abs(), e_z, zh));
-        o[c] = oc;
-    }
-    if !(eps.is_finite()) || !zh.is_finite() {
-        return f64::INFINITY;
-    }
-    eps * slack
+    let mut acc = Accum::new(terms_max(terms), model);
+    acc.add_terms(terms, vw, tree, model.vmax, o);
+    acc.finish(model, o)
 }

@@ -32,14 +32,14 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-/// Running log-domain partition function (decisions only).
-struct Running {
-    rho: f64,
-    z: f64,
+/// Running log-domain partition function (decisions only): Ẑ_run·e^{ρ}.
+pub struct Running {
+    pub rho: f64,
+    pub z: f64,
 }
 
 impl Running {
-    fn add(&mut self, x: f64, m: f64) {
+    pub fn add(&mut self, x: f64, m: f64) {
         if self.z == 0.0 {
             self.rho = x;
             self.z = m;
@@ -89,11 +89,9 @@ pub fn tree_terms(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mu
         run.add(s, 1.0);
     }
     let mut work = inp.limit - band_lo;
-    if band_lo == 0 || tree.nodes.is_empty() || tree.count[0] == 0 {
+    if band_lo == 0 || tree.nodes.is_empty() || tree.inserted == 0 {
         return work;
     }
-    let l = inp.limit as f64;
-    let ts = inp.tol * inp.share;
     stack.clear();
     // Start at the frontier, highest centre score popped first.
     for &id in &tree.frontier {
@@ -103,6 +101,23 @@ pub fn tree_terms(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mu
         }
     }
     stack.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
+    work + walk(inp, tree, terms, stack, &mut run)
+}
+
+/// Depth-first walk from the nodes on `stack` (node id, centre score; popped from the end), with the
+/// running partition estimate `run` (ρ, Ẑ_run; Ẑ_run = 0 for none). Appends leaf keys and accepted
+/// nodes to `terms`; returns the work in key-equivalents.
+pub fn walk(
+    inp: &RowInput<'_>,
+    tree: &Tree,
+    terms: &mut Terms,
+    stack: &mut Vec<(u32, f64)>,
+    run: &mut Running,
+) -> usize {
+    let d = inp.d;
+    let l = inp.limit as f64;
+    let ts = inp.tol * inp.share;
+    let mut work = 0;
     while let Some((id, a)) = stack.pop() {
         let i = id as usize;
         let m = tree.count[i] as usize;

@@ -19,8 +19,10 @@
 //! the small blocks near i cost their full size (their keys are too few to share a tight node), so
 //! the per-row work is ≥ the sum of the small blocks; one tree over all keys with prefix-inserted
 //! sums has per-row work independent of where i falls.
+pub mod batch;
 pub mod certificate;
 pub mod compare;
+pub mod dense;
 pub mod eval;
 pub mod planner;
 pub mod tree;
@@ -30,8 +32,7 @@ pub use planner::{Force, Plan};
 use crate::reference::{Head, Mask};
 use crate::theory::solver::{norm_up, score_error};
 use crate::{Error, Result};
-use certificate::{RowModel, Terms, sum_and_certify};
-use eval::{RowInput, exact_terms, tree_terms};
+use eval::RowInput;
 use rayon::prelude::*;
 use tree::Tree;
 
@@ -46,13 +47,17 @@ pub struct SolverOptions {
     pub share: f64,
     /// Rows sampled by the planner's probe.
     pub probe_rows: usize,
-    /// The tree plan is used when the probe's work fraction is at most this. A key-equivalent of tree
-    /// work (f64 scores, node bounds, traversal) costs 30–80× a key of the tiled f32 GEMM kernel
-    /// (measured: `bench solver --regime clustered --n 8192,32768,131072`: work 0.091/0.023/0.0059 ran at
-    /// 2.8/1.1/0.46× the exact time), so the default 0.01 keeps the tree plan to where it pays.
+    /// The tree plan is used when the probe's work fraction is at most this. A key-equivalent of the
+    /// batched tree path (f64 GEMM scores and numerators, one exp and the acceptance test per frontier
+    /// node, walks) costs ≈ 7× a key of the tiled f32 kernel (`bench solver --regime clustered
+    /// --n 131072`: work fraction 0.0059 in 0.7 s of evaluation against 18 s exact, both under load),
+    /// and the tree build and probe cost O(n·d·log n) on top; 0.05 keeps the tree plan to where it pays.
     pub max_work_fraction: f64,
     /// Traversals start at the highest nodes with max‖q‖·r ≤ this many nats (0: at the root).
     pub frontier_nats: f64,
+    /// Keep first-order moments of the frontier nodes (D, M) and use them where the zeroth-order
+    /// bound rejects a node ([`batch`]).
+    pub first_order: bool,
     /// Force a plan (tests and theorem checks).
     pub force: Option<Force>,
 }
@@ -64,8 +69,9 @@ impl Default for SolverOptions {
             leaf: 16,
             share: 0.4,
             probe_rows: 32,
-            max_work_fraction: 0.01,
+            max_work_fraction: 0.05,
             frontier_nats: 1.0,
+            first_order: true,
             force: None,
         }
     }
@@ -82,6 +88,12 @@ pub struct Stats {
     pub fallback_rows: usize,
     /// Seconds spent building the tree and planning.
     pub plan_secs: f64,
+    /// First-order node terms used (tree plan).
+    pub first_order_terms: usize,
+    /// Seconds spent inserting keys into the tree (tree plan).
+    pub insert_secs: f64,
+    /// Seconds spent gathering the frontier per chunk (tree plan).
+    pub gather_secs: f64,
 }
 
 /// The result: `rows × dv` outputs (rows as in [`Mask::rows`]) and one certificate per row.
@@ -154,33 +166,20 @@ impl<'a> Prepared<'a> {
     }
 }
 
-type Scratch = (Terms, Vec<(u32, f64)>, Vec<f64>);
+/// Rows per batched block of the tree path ([`batch::tree_rows`]).
+pub const BATCH_ROWS: usize = 32;
 
-/// One row: the tree path if a tree is given (falling back to exact when ε > tol), else exact.
-/// Returns (ε, work, fell back).
-fn solve_row(
-    p: &Prepared<'_>,
-    i: usize,
-    tree: Option<&Tree>,
-    tol: f64,
-    share: f64,
-    o: &mut [f64],
-    sc: &mut Scratch,
-) -> (f64, usize, bool) {
-    let limit = p.mask.keys(i, p.n).end;
-    let inp = p.row_input(i, limit, tol, share);
-    let model = RowModel { eta: p.eta(i), vmax: p.vmax };
-    let mut work = 0;
-    if let Some(t) = tree {
-        work += tree_terms(&inp, t, &mut sc.0, &mut sc.1);
-        let eps = sum_and_certify(&sc.0, &p.vw, Some(t), p.dv, model, o, &mut sc.2);
-        if eps <= tol {
-            return (eps, work, false);
-        }
+/// Recompute the query rows `redo` (sorted) on the blocked float64 exact path
+/// ([`dense::exact_rows`]), in parallel over blocks; output row r = i − `row0`.
+fn fallback_rows(p: &Prepared<'_>, redo: &[usize], row0: usize, out: &mut [f64], cert: &mut [f64]) {
+    let dv = p.dv;
+    let res: Vec<(f64, Vec<f64>)> =
+        redo.par_chunks(dense::EXACT_BLOCK).flat_map_iter(|blk| dense::exact_rows(p, blk)).collect();
+    for (&i, (eps, o)) in redo.iter().zip(res) {
+        let r = i - row0;
+        out[r * dv..(r + 1) * dv].copy_from_slice(&o);
+        cert[r] = eps;
     }
-    work += exact_terms(&inp, &mut sc.0);
-    let eps = sum_and_certify(&sc.0, &p.vw, None, p.dv, model, o, &mut sc.2);
-    (eps, work, tree.is_some())
 }
 
 /// Certified causal / strict-prefix attention of an f32 head: every row's certificate is ≤ `tol`
@@ -215,31 +214,6 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let mut out = vec![0.0; rows.len() * dv];
     let mut cert = vec![0.0; rows.len()];
     let mut stats = Stats { plan_secs, ..Default::default() };
-    let init = || (Terms::default(), Vec::new(), Vec::new());
-    let run_rows = |p: &Prepared<'_>,
-                    lo: usize,
-                    hi: usize,
-                    tree: Option<&Tree>,
-                    out: &mut [f64],
-                    cert: &mut [f64],
-                    stats: &mut Stats| {
-        // lo..hi are query rows; output row r = i − rows.start.
-        let r0 = lo - rows.start;
-        let res: Vec<(usize, bool)> = out[r0 * dv..(hi - rows.start) * dv]
-            .par_chunks_mut(dv)
-            .zip(cert[r0..hi - rows.start].par_iter_mut())
-            .enumerate()
-            .map_init(init, |sc, (t, (o, e))| {
-                let (eps, w, fb) = solve_row(p, lo + t, tree, tol, opts.share, o, sc);
-                *e = eps;
-                (w, fb)
-            })
-            .collect();
-        for (w, fb) in res {
-            stats.work += w as u64;
-            stats.fallback_rows += usize::from(fb);
-        }
-    };
     match tree.as_mut() {
         None => {
             // Exact plan: the fast tiled f32 kernel with its a-priori certificate
@@ -248,22 +222,19 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let tiling = crate::reference::fast_f32::Tiling::default();
             let o32 = crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
             let eb = crate::theory::rounding::cheap_bounds(h, mask, tiling);
-            for (r, (oc, e)) in out.chunks_mut(dv).zip(cert.iter_mut()).enumerate() {
+            out.par_chunks_mut(dv.max(1)).zip(cert.par_iter_mut()).enumerate().for_each(|(r, (oc, e))| {
                 for (c, x) in oc.iter_mut().enumerate() {
                     *x = o32[r * dv + c] as f64;
                 }
                 *e = eb[r * dv..(r + 1) * dv].iter().cloned().fold(0.0, f64::max);
-            }
+            });
             stats.work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
-            for i in redo {
-                let r = i - rows.start;
-                let mut sc = init();
+            if !redo.is_empty() {
                 let p = prepared.get_or_init(|| Prepared::new(h, mask));
-                let (eps, _, _) = solve_row(p, i, None, tol, opts.share, &mut out[r * dv..(r + 1) * dv], &mut sc);
-                cert[r] = eps;
-                stats.fallback_rows += 1;
+                fallback_rows(p, &redo, rows.start, &mut out, &mut cert);
+                stats.fallback_rows += redo.len();
             }
         }
         Some(t) => {
@@ -274,11 +245,34 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                 let c1 = (c0 + b).min(h.nq);
                 let (lo, hi) = (c0.max(rows.start), c1);
                 if lo < hi {
-                    run_rows(p, lo, hi, Some(&*t), &mut out, &mut cert, &mut stats);
+                    let tg = std::time::Instant::now();
+                    let fb = batch::FrontierBlock::gather(t, p.vmax);
+                    stats.gather_secs += tg.elapsed().as_secs_f64();
+                    let (r0, r1) = (lo - rows.start, hi - rows.start);
+                    let t_ref: &Tree = t;
+                    let (work, first): (usize, usize) = out[r0 * dv..r1 * dv]
+                        .par_chunks_mut(BATCH_ROWS * dv)
+                        .zip(cert[r0..r1].par_chunks_mut(BATCH_ROWS))
+                        .enumerate()
+                        .map(|(k, (o, e))| {
+                            let mut sc = batch::Scratch::default();
+                            let a = lo + k * BATCH_ROWS;
+                            let w = batch::tree_rows(p, t_ref, &fb, a, a + e.len(), c0, tol, opts.share, o, e, &mut sc);
+                            (w, sc.first_order_terms)
+                        })
+                        .reduce(|| (0, 0), |x, y| (x.0 + y.0, x.1 + y.1));
+                    stats.work += work as u64;
+                    stats.first_order_terms += first;
+                    let redo: Vec<usize> = (lo..hi).filter(|&i| !(cert[i - rows.start] <= tol)).collect();
+                    if !redo.is_empty() {
+                        fallback_rows(p, &redo, rows.start, &mut out, &mut cert);
+                        stats.fallback_rows += redo.len();
+                        stats.work += redo.iter().map(|&i| mask.keys(i, h.nk).end as u64).sum::<u64>();
+                    }
                 }
-                for j in c0..c1 {
-                    t.insert_next(&h.v[j * dv..(j + 1) * dv]);
-                }
+                let ti = std::time::Instant::now();
+                t.insert_range(h.k, h.v, c1);
+                stats.insert_secs += ti.elapsed().as_secs_f64();
                 c0 = c1;
             }
         }

@@ -2,19 +2,19 @@
 //! than the exact kernel.
 //!
 //! * n < 4·band: [`Plan::Exact`] (the band alone is most of the work).
-//! * otherwise build the tree (O(n·d·log n)), insert the first p = ⌊n/2⌋ keys (rounded down to a
-//!   multiple of the band), and run the tree path on up to `probe_rows` rows of the next band —
+//! * stage 1: the same probe at p = ⌊n/8⌋ (tree over the first n/8 keys); a work fraction > 0.9
+//!   there means nothing prunes: [`Plan::Exact`] at 1/4 of the stage-2 build cost;
+//! * stage 2: build a tree over the first p = ⌊n/2⌋ keys (rounded down to a multiple of the band;
+//!   O(p·d·log p)), insert them, and run the tree path on up to `probe_rows` rows of the next band —
 //!   rows whose prefix is the median prefix length, so their work fraction
 //!   w = (work of the tree path, + L for rows that fall back) / L is representative of the rows that
 //!   dominate the exact cost (the rows with i ≥ n/2 carry 3/4 of Σ L). If the mean fraction is
-//!   ≤ `max_work_fraction` the plan is [`Plan::Tree`], else [`Plan::Exact`]; the tree's sums are
-//!   reset either way. The probe costs O(n·depth·dv + probe_rows·L), negligible against Σ L·d for
+//!   ≤ `max_work_fraction` the plan is [`Plan::Tree`] (and the tree over all n keys is built), else
+//!   [`Plan::Exact`]. The probe costs O(n·depth·dv + probe_rows·L), negligible against Σ L·d for
 //!   n ≥ 4·band.
-use super::certificate::{RowModel, Terms, sum_and_certify};
-use super::eval::tree_terms;
+use super::batch::{FrontierBlock, Scratch, tree_rows};
 use super::tree::Tree;
 use super::{Prepared, SolverOptions};
-use rayon::prelude::*;
 
 /// What the solver does for a head.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +70,7 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     match opts.force {
         Some(Force::Exact) => return (Plan::Exact { reason: "forced".into() }, None),
         Some(Force::Tree) => {
-            let t = build(p, opts);
+            let t = build(p, opts, n);
             return (Plan::Tree { probe_work_fraction: f64::NAN }, Some(t));
         }
         None => {}
@@ -78,48 +78,76 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     if let Some(plan) = early_exact(n, opts) {
         return (plan, None);
     }
-    let mut t = build(p, opts);
-    let start = (n / 2 / band) * band;
-    for j in 0..start {
-        t.insert_next(&p.v32[j * p.dv..(j + 1) * p.dv]);
+    // Stage 1, a cheap give-up test: a tree over the first n/8 keys, probed at rows n/8 …; if even
+    // there the tree path does more than 90 % of the exact work, nothing prunes (isotropic or
+    // low-dimensional-but-spread keys) and the full probe is skipped.
+    let s1 = (n / 8 / band) * band;
+    if s1 >= 2 * band {
+        let mut t1 = build(p, opts, s1);
+        let (f1, _) = probe(p, opts, tol, &mut t1, s1);
+        if f1 > STAGE1_GIVE_UP {
+            return (Plan::Exact { reason: format!("probe work fraction at n/8 {f1:.3} > {STAGE1_GIVE_UP}") }, None);
+        }
     }
-    let rows: Vec<usize> = {
-        let end = (start + band).min(n);
-        let step = ((end - start) / opts.probe_rows.max(1)).max(1);
-        (start..end).step_by(step).collect()
-    };
-    let (work, exact): (f64, f64) = rows
-        .par_iter()
-        .map_init(
-            || (Terms::default(), Vec::new(), Vec::new(), vec![0.0; p.dv]),
-            |(terms, stack, scratch, o), &i| {
-                let limit = p.mask.keys(i, n).end;
-                let inp = p.row_input(i, limit, tol, opts.share);
-                let mut w = tree_terms(&inp, &t, terms, stack) as f64;
-                let model = RowModel { eta: p.eta(i), vmax: p.vmax };
-                let eps = sum_and_certify(terms, &p.vw, Some(&t), p.dv, model, o, scratch);
-                if !(eps <= tol) {
-                    w += limit as f64;
-                }
-                (w, limit as f64)
-            },
-        )
-        .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let frac = work / exact.max(1.0);
-    t.reset();
+    // Stage 2: the full tree with the keys [0, start) inserted, probed at rows start …; if it passes,
+    // its sums are reset and it is the solve's tree (first-order moments dropped when the probe
+    // used none).
+    let start = (n / 2 / band) * band;
+    let mut t = build(p, opts, n);
+    let (frac, first_used) = probe(p, opts, tol, &mut t, start);
     if frac <= opts.max_work_fraction {
+        t.reset();
+        if first_used == 0 {
+            t.moments = None;
+        }
         (Plan::Tree { probe_work_fraction: frac }, Some(t))
     } else {
         (Plan::Exact { reason: format!("probe work fraction {frac:.3} > {}", opts.max_work_fraction) }, None)
     }
 }
 
-/// Build the tree and set its frontier at r ≤ frontier_nats / max_i ‖q_i‖.
-fn build(p: &Prepared<'_>, opts: &SolverOptions) -> Tree {
-    let mut t = Tree::build(p.k32, p.v32, p.n, p.d, p.dv, opts.leaf);
+/// Most f64 values kept for first-order moments (F·d·(1 + dv); 32 MB).
+const MOMENT_BUDGET: usize = 1 << 22;
+
+/// Stage-1 threshold of [`plan`].
+const STAGE1_GIVE_UP: f64 = 0.9;
+
+/// Work fraction of the tree path on one batch of rows [start, start + 32) with the keys [0, start)
+/// inserted into `t` (rows that fall back count their full prefix), and the number of first-order
+/// node terms it used.
+fn probe(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, start: usize) -> (f64, usize) {
+    let (n, band) = (p.n, opts.band.max(1));
+    t.insert_range(p.k32, p.v32, start);
+    let hi = (start + band.min(super::BATCH_ROWS)).min(n);
+    let lo = start.max(p.mask.rows(n).start);
+    if lo >= hi {
+        return (1.0, 0);
+    }
+    let fb = FrontierBlock::gather(t, p.vmax);
+    let mut out = vec![0.0; (hi - lo) * p.dv];
+    let mut cert = vec![0.0; hi - lo];
+    let mut sc = Scratch::default();
+    let mut work = tree_rows(p, t, &fb, lo, hi, start, tol, opts.share, &mut out, &mut cert, &mut sc) as f64;
+    let mut exact = 0.0;
+    for (i, e) in (lo..hi).zip(&cert) {
+        let l = p.mask.keys(i, n).end as f64;
+        exact += l;
+        if !(*e <= tol) {
+            work += l;
+        }
+    }
+    (work / exact.max(1.0), sc.first_order_terms)
+}
+
+/// Build the tree over the keys [0, nk) and set its frontier at r ≤ frontier_nats / max_i ‖q_i‖.
+fn build(p: &Prepared<'_>, opts: &SolverOptions, nk: usize) -> Tree {
+    let mut t = Tree::build(&p.k32[..nk * p.d], &p.v32[..nk * p.dv], nk, p.d, p.dv, opts.leaf);
     let qmax = p.qnorm.iter().cloned().fold(0.0f64, f64::max);
     if opts.frontier_nats > 0.0 && qmax > 0.0 {
         t.set_frontier(opts.frontier_nats / qmax);
+    }
+    if opts.first_order {
+        t.enable_moments(MOMENT_BUDGET);
     }
     t
 }

@@ -9,7 +9,8 @@
 //!   [`crate::theory::solver`]), the radius r ≥ max_j ‖k_j − z‖ over all its keys (rounded up with
 //!   [`crate::theory::solver::radius_up`]), so it bounds every subset too.
 //! * Aggregates over inserted keys: count m, S_c = Σ v_jc, A_c = Σ |v_jc|, max_c A_c. Inserting
-//!   key j walks from its leaf to the root: O(depth · dv).
+//!   key j walks from its leaf up to its frontier node ([`Tree::set_frontier`]; the root by
+//!   default): O(depth · dv).
 use crate::theory::solver::{norm_up, radius_up};
 
 pub const NONE: u32 = u32::MAX;
@@ -57,6 +58,17 @@ pub struct Tree {
     /// Where row traversals start: the highest nodes with r ≤ `frontier_r` (or leaves); nodes above
     /// them are never evaluated (a pure work choice — every key is still covered exactly once).
     pub frontier: Vec<u32>,
+    /// Per node: is it on the frontier? Insertion stops at the frontier (nodes above it are never
+    /// evaluated, so their sums are not kept).
+    pub on_frontier: Vec<bool>,
+    /// Per node: its index in `frontier`, or NONE.
+    pub frontier_index: Vec<u32>,
+    /// Key position → the frontier node above its leaf.
+    pub frontier_of: Vec<u32>,
+    /// First-order moments of the frontier nodes over their inserted keys (when enabled):
+    /// D = Σ_j (k_j − z) (F × d) and M = Σ_j (k_j − z) v_jᵀ (F × d × dv, row l of node f at
+    /// `(f·d + l)·dv`).
+    pub moments: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 impl Tree {
@@ -100,20 +112,60 @@ impl Tree {
             amax: vec![0.0; nn],
             inserted: 0,
             frontier: if nn > 0 { vec![0] } else { vec![] },
+            on_frontier: (0..nn).map(|i| i == 0).collect(),
+            frontier_index: (0..nn).map(|i| if i == 0 { 0 } else { NONE }).collect(),
+            frontier_of: vec![0; n],
+            moments: None,
         }
     }
 
+    /// Keep first-order moments of the frontier nodes if they fit in `max_entries` f64 values
+    /// (F·(d + d·dv)); returns whether they are kept. Call after [`Tree::set_frontier`], before
+    /// inserting.
+    pub fn enable_moments(&mut self, max_entries: usize) -> bool {
+        assert_eq!(self.inserted, 0, "enable_moments after insertion");
+        let f = self.frontier.len();
+        let need = f * self.d * (1 + self.dv);
+        if need == 0 || need > max_entries {
+            self.moments = None;
+            return false;
+        }
+        self.moments = Some((vec![0.0; f * self.d], vec![0.0; f * self.d * self.dv]));
+        true
+    }
+
+    /// D and M of frontier node `id` (if moments are kept and `id` is on the frontier).
+    pub fn node_moments(&self, id: usize) -> Option<(&[f64], &[f64])> {
+        let (d1, m1) = self.moments.as_ref()?;
+        let fi = self.frontier_index[id];
+        if fi == NONE {
+            return None;
+        }
+        let (fi, d, dv) = (fi as usize, self.d, self.dv);
+        Some((&d1[fi * d..(fi + 1) * d], &m1[fi * d * dv..(fi + 1) * d * dv]))
+    }
+
     /// Set the frontier to the highest nodes with radius ≤ `r_max` (leaves otherwise).
+    /// Call before inserting keys: sums are kept only up to the frontier.
     pub fn set_frontier(&mut self, r_max: f64) {
+        assert_eq!(self.inserted, 0, "set_frontier after insertion");
         self.frontier.clear();
+        self.on_frontier.iter_mut().for_each(|f| *f = false);
         if self.nodes.is_empty() {
             return;
         }
+        self.frontier_index.iter_mut().for_each(|f| *f = NONE);
+        self.moments = None;
         let mut st = vec![0u32];
         while let Some(id) = st.pop() {
             let nd = self.nodes[id as usize];
             if nd.is_leaf() || nd.r <= r_max {
+                self.frontier_index[id as usize] = self.frontier.len() as u32;
                 self.frontier.push(id);
+                self.on_frontier[id as usize] = true;
+                for t in nd.lo..nd.hi {
+                    self.frontier_of[self.perm[t as usize] as usize] = id;
+                }
             } else {
                 st.push(nd.right);
                 st.push(nd.left);
@@ -121,27 +173,97 @@ impl Tree {
         }
     }
 
-    /// Insert the next key (position `self.inserted`), whose values are `v` (f32 row).
-    pub fn insert_next(&mut self, v: &[f32]) {
+    /// Insert the next key (position `self.inserted`): key row `k`, value row `v` (f32).
+    pub fn insert_next(&mut self, k: &[f32], v: &[f32]) {
+        if let Some((d1, m1)) = self.moments.as_mut() {
+            let (d, dv) = (self.d, self.dv);
+            let f = self.frontier_of[self.inserted] as usize;
+            let fi = self.frontier_index[f] as usize;
+            let z = &self.z[f * d..(f + 1) * d];
+            let dd = &mut d1[fi * d..(fi + 1) * d];
+            let mm = &mut m1[fi * d * dv..(fi + 1) * d * dv];
+            for l in 0..d {
+                let dl = k[l] as f64 - z[l];
+                dd[l] += dl;
+                for (m, &vc) in mm[l * dv..(l + 1) * dv].iter_mut().zip(v) {
+                    *m += dl * vc as f64;
+                }
+            }
+        }
         let j = self.inserted;
         let dv = self.dv;
+        let mut vw = [0.0f64; 256];
+        let mut vv = Vec::new();
+        let x: &mut [f64] = if dv <= 256 {
+            &mut vw[..dv]
+        } else {
+            vv.resize(dv, 0.0);
+            &mut vv
+        };
+        for (a, &b) in x.iter_mut().zip(v) {
+            *a = b as f64;
+        }
         let mut id = self.leaf_of[j];
         while id != NONE {
             let i = id as usize;
             self.count[i] += 1;
-            let s = &mut self.s[i * dv..(i + 1) * dv];
-            let a = &mut self.a[i * dv..(i + 1) * dv];
-            let mut am = 0.0f64;
-            for c in 0..dv {
-                let x = v[c] as f64;
-                s[c] += x;
-                a[c] += x.abs();
-                am = am.max(a[c]);
+            for (s, &xc) in self.s[i * dv..(i + 1) * dv].iter_mut().zip(x.iter()) {
+                *s += xc;
             }
-            self.amax[i] = am;
+            let a = &mut self.a[i * dv..(i + 1) * dv];
+            for (a, &xc) in a.iter_mut().zip(x.iter()) {
+                *a += xc.abs();
+            }
+            // Sums of absolute values are ≥ 0 and not NaN (finite inputs): a plain comparison max.
+            self.amax[i] = a.iter().fold(0.0f64, |m, &y| if y > m { y } else { m });
+            if self.on_frontier[i] {
+                break;
+            }
             id = self.nodes[i].parent;
         }
         self.inserted += 1;
+    }
+
+    /// Insert the keys self.inserted..end of the head (`k`: n × d, `v`: n × dv rows): the path sums
+    /// key by key, then the first-order moments in parallel over frontier nodes (each node's keys
+    /// in position order, so the sums do not depend on the thread count).
+    pub fn insert_range(&mut self, k: &[f32], v: &[f32], end: usize) {
+        use rayon::prelude::*;
+        let (d, dv, start) = (self.d, self.dv, self.inserted);
+        let moments = self.moments.take();
+        for j in start..end {
+            self.insert_next(&k[j * d..(j + 1) * d], &v[j * dv..(j + 1) * dv]);
+        }
+        let Some((mut d1, mut m1)) = moments else { return };
+        let mut keys: Vec<(u32, u32)> =
+            (start..end).map(|j| (self.frontier_index[self.frontier_of[j] as usize], j as u32)).collect();
+        keys.sort_unstable();
+        let nf = self.frontier.len();
+        let mut first = vec![u32::MAX; nf + 1];
+        for (t, &(fi, _)) in keys.iter().enumerate().rev() {
+            first[fi as usize] = t as u32;
+        }
+        let (frontier, z) = (&self.frontier, &self.z);
+        d1.par_chunks_mut(d).zip(m1.par_chunks_mut(d * dv)).enumerate().for_each(|(fi, (dd, mm))| {
+            let t0 = first[fi];
+            if t0 == u32::MAX {
+                return;
+            }
+            let f = frontier[fi] as usize;
+            let zc = &z[f * d..(f + 1) * d];
+            for &(g, j) in keys[t0 as usize..].iter().take_while(|x| x.0 as usize == fi) {
+                debug_assert_eq!(g as usize, fi);
+                let (kr, vr) = (&k[j as usize * d..(j as usize + 1) * d], &v[j as usize * dv..(j as usize + 1) * dv]);
+                for l in 0..d {
+                    let dl = kr[l] as f64 - zc[l];
+                    dd[l] += dl;
+                    for (m, &vc) in mm[l * dv..(l + 1) * dv].iter_mut().zip(vr) {
+                        *m += dl * vc as f64;
+                    }
+                }
+            }
+        });
+        self.moments = Some((d1, m1));
     }
 
     /// Forget every inserted key (keeps the structure).
@@ -150,6 +272,10 @@ impl Tree {
         self.s.iter_mut().for_each(|c| *c = 0.0);
         self.a.iter_mut().for_each(|c| *c = 0.0);
         self.amax.iter_mut().for_each(|c| *c = 0.0);
+        if let Some((d1, m1)) = self.moments.as_mut() {
+            d1.fill(0.0);
+            m1.fill(0.0);
+        }
         self.inserted = 0;
     }
 
@@ -172,11 +298,18 @@ fn build_rec(
 ) -> u32 {
     let id = nodes.len() as u32;
     let m = hi - lo;
-    // Centre: the mean of the node's keys.
+    // Centre (the mean of the node's keys) and bounding box, in one pass over the key rows.
     let mut c = vec![0.0f64; d];
+    let mut mn = vec![f32::INFINITY; d];
+    let mut mx = vec![f32::NEG_INFINITY; d];
     for &p in &perm[lo..hi] {
-        for (ci, &x) in c.iter_mut().zip(&k[p as usize * d..(p as usize + 1) * d]) {
+        let row = &k[p as usize * d..(p as usize + 1) * d];
+        for (ci, &x) in c.iter_mut().zip(row) {
             *ci += x as f64;
+        }
+        for ((a, b), &x) in mn.iter_mut().zip(mx.iter_mut()).zip(row) {
+            *a = if x < *a { x } else { *a };
+            *b = if x > *b { x } else { *b };
         }
     }
     c.iter_mut().for_each(|x| *x /= m as f64);
@@ -195,23 +328,21 @@ fn build_rec(
     // Widest coordinate.
     let (mut best, mut wbest) = (0usize, -1.0f64);
     for t in 0..d {
-        let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
-        for &p in &perm[lo..hi] {
-            let x = k[p as usize * d + t];
-            mn = mn.min(x);
-            mx = mx.max(x);
-        }
-        if (mx - mn) as f64 > wbest {
-            wbest = (mx - mn) as f64;
+        if (mx[t] - mn[t]) as f64 > wbest {
+            wbest = (mx[t] - mn[t]) as f64;
             best = t;
         }
     }
     // Split point: the largest gap between consecutive sorted values of that coordinate among the
     // middle half of the keys (balance ≥ 1/4, so depth ≤ log_{4/3} n), so that tight clusters are
     // not cut when a gap separates them.
-    perm[lo..hi]
-        .sort_unstable_by(|&a, &b| k[a as usize * d + best].total_cmp(&k[b as usize * d + best]).then(a.cmp(&b)));
-    let val = |t: usize| k[perm[lo + t] as usize * d + best];
+    // Sort (coordinate, position) pairs held contiguously (ties broken by position: deterministic).
+    let mut keyed: Vec<(f32, u32)> = perm[lo..hi].iter().map(|&p| (k[p as usize * d + best], p)).collect();
+    keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    for (dst, &(_, p)) in perm[lo..hi].iter_mut().zip(&keyed) {
+        *dst = p;
+    }
+    let val = |t: usize| keyed[t].0;
     let (mut mid, mut gap) = (m / 2, -1.0f32);
     for t in (m / 4).max(1)..=(3 * m / 4).min(m - 1) {
         let g = val(t) - val(t - 1);
@@ -220,11 +351,55 @@ fn build_rec(
             mid = t;
         }
     }
-    let l = build_rec(k, d, leaf, perm, lo, lo + mid, id, nodes, z);
-    let r = build_rec(k, d, leaf, perm, lo + mid, hi, id, nodes, z);
+    if m < PAR_BUILD_MIN {
+        let l = build_rec(k, d, leaf, perm, lo, lo + mid, id, nodes, z);
+        let r = build_rec(k, d, leaf, perm, lo + mid, hi, id, nodes, z);
+        nodes[id as usize].left = l;
+        nodes[id as usize].right = r;
+        return id;
+    }
+    // Large node: build both subtrees in parallel into their own arrays (ids local, ranges global),
+    // then append them in preorder — the same numbering as the sequential recursion.
+    let (pl, pr) = perm.split_at_mut(lo + mid);
+    let sub = |perm: &mut [u32], a: usize, b: usize| {
+        let (mut nn, mut zz) = (Vec::new(), Vec::new());
+        build_rec(k, d, leaf, perm, a, b, NONE, &mut nn, &mut zz);
+        (nn, zz)
+    };
+    let ((ln, lz), (rn, rz)) =
+        rayon::join(|| sub(pl, lo, lo + mid), || sub(&mut pr[..hi - lo - mid], 0, hi - lo - mid));
+    let l = append_subtree(nodes, z, ln, lz, id, 0);
+    let r = append_subtree(nodes, z, rn, rz, id, (lo + mid) as u32);
     nodes[id as usize].left = l;
     nodes[id as usize].right = r;
     id
+}
+
+/// Nodes with at least this many keys build their two subtrees in parallel.
+const PAR_BUILD_MIN: usize = 16384;
+
+/// Append a subtree built with local ids (root 0, parent NONE) and key ranges offset by `shift`
+/// (its `perm` slice started at global position `shift`); returns the root's global id.
+fn append_subtree(
+    nodes: &mut Vec<Node>,
+    z: &mut Vec<f64>,
+    sub: Vec<Node>,
+    subz: Vec<f64>,
+    parent: u32,
+    shift: u32,
+) -> u32 {
+    let off = nodes.len() as u32;
+    let fix = |x: u32| if x == NONE { NONE } else { x + off };
+    for (t, mut nd) in sub.into_iter().enumerate() {
+        nd.left = fix(nd.left);
+        nd.right = fix(nd.right);
+        nd.parent = if t == 0 { parent } else { fix(nd.parent) };
+        nd.lo += shift;
+        nd.hi += shift;
+        nodes.push(nd);
+    }
+    z.extend_from_slice(&subz);
+    off
 }
 
 /// max_j ‖k_j‖ over f32 keys, rounded up (K of [`crate::theory::solver::score_error`]).
@@ -254,7 +429,7 @@ mod tests {
             }
         }
         for j in 0..150 {
-            t.insert_next(&h.v[j * 3..(j + 1) * 3]);
+            t.insert_next(&h.k[j * 5..(j + 1) * 5], &h.v[j * 3..(j + 1) * 3]);
         }
         // Root sums equal the plain sums of the first 150 values.
         for c in 0..3 {
@@ -267,5 +442,46 @@ mod tests {
             let pos: Vec<u32> = (nd.lo..nd.hi).map(|p| t.perm[p as usize]).collect();
             assert!(pos.windows(2).all(|w| w[0] < w[1]));
         }
+    }
+
+    #[test]
+    fn parallel_build_keeps_the_tree_invariants() {
+        // n above PAR_BUILD_MIN: the top levels are built by rayon::join and appended.
+        let n = 3 * PAR_BUILD_MIN;
+        let mut rng = crate::rng::seeded(5);
+        let h = crate::data::synthetic::gaussian(&mut rng, n, 3, 1, 1.0);
+        let t = Tree::build(&h.k, &h.v, n, 3, 1, 8);
+        let mut seen = vec![false; n];
+        for (id, nd) in t.nodes.iter().enumerate() {
+            if id == 0 {
+                assert_eq!(nd.parent, NONE);
+                assert_eq!((nd.lo, nd.hi), (0, n as u32));
+            } else {
+                let p = &t.nodes[nd.parent as usize];
+                assert!(p.left == id as u32 || p.right == id as u32, "node {id}");
+            }
+            if nd.is_leaf() {
+                for q in nd.lo..nd.hi {
+                    let pos = t.perm[q as usize] as usize;
+                    assert!(!seen[pos]);
+                    seen[pos] = true;
+                    assert_eq!(t.leaf_of[pos], id as u32);
+                }
+            } else {
+                let (l, r) = (&t.nodes[nd.left as usize], &t.nodes[nd.right as usize]);
+                assert_eq!((l.lo, l.hi, r.lo, r.hi), (nd.lo, r.lo, l.hi, nd.hi), "node {id}");
+                assert!(nd.left == id as u32 + 1, "preorder numbering at node {id}");
+            }
+            for q in nd.lo..nd.hi {
+                let kk = &t.kperm[q as usize * 3..(q as usize + 1) * 3];
+                let dist: f64 = kk.iter().zip(t.centre(id)).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+                assert!(dist <= nd.r, "node {id}");
+            }
+        }
+        assert!(seen.iter().all(|&x| x));
+        // Deterministic whatever the scheduling.
+        let t2 = Tree::build(&h.k, &h.v, n, 3, 1, 8);
+        assert_eq!(t.perm, t2.perm);
+        assert_eq!(t.z, t2.z);
     }
 }

@@ -384,22 +384,24 @@ pub fn cheap_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling) -> Vec<f64> {
         (0..h.nk).map(|j| h.k_row(j).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up).collect();
     let (vmax, range) = value_stats(h, mask);
     let rows: Vec<usize> = mask.rows(h.nq).collect();
-    let mut out = vec![0f64; rows.len() * dv];
-    let (mut kmax, mut seen) = (0f64, 0usize);
-    for (r, &i) in rows.iter().enumerate() {
-        let end = mask.keys(i, h.nk).end;
-        while seen < end {
-            kmax = kmax.max(knorm[seen]);
-            seen += 1;
-        }
-        let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
-        let a = qn * kmax;
-        let co = row_coeffs(&RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a));
-        for c in 0..dv {
-            let (m, rg) = (vmax[r * dv + c], range[r * dv + c]);
-            out[r * dv + c] = co.bound(rg, rg, m);
-        }
+    // Prefix maxima of ‖k_j‖ (kmax[j] = max_{j' < j} ‖k_j'‖), then the rows in parallel.
+    let mut kmax = Vec::with_capacity(h.nk + 1);
+    kmax.push(0f64);
+    for &x in &knorm {
+        let m = kmax.last().copied().unwrap_or(0.0);
+        kmax.push(m.max(x));
     }
+    let mut out = vec![0f64; rows.len() * dv];
+    out.par_chunks_mut(dv.max(1)).zip(rows.par_iter()).enumerate().for_each(|(r, (o, &i))| {
+        let end = mask.keys(i, h.nk).end;
+        let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
+        let a = qn * kmax[end];
+        let co = row_coeffs(&RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a));
+        for (c, oc) in o.iter_mut().enumerate() {
+            let (m, rg) = (vmax[r * dv + c], range[r * dv + c]);
+            *oc = co.bound(rg, rg, m);
+        }
+    });
     out
 }
 

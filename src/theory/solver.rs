@@ -11,6 +11,15 @@
 //!   e^{−Δ} − 1 + Δ ≤ e^{Δ} − 1 − Δ),
 //!   $$|Z − Ẑ| ≤ e^{a−ρ}\,m\,(e^{Δ} − 1 − Δ),\qquad |N_c − N̂_c| ≤ e^{a−ρ}\,(e^{Δ} − 1 − Δ)\,A_c.$$
 //!
+//! *Rounding of the first-order terms* (frontier nodes, [`crate::solver::batch`]): D̂ and M̂ are
+//! sums over the node's m keys of fl(k_jl − z_l) and fl(fl(k_jl − z_l)·v_jc), and q·D̂, M̂ᵀq dot
+//! products of length d, so each computed first-order term differs from the exact
+//! Σ_j δ_j (resp. Σ_j δ_j v_jc) by at most γ_{m+d+4}·Σ_j Σ_l |q_l||k_jl − z_l|(|v_jc|) ≤
+//! γ_{m+d+4}·Δ·m (resp. ·Δ·A_c), since Σ_l |q_l||k_jl − z_l| ≤ ‖q‖‖k_j − z‖ ≤ Δ (Cauchy–Schwarz);
+//! [`first_order_rounding`] returns γ_{m+d+4}, added to the factor: f = e^{Δ} − 1 − Δ + γ_{m+d+4}Δ.
+//! A first-order node's terms are bounded by Vmax·(1+2Δ)/(1−2Δ) times its Ẑ term (Δ ≤ ¼), a factor
+//! applied to κ_Z and κ_N below ([`first_order_scale`]).
+//!
 //! **Row certificate.** o = N/Z, ô = N̂/Ẑ: o − ô = [(N − N̂) + ô(Ẑ − Z)]/Z, so with |N_c − N̂_c| ≤ E_{N,c},
 //! |Z − Ẑ| ≤ E_Z < Ẑ:
 //! $$|o_c − ô_c| ≤ \frac{E_{N,c} + |ô_c|\,E_Z}{Ẑ − E_Z}.$$
@@ -41,6 +50,20 @@ pub fn node_factor(delta: f64, first_order: bool) -> f64 {
         delta.exp_m1()
     };
     f * (1.0 + 64.0 * U64)
+}
+
+/// γ_{m+d+4}: relative (to Δ·m and Δ·A_c) rounding of a first-order node term over m keys in dimension d.
+pub fn first_order_rounding(m: usize, d: usize) -> f64 {
+    gamma(m + d + 4, U64)
+}
+
+/// (1 + 2Δ)/(1 − 2Δ), rounded up, for Δ < ½: the bound of a first-order node's summed terms relative
+/// to its Ẑ term (∞ for Δ ≥ ½).
+pub fn first_order_scale(delta: f64) -> f64 {
+    if !(delta < 0.5) {
+        return f64::INFINITY;
+    }
+    (1.0 + 2.0 * delta) / (1.0 - 2.0 * delta) * (1.0 + 4.0 * U64)
 }
 
 /// Absolute error bound η of any score (key or node centre) of a row: 2γ_{d+4}·‖q‖·K.

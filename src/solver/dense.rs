@@ -1,0 +1,144 @@
+//! Blocked float64 evaluation for the solver: scores of a block of rows against a block of keys (or
+//! node centres) by one GEMM, weights, and numerators by a second GEMM, with the certificate of
+//! [`super::certificate`].
+//!
+//! Rounding: `gemm` forms every entry Σ_l a_l b_l by some binary tree of additions over the products
+//! (each product rounded or fused, any blocking; no Strassen-type algorithm). That is all the
+//! model of [`crate::theory::solver`] assumes of a dot product (γ_d relative to Σ|a_l b_l|) and of a
+//! sum of T weighted terms (γ_T relative to the sum of absolute values); exact zeros (masked keys,
+//! nodes not accepted) add no rounding, so counting them in T only loosens the bound.
+use super::Prepared;
+use super::certificate::{Accum, RowModel, SKIP_BELOW};
+
+/// C (m×n) = A (m×k) · Bᵀ, A and B row-major (B is n×k), C row-major; one thread.
+pub fn gemm_abt(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], c: &mut [f64]) {
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n, "gemm_abt: shapes");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c[..m * n].fill(0.0);
+        return;
+    }
+    // SAFETY: the asserted lengths cover every index the strides reach.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            k as isize,
+            1,
+            0.0f64,
+            1.0f64,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// C (m×n) (+)= A (m×k, row stride `lda`) · B (k×n row-major); C row-major. `accumulate` adds to C.
+pub fn gemm_ab(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64], accumulate: bool) {
+    assert!(lda >= k && (m == 0 || a.len() >= (m - 1) * lda + k), "gemm_ab: shapes of A");
+    assert!(b.len() >= k * n && c.len() >= m * n, "gemm_ab: shapes of B, C");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: the asserted lengths cover every index the strides reach.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            1,
+            lda as isize,
+            b.as_ptr(),
+            1,
+            n as isize,
+            if accumulate { 1.0f64 } else { 0.0 },
+            1.0f64,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// Rows per block of [`exact_rows`].
+pub const EXACT_BLOCK: usize = 16;
+
+/// The exact path for the query rows `rows` (sorted ascending, each row sees keys [0, L(i))): per
+/// block of [`EXACT_BLOCK`] rows, S = Q_block·K[0, L_max)ᵀ, ρ_i = max_j ŝ_ij, P_ij = e^{ŝ_ij − ρ_i}
+/// (0 for j ≥ L(i)), N = P·V, certified by [`Accum::finish`] with T = L(i) terms. Returns per row
+/// (ε, output row). One thread per call (callers parallelise over blocks).
+pub fn exact_rows(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
+    let (d, dv, n) = (p.d, p.dv, p.n);
+    let mut res = Vec::with_capacity(rows.len());
+    let mut s = Vec::new();
+    let mut qb = Vec::new();
+    let mut nb = Vec::new();
+    for blk in rows.chunks(EXACT_BLOCK) {
+        let r = blk.len();
+        let lim: Vec<usize> = blk.iter().map(|&i| p.mask.keys(i, n).end).collect();
+        let lmax = lim.iter().cloned().max().unwrap_or(0);
+        qb.clear();
+        for &i in blk {
+            qb.extend_from_slice(&p.qw[i * d..(i + 1) * d]);
+        }
+        s.clear();
+        s.resize(r * lmax, 0.0);
+        gemm_abt(r, lmax, d, &qb, &p.kw[..lmax * d], &mut s);
+        let mut accs = Vec::with_capacity(r);
+        for (t, &i) in blk.iter().enumerate() {
+            let row = &mut s[t * lmax..(t + 1) * lmax];
+            let l = lim[t];
+            let rho = row[..l].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let model = RowModel { eta: p.eta(i), vmax: p.vmax };
+            let mut acc = Accum::new(rho, model);
+            acc.nterms = l;
+            for x in row[..l].iter_mut() {
+                let e = *x - rho;
+                if e < SKIP_BELOW {
+                    acc.skip_exact(e);
+                    *x = 0.0;
+                } else {
+                    let w = e.exp();
+                    acc.zh += w;
+                    *x = w;
+                }
+            }
+            row[l..].fill(0.0);
+            accs.push((acc, model));
+        }
+        nb.clear();
+        nb.resize(r * dv, 0.0);
+        gemm_ab(r, dv, lmax, &s, lmax, &p.vw[..lmax * dv], &mut nb, false);
+        for (t, (acc, model)) in accs.into_iter().enumerate() {
+            let mut o = nb[t * dv..(t + 1) * dv].to_vec();
+            let eps = if lim[t] == 0 { f64::INFINITY } else { acc.finish(model, &mut o) };
+            res.push((eps, o));
+        }
+    }
+    res
+}
