@@ -53,6 +53,9 @@ pub struct SolverOptions {
     /// --n 131072`: work fraction 0.0059 in 0.7 s of evaluation against 18 s exact, both under load),
     /// and the tree build and probe cost O(n·d·log n) on top; 0.05 keeps the tree plan to where it pays.
     pub max_work_fraction: f64,
+    /// Stage 1 of the planner gives up (exact plan) when the probe at n/8 does more than this fraction
+    /// of the exact work (∞: no stage 1) — a time-cost filter, see [`planner`].
+    pub stage1_give_up: f64,
     /// Traversals start at the highest nodes with max‖q‖·r ≤ this many nats (0: at the root).
     pub frontier_nats: f64,
     /// Keep first-order moments of the frontier nodes (D, M) and use them where the zeroth-order
@@ -70,6 +73,7 @@ impl Default for SolverOptions {
             share: 0.4,
             probe_rows: 32,
             max_work_fraction: 0.05,
+            stage1_give_up: 0.9,
             frontier_nats: 1.0,
             first_order: true,
             force: None,

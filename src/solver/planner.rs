@@ -82,11 +82,14 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     // there the tree path does more than 90 % of the exact work, nothing prunes (isotropic or
     // low-dimensional-but-spread keys) and the full probe is skipped.
     let s1 = (n / 8 / band) * band;
-    if s1 >= 2 * band {
+    if s1 >= 2 * band && opts.stage1_give_up.is_finite() {
         let mut t1 = build(p, opts, s1);
         let (f1, _) = probe(p, opts, tol, &mut t1, s1);
-        if f1 > STAGE1_GIVE_UP {
-            return (Plan::Exact { reason: format!("probe work fraction at n/8 {f1:.3} > {STAGE1_GIVE_UP}") }, None);
+        if f1 > opts.stage1_give_up {
+            return (
+                Plan::Exact { reason: format!("probe work fraction at n/8 {f1:.3} > {}", opts.stage1_give_up) },
+                None,
+            );
         }
     }
     // Stage 2: the full tree with the keys [0, start) inserted, probed at rows start …; if it passes,
@@ -108,9 +111,6 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
 
 /// Most f64 values kept for first-order moments (F·d·(1 + dv); 32 MB).
 const MOMENT_BUDGET: usize = 1 << 22;
-
-/// Stage-1 threshold of [`plan`].
-const STAGE1_GIVE_UP: f64 = 0.9;
 
 /// Work fraction of the tree path on one batch of rows [start, start + 32) with the keys [0, start)
 /// inserted into `t` (rows that fall back count their full prefix), and the number of first-order
