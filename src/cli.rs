@@ -140,6 +140,13 @@ pub enum Cmd {
         /// env ATTNPROOF_MEM_BUDGET, else none).
         #[arg(long, value_parser = crate::sweep::measure::parse_bytes)]
         mem_budget: Option<u64>,
+        /// Safetensors file (extract layout) replacing the file of every `real_causal` dataset
+        /// (those points are skipped when their file is absent).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Run only the points of `real_causal` datasets.
+        #[arg(long)]
+        real_causal_only: bool,
     },
     /// Join shard result files of a sweep, reporting duplicate, conflicting and missing points.
     Merge {
@@ -403,11 +410,12 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             crate::bench::solve_file(&file, tol, layer, head, mask, |l| println!("{l}"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Sweep { file, quick, shard, out, threads, mem_budget } => {
+        Cmd::Sweep { file, quick, shard, out, threads, mem_budget, data, real_causal_only } => {
             let spec = crate::sweep::load_spec(&file)?;
             let shard = shard.map(|s| crate::sweep::run::parse_shard(&s)).transpose()?;
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let opts = crate::sweep::RunOptions { quick, shard, out, threads, progress, mem_budget };
+            let opts =
+                crate::sweep::RunOptions { quick, shard, out, threads, progress, mem_budget, data, real_causal_only };
             let sum = crate::sweep::run_sweep(&spec, &opts, |l| eprintln!("{l}"))?;
             println!("{}", crate::sweep::run::summary_text(&spec, &sum));
             Ok(if sum.findings.iter().all(|f| f.ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -576,7 +584,8 @@ mod lm_cmd {
         }
         let src = source(&text, &tokens_from);
         println!("# {src} , n = {n} tokens, seed {seed}");
-        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let command =
+            std::iter::once("attnproof".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
         let base = eval::base(&m, &tokens)?;
         println!("{}", eval::Row::header());
         let mut out = String::new();

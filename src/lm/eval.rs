@@ -431,3 +431,103 @@ impl Row {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synthetic;
+
+    fn head(n: usize) -> synthetic::SynthHead {
+        synthetic::gaussian(&mut crate::rng::seeded(3), n, 16, 16, 3.0)
+    }
+
+    #[test]
+    fn prob_mse_is_zero_for_the_exact_weights_and_positive_for_a_window() {
+        let s = head(96);
+        let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv).unwrap();
+        let rows = crate::methods::check::sample_rows(Mask::Causal, h.nq);
+        let exact = Method { method: Box::new(exact::ExactF64), seed: 1 };
+        let (_, w) = exact.head_with_weights(0, 0, &h, &rows).unwrap();
+        assert_eq!(prob_mse(&h, &rows, &w.unwrap()).unwrap(), 0.0);
+        let last = Method { method: Box::new(KeySet::LastWindow { w: 4 }), seed: 1 };
+        let (_, w) = last.head_with_weights(0, 0, &h, &rows).unwrap();
+        let m = prob_mse(&h, &rows, &w.unwrap()).unwrap();
+        assert!(m > 0.0 && m < 1.0, "{m}");
+        // Wrong shapes are an error, not a panic.
+        assert!(prob_mse(&h, &rows, &[vec![0.0; 3]]).is_err());
+        // Output-only hooks give no weights and say why.
+        let (_, w) = Exact.head_with_weights(0, 0, &h, &rows).unwrap();
+        assert!(w.is_none() && !Exact.no_weights().is_empty());
+    }
+
+    #[test]
+    fn the_untrained_learned_mask_is_the_last_budget_window() {
+        // MaskModel::init is the recency prior: w decreasing in the offset, u = 0, so the kept set is
+        // the last `budget` keys; the hook must then equal the last-window method exactly.
+        let s = head(80);
+        let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv).unwrap();
+        let l = Learned {
+            budget: 8,
+            opts: TrainOpts { steps: 1, batch: 1, lr: 0.1, seed: 0, content: true, kept_mass: true },
+            n_head: 1,
+            models: vec![MaskModel::init(16)],
+            trained: String::new(),
+        };
+        let rows = [0usize, 5, 40, 79];
+        let (a, wa) = l.head_with_weights(0, 0, &h, &rows).unwrap();
+        let (b, wb) = Method { method: Box::new(KeySet::LastWindow { w: 8 }), seed: 0 }
+            .head_with_weights(0, 0, &h, &rows)
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(wa, wb);
+        // A model missing for the layer is a one-line error.
+        assert!(l.head(1, 0, &h).unwrap_err().to_string().contains("no trained model for layer 1"));
+    }
+
+    #[test]
+    fn learned_specs_parse_and_bad_ones_are_errors() {
+        let (b, o) = parse_learned("learned:32", 9).unwrap();
+        assert_eq!((b, o.steps, o.content, o.seed), (32, 100, true, 9));
+        let (b, o) = parse_learned("learned:16:300:0.01:offsets", 9).unwrap();
+        assert_eq!((b, o.steps, o.lr, o.content), (16, 300, 0.01, false));
+        for bad in ["learned", "learned:0", "learned:8:10", "learned:8:0:0.1", "learned:8:10:-1", "learned:8:10:0.1:x"]
+        {
+            let e = parse_learned(bad, 1).unwrap_err().to_string();
+            assert!(e.starts_with("--methods:") && e.lines().count() == 1, "{bad}: {e}");
+        }
+        assert!(parse_method("learned:8", 1).is_err());
+    }
+
+    #[test]
+    fn peak_bytes_is_none_without_the_counting_allocator() {
+        // The library's unit tests do not install alloc_count::Counting.
+        let s = head(32);
+        let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv).unwrap();
+        assert_eq!(peak_bytes(&Exact, 0, 0, &h).unwrap(), None);
+    }
+
+    #[test]
+    fn a_row_round_trips_into_the_criteria_page_row() {
+        let r = Row {
+            method: "m".into(),
+            layers: "all".into(),
+            n: 8,
+            kl_mean: 0.5,
+            kl_max: 1.0,
+            ppl_base: 2.0,
+            ppl: 3.0,
+            top1_agree: 0.75,
+            prob_mse: None,
+            prob_mse_max: None,
+            prob_mse_na: Some("why".into()),
+            peak_bytes: Some(1024),
+            peak_exact_bytes: Some(512),
+            peak_head: "layer 0 head 0".into(),
+            secs: 1.0,
+            note: None,
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        let back: crate::docs::criteria::LmRow = serde_json::from_str(&line).unwrap();
+        assert_eq!((back.n, back.peak_bytes, back.prob_mse_na.as_deref()), (8, Some(1024), Some("why")));
+    }
+}
