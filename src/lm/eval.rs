@@ -255,6 +255,9 @@ impl Learned {
             .map(|i| {
                 let mut s = m.keep(&data, i, self.budget, &uk);
                 s.sort_unstable();
+                // `keep` truncates a buffer of all i + 1 keys: without this every kept set would
+                // retain i + 1 slots (quadratic memory over the head).
+                s.shrink_to_fit();
                 s
             })
             .collect())
