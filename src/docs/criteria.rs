@@ -85,10 +85,9 @@ fn lm_section(rows: &[LmRow], k: &Criteria) -> String {
          per position (mean, max over the n positions); ppl = perplexity of the actual next tokens (base → method); \
          prob. MSE = mean over replaced heads (worst head) of the mean over 256 sampled rows × n keys of \
          (P − W)², W the method's weights (Performer: implied normalised weights); peak = bytes allocated during \
-         one head's attention call ({}), counted by `alloc_count::Counting`, for the method and for the exact \
+         one head's attention call (head 0 of the first replaced layer), counted by `alloc_count::Counting`, for the method and for the exact \
          tiled f32 kernel on the same head; standard = 4·(n² + 64n) bytes, the n × n f32 scores and output of a \
          materialising implementation. Marks: KL mean ≤ {}, MSE ≤ {}, peak ≤ {:.0} % of standard (n ≥ {}).\n",
-        rows.first().map_or("", |r| r.peak_head.as_str()),
         k.kl_max,
         k.mse_max,
         100.0 * (1.0 - k.mem_reduction),
