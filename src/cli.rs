@@ -140,6 +140,13 @@ pub enum Cmd {
         /// env ATTNPROOF_MEM_BUDGET, else none).
         #[arg(long, value_parser = crate::sweep::measure::parse_bytes)]
         mem_budget: Option<u64>,
+        /// Safetensors file (extract layout) replacing the file of every `real_causal` dataset
+        /// (those points are skipped when their file is absent).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Run only the points of `real_causal` datasets.
+        #[arg(long)]
+        real_causal_only: bool,
     },
     /// Join shard result files of a sweep, reporting duplicate, conflicting and missing points.
     Merge {
@@ -218,7 +225,9 @@ pub enum Cmd {
         #[arg(long, default_value_t = 512)]
         n: usize,
         /// Methods: exact-f64, last:W, topk:K, longformer:HALF:GLOBAL, performer:M, linear,
-        /// sparsemax, solver:TOL.
+        /// sparsemax, solver:TOL, learned:B[:STEPS:LR[:content|offsets]] (the learned mask of
+        /// `mask.learned` with B keys per query, trained on --train-text; default 100 steps,
+        /// lr 0.05, content term on).
         #[arg(
             long,
             value_delimiter = ',',
@@ -228,6 +237,13 @@ pub enum Cmd {
         /// Replace attention in these layers only, one at a time (default: all layers at once).
         #[arg(long, value_delimiter = ',')]
         layer: Vec<usize>,
+        /// Text the learned mask (`learned:B`) is trained on (the evaluation text is --text /
+        /// --tokens-from).
+        #[arg(long)]
+        train_text: Option<PathBuf>,
+        /// Tokens of --train-text used for training (the first ones).
+        #[arg(long, default_value_t = 1024)]
+        train_n: usize,
         #[arg(long, default_value_t = 20261125)]
         seed: u64,
         /// Append one JSON line per row here.
@@ -533,11 +549,12 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             crate::bench::solve_file(&file, tol, layer, head, mask, reps, |l| println!("{l}"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Sweep { file, quick, shard, out, threads, mem_budget } => {
+        Cmd::Sweep { file, quick, shard, out, threads, mem_budget, data, real_causal_only } => {
             let spec = crate::sweep::load_spec(&file)?;
             let shard = shard.map(|s| crate::sweep::run::parse_shard(&s)).transpose()?;
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let opts = crate::sweep::RunOptions { quick, shard, out, threads, progress, mem_budget };
+            let opts =
+                crate::sweep::RunOptions { quick, shard, out, threads, progress, mem_budget, data, real_causal_only };
             let sum = crate::sweep::run_sweep(&spec, &opts, |l| eprintln!("{l}"))?;
             println!("{}", crate::sweep::run::summary_text(&spec, &sum));
             Ok(if sum.findings.iter().all(|f| f.ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -587,8 +604,19 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             lm_cmd::extract(text, tokens_from, n, layers, out, model)
         }
         #[cfg(feature = "lm")]
-        Cmd::LmEval { text, tokens_from, n, methods, layer, seed, json, model } => {
-            lm_cmd::eval(text, tokens_from, n, methods, layer, seed, json, model)
+        Cmd::LmEval { text, tokens_from, n, methods, layer, train_text, train_n, seed, json, model } => {
+            lm_cmd::eval(lm_cmd::EvalArgs {
+                text,
+                tokens_from,
+                n,
+                methods,
+                layer,
+                train_text,
+                train_n,
+                seed,
+                json,
+                model,
+            })
         }
     }
 }
@@ -646,34 +674,73 @@ mod lm_cmd {
         Ok(ExitCode::SUCCESS)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn eval(
-        text: Option<PathBuf>,
-        tokens_from: Option<PathBuf>,
-        n: usize,
-        methods: Vec<String>,
-        layer: Vec<usize>,
-        seed: u64,
-        json: Option<PathBuf>,
-        model: Option<PathBuf>,
-    ) -> Result<ExitCode> {
-        let attns = methods.iter().map(|s| eval::parse_method(s, seed)).collect::<Result<Vec<_>>>()?;
+    pub struct EvalArgs {
+        pub text: Option<PathBuf>,
+        pub tokens_from: Option<PathBuf>,
+        pub n: usize,
+        pub methods: Vec<String>,
+        pub layer: Vec<usize>,
+        pub train_text: Option<PathBuf>,
+        pub train_n: usize,
+        pub seed: u64,
+        pub json: Option<PathBuf>,
+        pub model: Option<PathBuf>,
+    }
+
+    pub fn eval(a: EvalArgs) -> Result<ExitCode> {
+        let EvalArgs { text, tokens_from, n, methods, layer, train_text, train_n, seed, json, model } = a;
+        // learned:B needs the model and the training text: parsed after loading.
+        let mut learned = Vec::new();
+        let mut attns: Vec<(usize, Box<dyn crate::lm::model::Attention>)> = Vec::new();
+        for (i, s) in methods.iter().enumerate() {
+            if s.starts_with("learned:") {
+                let opts = eval::parse_learned(s, seed)?;
+                if train_text.is_none() {
+                    return Err(Error::invalid("--train-text", format!("`{s}` needs a training text")));
+                }
+                learned.push((i, opts));
+            } else {
+                attns.push((i, eval::parse_method(s, seed)?));
+            }
+        }
         let (m, tok, _) = load(model)?;
         if let Some(l) = layer.iter().find(|&&l| l >= m.cfg.n_layer) {
             return Err(Error::invalid("--layer", format!("layer {l} is outside 0..{}", m.cfg.n_layer)));
         }
         let tokens = extract::tokens_for(text.as_deref(), tokens_from.as_deref(), &tok, n)?;
-        println!("# {} , n = {n} tokens, seed {seed}", source(&text, &tokens_from));
+        if !learned.is_empty() {
+            let tp = train_text.as_deref().expect("checked above");
+            if text.as_deref() == Some(tp) {
+                eprintln!("warning: the learned mask is trained and evaluated on the same text");
+            }
+            let train = extract::tokens_for(Some(tp), None, &tok, train_n)
+                .map_err(|e| Error::invalid("--train-n", format!("{e} (training text {})", tp.display())))?;
+            for (i, (b, opts)) in learned {
+                let what = format!("the first {train_n} tokens of {}", tp.display());
+                attns.push((i, Box::new(eval::train_learned(&m, &train, b, opts, &what)?)));
+            }
+            attns.sort_by_key(|x| x.0);
+        }
+        let src = source(&text, &tokens_from);
+        println!("# {src} , n = {n} tokens, seed {seed}");
+        let command =
+            std::iter::once("attnproof".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
         let base = eval::base(&m, &tokens)?;
         println!("{}", eval::Row::header());
         let mut out = String::new();
-        for a in &attns {
+        for (_, a) in &attns {
             let sets: Vec<Option<Vec<usize>>> =
                 if layer.is_empty() { vec![None] } else { layer.iter().map(|&l| Some(vec![l])).collect() };
             for ls in sets {
                 let r = eval::compare(&m, &tokens, &base, a.as_ref(), ls.as_deref())?;
                 println!("{}", r.line());
-                out += &serde_json::to_string(&r).map_err(|e| Error::invalid("json", e.to_string()))?;
+                let mut v = serde_json::to_value(&r).map_err(|e| Error::invalid("json", e.to_string()))?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("source".into(), src.clone().into());
+                    o.insert("seed".into(), seed.into());
+                    o.insert("command".into(), command.clone().into());
+                }
+                out += &v.to_string();
                 out.push('\n');
             }
         }

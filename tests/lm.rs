@@ -10,6 +10,10 @@ use attnproof::tensor::{Data, safetensors_io};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+/// `lm-eval`'s peak-memory column needs the counting allocator.
+#[global_allocator]
+static ALLOC: attnproof::alloc_count::Counting = attnproof::alloc_count::Counting;
+
 const PROMPT: [u32; 5] = [504, 3575, 282, 4649, 314];
 
 fn require() -> bool {
@@ -152,7 +156,37 @@ fn replaced_attention_moves_the_distribution_by_what_it_drops() {
     assert!(solver.kl_max < 1e-3);
     assert!(last.kl_mean > 1e-2, "dropping all but 4 keys must change the model: {}", last.kl_mean);
     assert!((same.ppl - same.ppl_base).abs() < 1e-3 * same.ppl_base);
+    // Attention-probability MSE: 0 for the f64 oracle, positive for a 4-key window, n/a (with the
+    // reason) for the solver, which returns outputs only.
+    assert_eq!((same.prob_mse, same.prob_mse_max), (Some(0.0), Some(0.0)));
+    assert!(last.prob_mse.is_some_and(|x| x > 0.0) && last.prob_mse_max >= last.prob_mse);
+    assert!(solver.prob_mse.is_none() && solver.prob_mse_na.as_deref().is_some_and(|r| r.contains("solver")));
+    // Peak memory of one head's call, measured: at least the f64 output and its f32 copy (n × 64 ×
+    // 12 bytes) for the methods, at least the f32 output for the exact kernel.
+    let n = tokens.len() as u64;
+    for r in [&same, &last, &solver] {
+        let (p, e) = (r.peak_bytes.unwrap(), r.peak_exact_bytes.unwrap());
+        assert!(p >= n * 64 * 12 && e >= n * 64 * 4, "{}: peak {p} B, exact {e} B", r.method);
+    }
+    // One layer at a time: only that layer's heads are measured.
+    let one = eval::compare(m, &tokens, &base, eval::parse_method("last:4", 1).unwrap().as_ref(), Some(&[3])).unwrap();
+    assert!(one.kl_mean > 0.0 && one.kl_mean < last.kl_mean, "{} vs {}", one.kl_mean, last.kl_mean);
+    assert_eq!((one.layers.as_str(), one.peak_head.as_str()), ("[3]", "layer 3 head 0"));
     let _ = model::perplexity;
+}
+
+#[test]
+fn the_learned_mask_trains_on_one_text_and_runs_on_another() {
+    let Some((m, tok)) = lm() else { return };
+    let train = tok.encode("Everyone is permitted to copy and distribute verbatim copies of this license document, but changing it is not allowed. The precise terms and conditions for copying, distribution and modification follow.");
+    let eval_toks = tok.encode("Licensed under the Apache License, Version 2.0; you may not use this file except in compliance with the License. You may obtain a copy of the License at the address below.");
+    let (b, o) = eval::parse_learned("learned:4:5:0.05", 7).unwrap();
+    let l = eval::train_learned(m, &train, b, o, "a test sentence").unwrap();
+    assert_eq!(l.models.len(), m.cfg.n_layer * m.cfg.n_head);
+    let base = eval::base(m, &eval_toks).unwrap();
+    let r = eval::compare(m, &eval_toks, &base, &l, None).unwrap();
+    assert!(r.kl_mean > 0.0 && r.kl_mean.is_finite() && r.prob_mse.is_some_and(|x| x > 0.0), "{}", r.line());
+    assert!(r.note.as_deref().is_some_and(|n| n.contains("trained on a test sentence")));
 }
 
 #[test]

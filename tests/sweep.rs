@@ -34,8 +34,71 @@ fn run_to(out: &Path, quick: bool, shard: Option<(usize, usize)>, threads: usize
         threads: Some(threads),
         progress: false,
         mem_budget: None,
+        data: None,
+        real_causal_only: false,
     };
     run::run_sweep(&spec, &opts, |_| {}).unwrap();
+}
+
+/// A sweep over an optional `real_causal` dataset (window.last10 on two heads) plus one Gaussian
+/// dataset, with `file` as the real_causal file.
+fn causal_spec(file: &str) -> String {
+    format!(
+        "theorems: [window.last10]\nmeasure: window.last10\nseed: 3\ntrials: 1\ndatasets:\n  - {{kind: gaussian, scale: 1.0}}\n  - {{kind: real_causal, file: {file}, layer: 0, head: 1}}\n  - {{kind: real_causal, file: {file}, layer: 5, head: 2}}\ngrid:\n  n: [64]\n  w: [4, 16]\nmetrics: [kl_mean, mse, ratio]\nverdict:\n  ratio: ratio\nquick:\n  datasets:\n    - {{kind: gaussian, scale: 1.0}}\n"
+    )
+}
+
+#[test]
+fn real_causal_points_are_skipped_without_their_file_and_run_with_data() {
+    let dir = tmpdir("causal");
+    let spec =
+        sweep::spec::parse(&causal_spec("/nonexistent/smollm2.safetensors"), Path::new("sweeps/c.yaml")).unwrap();
+    let opts = |out: &str, data: Option<PathBuf>, only: bool| RunOptions {
+        out: Some(dir.join(out)),
+        threads: Some(1),
+        data,
+        real_causal_only: only,
+        ..Default::default()
+    };
+    // Absent file: the 4 real_causal points are skipped, the 2 Gaussian points run.
+    let s = run::run_sweep(&spec, &opts("a.jsonl", None, false), |_| {}).unwrap();
+    assert_eq!((s.absent, s.ran, s.records.len()), (4, 2, 2));
+    assert!(s.records.iter().all(|r| r.key.starts_with("gaussian")));
+    // Only real_causal points and no file: nothing runs and no finding is made (no NaN verdict).
+    let s = run::run_sweep(&spec, &opts("b.jsonl", None, true), |_| {}).unwrap();
+    assert_eq!((s.absent, s.ran), (4, 0));
+    assert!(s.findings.is_empty(), "{:?}", s.findings);
+    // --data gives the file (the shipped slice has the same layout as `attnproof extract`).
+    let slice = attnproof::data::shipped_slice();
+    let s = run::run_sweep(&spec, &opts("c.jsonl", Some(slice.clone()), true), |_| {}).unwrap();
+    assert_eq!((s.absent, s.ran), (0, 4));
+    assert!(s.records.iter().all(|r| r.key.starts_with("real_causal(minilm_slice:")), "{:?}", s.records[0].key);
+    assert!(s.records.iter().all(|r| r.metrics["kl_mean"] > 0.0 && r.metrics["kl_mean"].is_finite()));
+    // The same heads through the `real` dataset give the same metrics.
+    let real = causal_spec(slice.to_str().unwrap()).replace("kind: real_causal", "kind: real");
+    let spec_real = sweep::spec::parse(&real, Path::new("sweeps/r.yaml")).unwrap();
+    let r = run::run_sweep(&spec_real, &opts("d.jsonl", None, false), |_| {}).unwrap();
+    let kl = |recs: &[run::Record]| {
+        let mut v: Vec<f64> =
+            recs.iter().filter(|r| !r.key.starts_with("gaussian")).map(|r| r.metrics["kl_mean"]).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    assert_eq!(kl(&s.records), kl(&r.records));
+    // A missing --data file is a one-line error naming the flag.
+    let e = run::run_sweep(&spec, &opts("e.jsonl", Some(dir.join("nope.safetensors")), false), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("--data:") && e.lines().count() == 1, "{e}");
+}
+
+#[test]
+fn real_causal_data_is_refused_in_the_quick_subset() {
+    let text = causal_spec("x.safetensors")
+        .replace("quick:\n  datasets:\n    - {kind: gaussian, scale: 1.0}\n", "quick:\n  grid:\n    w: [4]\n");
+    let e = sweep::spec::parse(&text, Path::new("sweeps/q.yaml")).unwrap_err().to_string();
+    assert!(e.contains("quick.datasets: a real_causal dataset"), "{e}");
+    assert_eq!(e.lines().count(), 1);
 }
 
 #[test]

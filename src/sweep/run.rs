@@ -97,6 +97,10 @@ pub struct RunOptions {
     /// Memory budget in bytes per point ([`super::measure::estimate_bytes`]); `None`: the
     /// environment variable `ATTNPROOF_MEM_BUDGET` if set, else no budget.
     pub mem_budget: Option<u64>,
+    /// Replaces the file of every `real_causal` dataset (`attnproof sweep --data`).
+    pub data: Option<PathBuf>,
+    /// Run only the points of `real_causal` datasets.
+    pub real_causal_only: bool,
 }
 
 /// The budget in force: the option, else `ATTNPROOF_MEM_BUDGET` (an error names the variable).
@@ -129,6 +133,8 @@ pub struct SweepSummary {
     pub out: PathBuf,
     pub points: usize,
     pub skipped: usize,
+    /// Points not run because their optional data (`real_causal`) is absent.
+    pub absent: usize,
     pub ran: usize,
     pub records: Vec<Record>,
     pub findings: Vec<Finding>,
@@ -231,7 +237,30 @@ pub fn run_sweep_with(
     opts: &RunOptions,
     log: &mut dyn FnMut(String),
 ) -> Result<SweepSummary> {
-    let all = spec.points(opts.quick);
+    let mut all = spec.points(opts.quick);
+    if let Some(f) = &opts.data {
+        if !f.is_file() {
+            return Err(Error::invalid("--data", format!("{} is not a file", f.display())));
+        }
+        let mut s2 = spec.clone();
+        s2.datasets = s2.datasets.iter().map(|d| d.with_causal_file(f)).collect();
+        if let Some(q) = &mut s2.quick.datasets {
+            *q = q.iter().map(|d| d.with_causal_file(f)).collect();
+        }
+        all = s2.points(opts.quick);
+    }
+    if opts.real_causal_only {
+        all.retain(|p| matches!(p.dataset, super::dataset::DatasetSpec::RealCausal { .. }));
+    }
+    let before = all.len();
+    all.retain(|p| p.dataset.available());
+    let absent = before - all.len();
+    if absent > 0 {
+        log(format!(
+            "sweep {}: {absent} points skipped: their real_causal data file is absent (give one with --data)",
+            spec.name
+        ));
+    }
     let points: Vec<Point> = match opts.shard {
         None => all,
         Some((i, n)) => all.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, p)| p).collect(),
@@ -331,8 +360,10 @@ pub fn run_sweep_with(
     let mut records = existing;
     records.extend(new_records);
     records.sort_by(|a, b| a.key.cmp(&b.key));
-    let findings = summarize(spec, thm, &records)?;
-    Ok(SweepSummary { out, points: points.len(), skipped, ran, records, findings })
+    // Nothing measured because the optional data is absent: no verdict either way (a NaN "no
+    // cases" finding would turn the theorem's verdict into `fails` on machines without the data).
+    let findings = if records.is_empty() && absent > 0 { Vec::new() } else { summarize(spec, thm, &records)? };
+    Ok(SweepSummary { out, points: points.len(), skipped, absent, ran, records, findings })
 }
 
 /// Verdict findings over a set of records, per the sweep's `verdict:` section.
@@ -437,12 +468,13 @@ pub fn merge(spec: &SweepSpec, quick: bool, inputs: &[PathBuf], out: &Path) -> R
 /// Human-readable summary of a run: counts, then each verdict finding.
 pub fn summary_text(spec: &SweepSpec, s: &SweepSummary) -> String {
     let mut t = format!(
-        "sweep {}: {} points in {} ({} skipped as done, {} run)\n",
+        "sweep {}: {} points in {} ({} skipped as done, {} run{})\n",
         spec.name,
         s.records.len(),
         s.out.display(),
         s.skipped,
-        s.ran
+        s.ran,
+        if s.absent > 0 { format!(", {} skipped: real_causal data absent", s.absent) } else { String::new() }
     );
     for f in &s.findings {
         t += &format!(

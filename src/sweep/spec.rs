@@ -296,6 +296,15 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
     if spec.theorems.is_empty() {
         return Err(err("theorems", "theorems: expected at least one theorem id".into()));
     }
+    // Optional data must stay out of the quick subset: CI and the generated docs run it, and they
+    // must not depend on which machine has ../shared.
+    let causal = |d: &super::dataset::DatasetSpec| matches!(d, super::dataset::DatasetSpec::RealCausal { .. });
+    if spec.quick.datasets.as_ref().unwrap_or(&spec.datasets).iter().any(causal) {
+        return Err(err(
+            "quick",
+            "quick.datasets: a real_causal dataset (optional data) must not be in the quick subset; list the quick datasets without it".into(),
+        ));
+    }
     if spec.trials == 0 {
         return Err(err("trials", "trials: expected at least 1".into()));
     }
