@@ -221,16 +221,15 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     match tree.as_mut() {
         None => {
             // Exact plan: the fast tiled f32 kernel with its a-priori certificate
-            // (theory::rounding::bounds_from_stats, theorem reference.f32_rounding); rows whose f32
+            // (theory::rounding::cheap_row_bounds, theorem reference.f32_rounding); rows whose f32
             // certificate exceeds tol are recomputed on the float64 path.
-            let tiling = crate::reference::fast_f32::Tiling::default();
+            let tiling = crate::reference::fast_f32::Tiling::for_rows(rows.len());
             let o32 = crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
-            let eb = crate::theory::rounding::cheap_bounds(h, mask, tiling);
-            out.par_chunks_mut(dv.max(1)).zip(cert.par_iter_mut()).enumerate().for_each(|(r, (oc, e))| {
+            cert = crate::theory::rounding::cheap_row_bounds(h, mask, tiling);
+            out.par_chunks_mut(dv.max(1)).enumerate().for_each(|(r, oc)| {
                 for (c, x) in oc.iter_mut().enumerate() {
                     *x = o32[r * dv + c] as f64;
                 }
-                *e = eb[r * dv..(r + 1) * dv].iter().cloned().fold(0.0, f64::max);
             });
             stats.work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
             let redo: Vec<usize> =
