@@ -27,7 +27,13 @@ pub fn work_of(
     // The theorem is about the tree algorithm's certified work in key-equivalents, so the planner
     // admits the tree whenever it saves work (0.6) and skips its stage-1 give-up filter; the
     // defaults are time-cost choices for the f32 kernel on CPU (see SolverOptions).
-    let opts = SolverOptions { band, max_work_fraction: 0.6, stage1_give_up: f64::INFINITY, ..Default::default() };
+    let opts = SolverOptions {
+        band,
+        max_work_fraction: 0.6,
+        stage1_give_up: f64::INFINITY,
+        min_tree_n: 0,
+        ..Default::default()
+    };
     let r = solve(&head, Mask::Causal, tol, &opts)?;
     Ok((
         r.stats.work as f64 / h.n as f64,

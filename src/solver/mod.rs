@@ -53,6 +53,9 @@ pub struct SolverOptions {
     /// --n 131072`: work fraction 0.0059 in 0.7 s of evaluation against 18 s exact, both under load),
     /// and the tree build and probe cost O(n·d·log n) on top; 0.05 keeps the tree plan to where it pays.
     pub max_work_fraction: f64,
+    /// Below this n the plan is exact without probing: in `bench solver` (clustered and peaked
+    /// regimes, 2-core AVX-512 CPU) the tree plan's build and probe did not pay below n = 2^15.
+    pub min_tree_n: usize,
     /// Stage 1 of the planner gives up (exact plan) when the probe at n/8 does more than this fraction
     /// of the exact work (∞: no stage 1) — a time-cost filter, see [`planner`].
     pub stage1_give_up: f64,
@@ -74,6 +77,7 @@ impl Default for SolverOptions {
             probe_rows: 32,
             max_work_fraction: 0.05,
             stage1_give_up: 0.9,
+            min_tree_n: 1 << 15,
             frontier_nats: 1.0,
             first_order: true,
             force: None,

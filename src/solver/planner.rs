@@ -57,6 +57,9 @@ pub fn early_exact(n: usize, opts: &SolverOptions) -> Option<Plan> {
     if n < 4 * band {
         return Some(Plan::Exact { reason: format!("n = {n} < 4·band = {}", 4 * band) });
     }
+    if n < opts.min_tree_n {
+        return Some(Plan::Exact { reason: format!("n = {n} < min_tree_n = {}", opts.min_tree_n) });
+    }
     let f = band as f64 / n as f64;
     if f > opts.max_work_fraction {
         return Some(Plan::Exact { reason: format!("band/n = {f:.3} > max work fraction {}", opts.max_work_fraction) });

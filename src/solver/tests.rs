@@ -37,9 +37,13 @@ fn forced_tree_is_sound_on_small_heads() {
 #[test]
 fn tree_accepts_nodes_on_tight_clusters() {
     let s = DatasetSpec::Clustered { clusters: 4, spread: 1e-5, scale: 2.0 }.generate(2048, 16, 4, 5).unwrap();
-    let r =
-        solve(&head(&s), Mask::Causal, 1e-3, &SolverOptions { band: 64, max_work_fraction: 0.6, ..Default::default() })
-            .unwrap();
+    let r = solve(
+        &head(&s),
+        Mask::Causal,
+        1e-3,
+        &SolverOptions { band: 64, max_work_fraction: 0.6, min_tree_n: 0, ..Default::default() },
+    )
+    .unwrap();
     assert!(r.plan.is_tree(), "{:?}", r.plan);
     assert!((r.stats.work as f64) < 0.2 * r.stats.exact_work as f64, "{:?}", r.stats);
     for c in compare::check_rows(&head(&s), Mask::Causal, &r, Some(&[2047, 1500, 700])) {
