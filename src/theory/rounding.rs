@@ -428,14 +428,19 @@ pub fn cheap_row_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling) -> Vec<f6
             }
             seen += 1;
         }
-        let (mut rg, mut m) = (0f64, 0f64);
+        let (mut rg, mut m) = (0f32, 0f32);
         if seen > 0 {
+            // In f32: max_c (hi − lo) rounded to nearest is within a relative u₃₂ of the exact
+            // difference, so it is widened by (1 + 2⁻²³) below; |x| and max are exact.
             for (&a, &b) in hi.iter().zip(&lo) {
-                rg = rg.max(a as f64 - b as f64);
-                m = m.max((a as f64).abs()).max((b as f64).abs());
+                let r = a - b;
+                rg = if r > rg { r } else { rg };
+                let x = if a.abs() > b.abs() { a.abs() } else { b.abs() };
+                m = if x > m { x } else { m };
             }
         }
-        stats.push((kmax, rg * (1.0 + U64), m));
+        let (rg, m) = (rg as f64 * (1.0 + 2.0 * U32), m as f64);
+        stats.push((kmax, rg, m));
     }
     rows.par_iter()
         .zip(stats.par_iter())
