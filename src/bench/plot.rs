@@ -3,16 +3,7 @@
 use crate::{Error, Result};
 use plotters::prelude::*;
 
-const COLORS: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-];
+use crate::docs::plot::COLORS;
 
 /// One series: points (x, y) with x, y > 0, drawn in the given order.
 #[derive(Debug, Clone)]

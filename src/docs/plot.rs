@@ -7,7 +7,8 @@ use crate::{Error, Result};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 
-const COLORS: [RGBColor; 8] = [
+/// The series palette shared by the sweep plots and the benchmark plots ([`crate::bench::plot`]).
+pub(crate) const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),

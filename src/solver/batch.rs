@@ -89,14 +89,14 @@ pub struct Scratch {
     nb: Vec<f64>,
     terms: Terms,
     stack: Vec<(u32, f64)>,
-    /// First-order node terms used so far (counter for the planner).
-    pub first_order_terms: usize,
+    /// Δ_f = ‖q‖r_f (rounded up) of the current row.
+    delta: Vec<f64>,
 }
 
 /// Rows `lo..hi` (consecutive query rows, all with ≥ 1 visible key) on the tree path: the tree holds
 /// keys [0, band_lo), row i sees [band_lo, L(i)) exactly. Writes each row's output into `out`
 /// ((hi − lo) × dv) and its certificate into `cert` (∞ where the row must fall back). Returns the
-/// work in key-equivalents.
+/// work in key-equivalents and the number of first-order node terms used.
 #[allow(clippy::too_many_arguments)]
 pub fn tree_rows(
     p: &Prepared<'_>,
@@ -110,7 +110,7 @@ pub fn tree_rows(
     out: &mut [f64],
     cert: &mut [f64],
     sc: &mut Scratch,
-) -> usize {
+) -> (usize, usize) {
     let (d, dv, n) = (p.d, p.dv, p.n);
     let r = hi - lo;
     let nf = fb.len();
@@ -129,7 +129,8 @@ pub fn tree_rows(
     sc.pb.resize(r * nbk, 0.0);
     gemm_abt(r, nf, d, qb, &fb.z, &mut sc.a);
     gemm_abt(r, nbk, d, qb, &p.kw[band_lo * d..lmax * d], &mut sc.sb);
-    let mut work = 0usize;
+    let (mut work, mut first_terms) = (0usize, 0usize);
+    sc.delta.resize(nf, 0.0);
     let mut accs: Vec<(Accum, RowModel)> = Vec::with_capacity(r);
     let mut extras: Vec<Terms> = Vec::with_capacity(r);
     for t in 0..r {
@@ -151,6 +152,7 @@ pub fn tree_rows(
             let e = (arow[f] - rho0).exp();
             wrow[f] = e;
             let delta = qn * fb.r[f] * (1.0 + 4.0 * U64);
+            sc.delta[f] = delta;
             zlow += fb.m[f] * e * (1.0 - delta).max(0.0);
         }
         let inp = p.row_input(i, l, tol, share);
@@ -162,7 +164,7 @@ pub fn tree_rows(
         let accrow = &mut sc.acc[t * nf..(t + 1) * nf];
         for f in 0..nf {
             let e = wrow[f];
-            let delta = qn * fb.r[f] * (1.0 + 4.0 * U64);
+            let delta = sc.delta[f];
             let fd = if delta <= 1.0 { delta * (1.0 + delta) } else { delta.exp_m1() };
             let own = e * (1.0 - delta).max(0.0) + zlow / lf;
             let test = |fd: f64| {
@@ -212,7 +214,7 @@ pub fn tree_rows(
                 continue;
             }
             let x = arow[f] - rho;
-            let delta = qn * fb.r[f] * (1.0 + 4.0 * U64);
+            let delta = sc.delta[f];
             if x < SKIP_BELOW {
                 acc.skip_node(x, delta, fb.m[f] as usize);
                 wrow[f] = 0.0;
@@ -236,7 +238,7 @@ pub fn tree_rows(
                     }
                 }
                 acc.nterms += 1;
-                sc.first_order_terms += 1;
+                first_terms += 1;
                 acc.scale = acc.scale.max(first_order_scale(delta));
                 zm += w * fb.m[f];
                 acc.ez += w * fb.m[f] * fd;
@@ -266,9 +268,9 @@ pub fn tree_rows(
         for ((o, &a), &b) in o.iter_mut().zip(&sc.nb[t * dv..(t + 1) * dv]).zip(&sc.n1[t * dv..(t + 1) * dv]) {
             *o = a + b;
         }
-        acc.add_terms(&ex, &p.vw, Some(tree), p.vmax, o);
+        acc.add_terms(&ex, tree, p.vmax, o);
         cert[t] = acc.finish(model, o);
         sc.terms = ex;
     }
-    work
+    (work, first_terms)
 }

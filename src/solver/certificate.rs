@@ -1,5 +1,7 @@
-//! Pass 2 of a row: sum the terms chosen by the traversal ([`super::eval`]) with one fixed reference
-//! ρ = the largest exponent among them, and certify the result.
+//! The row certificate ([`Accum`]): sum exact keys and accepted nodes relative to one fixed reference
+//! ρ = the largest exponent among them (so every x below is ≤ 0), and certify
+//! the result; used by the batched tree path ([`super::batch`]) and the float64 exact path
+//! ([`super::dense`]).
 //!
 //! Terms: exact keys (score ŝ_j, value row) and accepted nodes (centre score â, Δ = ‖q‖r, node id).
 //! With x = ŝ − ρ or â − ρ (all ≤ 0):
@@ -21,8 +23,6 @@ const SUBNORMAL: f64 = 5e-324;
 /// The terms of one row, filled by the traversal.
 #[derive(Debug, Default)]
 pub struct Terms {
-    /// (ŝ, row index into the widened v of the head) — band / exact-path keys.
-    pub band: Vec<(f64, u32)>,
     /// (ŝ, index into `tree.vperm`) — keys of exact leaves.
     pub leaf: Vec<(f64, u32)>,
     /// (â, Δ, node id) — accepted nodes.
@@ -31,12 +31,11 @@ pub struct Terms {
 
 impl Terms {
     pub fn clear(&mut self) {
-        self.band.clear();
         self.leaf.clear();
         self.nodes.clear();
     }
     pub fn len(&self) -> usize {
-        self.band.len() + self.leaf.len() + self.nodes.len()
+        self.leaf.len() + self.nodes.len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -175,54 +174,16 @@ pub fn node_abs_bound(amax: f64, m: usize, vmax: f64) -> f64 {
     (amax * (1.0 + 2.0 * gamma(m + 1, U64))).min(m as f64 * vmax)
 }
 
-/// The reference ρ of a term list: the largest exponent among them.
-pub fn terms_max(terms: &Terms) -> f64 {
-    terms
-        .band
-        .iter()
-        .chain(&terms.leaf)
-        .map(|t| t.0)
-        .chain(terms.nodes.iter().map(|t| t.0))
-        .fold(f64::NEG_INFINITY, f64::max)
-}
-
 impl Accum {
-    /// Add every term of `terms` (band keys index `vw`, leaf keys and nodes index `tree`).
-    pub fn add_terms(&mut self, terms: &Terms, vw: &[f64], tree: Option<&Tree>, vmax: f64, o: &mut [f64]) {
+    /// Add every term of `terms` (leaf keys and nodes index `tree`).
+    pub fn add_terms(&mut self, terms: &Terms, tree: &Tree, vmax: f64, o: &mut [f64]) {
         let dv = o.len();
-        for &(s, j) in &terms.band {
+        for &(s, j) in &terms.leaf {
             let j = j as usize;
-            self.add_exact(s, &vw[j * dv..(j + 1) * dv], o);
+            self.add_exact(s, &tree.vperm[j * dv..(j + 1) * dv], o);
         }
-        if let Some(t) = tree {
-            for &(s, j) in &terms.leaf {
-                let j = j as usize;
-                self.add_exact(s, &t.vperm[j * dv..(j + 1) * dv], o);
-            }
-            for &(a, delta, id) in &terms.nodes {
-                self.add_node(t, a, delta, id as usize, vmax, o);
-            }
+        for &(a, delta, id) in &terms.nodes {
+            self.add_node(tree, a, delta, id as usize, vmax, o);
         }
     }
-}
-
-/// Sum the terms into `o` (length dv) and return the certificate ε (∞ when nothing is certified;
-/// 0 terms give ε = ∞ as well).
-pub fn sum_and_certify(
-    terms: &Terms,
-    vw: &[f64],
-    tree: Option<&Tree>,
-    dv: usize,
-    model: RowModel,
-    o: &mut [f64],
-    _scratch: &mut Vec<f64>,
-) -> f64 {
-    let o = &mut o[..dv];
-    o.iter_mut().for_each(|x| *x = 0.0);
-    if terms.is_empty() {
-        return f64::INFINITY;
-    }
-    let mut acc = Accum::new(terms_max(terms), model);
-    acc.add_terms(terms, vw, tree, model.vmax, o);
-    acc.finish(model, o)
 }

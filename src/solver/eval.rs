@@ -1,15 +1,14 @@
-//! Pass 1 of a row: choose the terms. Keys of the near-diagonal band [band_lo, L) are exact; the
-//! tree (holding keys [0, band_lo)) is walked depth first, higher centre score first. A node with
-//! m keys, centre score a and Δ = ‖q‖r (relative to the running reference ρ and running estimate
-//! Ẑ_run of the row's partition function) is accepted when both
+//! The scalar tree walk of one row, for the frontier nodes a row of [`super::batch`] rejects: depth
+//! first, higher centre score first. A node with m keys, centre score a and Δ = ‖q‖r (relative to the
+//! running reference ρ and running estimate Ẑ_run of the row's partition function) is accepted when
 //! $$e^{a−ρ} f(Δ)\,(\max_c A_c + V_{max} m) ≤ \text{tol}\cdot s\cdot\big(m e^{a−Δ−ρ} + Ẑ_{run} m/L\big),\qquad
 //!   e^{a−ρ} f(Δ) ≤ \tfrac14\big(e^{a−Δ−ρ} + Ẑ_{run}/L\big)$$
 //! (s = `share`, f(Δ) = e^{Δ} − 1): the error charged to a node is at most tol·s times its own
 //! certified mass m e^{a−Δ} plus its share m/L of the mass found so far, so the accepted errors sum
-//! to ≲ 2·s·tol·Z. This is a heuristic for *which* terms to take; soundness rests only on pass 2
-//! ([`super::certificate`]), which recomputes every bound and falls back to exact when ε > tol.
-//! Leaves are evaluated exactly. Work is counted in key-equivalents: one per exact key and one per
-//! centre score.
+//! to ≲ 2·s·tol·Z. This is a heuristic for *which* terms to take; soundness rests only on the
+//! certificate ([`super::certificate::Accum`]), which recomputes every bound; the row falls back to
+//! exact when ε > tol. Leaves are evaluated exactly. Work is counted in key-equivalents: one per
+//! exact key and one per centre score.
 use super::certificate::Terms;
 use super::tree::Tree;
 
@@ -59,49 +58,10 @@ pub struct RowInput<'a> {
     pub qnorm: f64,
     /// Keys [0, limit) are visible to this row.
     pub limit: usize,
-    /// Widened keys of the head (n × d), for band keys.
-    pub kw: &'a [f64],
     pub d: usize,
     pub vmax: f64,
     pub tol: f64,
     pub share: f64,
-}
-
-/// Exact path: every visible key is a band term. Returns work (keys).
-pub fn exact_terms(inp: &RowInput<'_>, terms: &mut Terms) -> usize {
-    terms.clear();
-    let d = inp.d;
-    for j in 0..inp.limit {
-        terms.band.push((dot(inp.q, &inp.kw[j * d..(j + 1) * d]), j as u32));
-    }
-    inp.limit
-}
-
-/// Tree path: band [tree.inserted, limit) exact, the tree walked. Returns work (key-equivalents).
-pub fn tree_terms(inp: &RowInput<'_>, tree: &Tree, terms: &mut Terms, stack: &mut Vec<(u32, f64)>) -> usize {
-    terms.clear();
-    let d = inp.d;
-    let mut run = Running { rho: 0.0, z: 0.0 };
-    let band_lo = tree.inserted.min(inp.limit);
-    for j in band_lo..inp.limit {
-        let s = dot(inp.q, &inp.kw[j * d..(j + 1) * d]);
-        terms.band.push((s, j as u32));
-        run.add(s, 1.0);
-    }
-    let mut work = inp.limit - band_lo;
-    if band_lo == 0 || tree.nodes.is_empty() || tree.inserted == 0 {
-        return work;
-    }
-    stack.clear();
-    // Start at the frontier, highest centre score popped first.
-    for &id in &tree.frontier {
-        if tree.count[id as usize] > 0 {
-            stack.push((id, dot(inp.q, tree.centre(id as usize))));
-            work += 1;
-        }
-    }
-    stack.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
-    work + walk(inp, tree, terms, stack, &mut run)
 }
 
 /// Depth-first walk from the nodes on `stack` (node id, centre score; popped from the end), with the

@@ -162,7 +162,6 @@ impl<'a> Prepared<'a> {
             q: &self.qw[i * self.d..(i + 1) * self.d],
             qnorm: self.qnorm[i],
             limit,
-            kw: &self.kw,
             d: self.d,
             vmax: self.vmax,
             tol,
@@ -261,11 +260,9 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                         .par_chunks_mut(BATCH_ROWS * dv)
                         .zip(cert[r0..r1].par_chunks_mut(BATCH_ROWS))
                         .enumerate()
-                        .map(|(k, (o, e))| {
-                            let mut sc = batch::Scratch::default();
+                        .map_init(batch::Scratch::default, |sc, (k, (o, e))| {
                             let a = lo + k * BATCH_ROWS;
-                            let w = batch::tree_rows(p, t_ref, &fb, a, a + e.len(), c0, tol, opts.share, o, e, &mut sc);
-                            (w, sc.first_order_terms)
+                            batch::tree_rows(p, t_ref, &fb, a, a + e.len(), c0, tol, opts.share, o, e, sc)
                         })
                         .reduce(|| (0, 0), |x, y| (x.0 + y.0, x.1 + y.1));
                     stats.work += work as u64;

@@ -129,8 +129,9 @@ fn probe(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, start: 
     let fb = FrontierBlock::gather(t, p.vmax);
     let mut out = vec![0.0; (hi - lo) * p.dv];
     let mut cert = vec![0.0; hi - lo];
-    let mut sc = Scratch::default();
-    let mut work = tree_rows(p, t, &fb, lo, hi, start, tol, opts.share, &mut out, &mut cert, &mut sc) as f64;
+    let (work, first_terms) =
+        tree_rows(p, t, &fb, lo, hi, start, tol, opts.share, &mut out, &mut cert, &mut Scratch::default());
+    let mut work = work as f64;
     let mut exact = 0.0;
     for (i, e) in (lo..hi).zip(&cert) {
         let l = p.mask.keys(i, n).end as f64;
@@ -139,7 +140,7 @@ fn probe(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, start: 
             work += l;
         }
     }
-    (work / exact.max(1.0), sc.first_order_terms)
+    (work / exact.max(1.0), first_terms)
 }
 
 /// Build the tree over the keys [0, nk) and set its frontier at r ≤ frontier_nats / max_i ‖q_i‖.

@@ -57,7 +57,7 @@ fn planner_chooses_exact_without_structure() {
     let s = DatasetSpec::Gaussian { scale: 4.0 }.generate(2048, 64, 8, 9).unwrap();
     let r = solve(&head(&s), Mask::Causal, 1e-3, &SolverOptions { band: 128, ..Default::default() }).unwrap();
     assert!(matches!(r.plan, Plan::Exact { .. }), "{:?}", r.plan);
-    // The exact plan's certificate is the cheap Cauchy–Schwarz bound (theory::rounding::cheap_bounds);
+    // The exact plan's certificate is the cheap Cauchy–Schwarz bound (theory::rounding::cheap_row_bounds);
     // it may send a few rows to the float64 path, but not a sizeable fraction of them here.
     assert!(r.stats.fallback_rows * 10 < 2048, "{} fallback rows", r.stats.fallback_rows);
     // The exact plan runs the f32 kernel; its certificate (theory::rounding) is far below tol and

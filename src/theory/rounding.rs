@@ -372,43 +372,15 @@ pub fn bounds_from_stats(h: &Head<'_, f32>, mask: Mask, stats: &[RowStats]) -> V
     out
 }
 
-/// Element bounds for [`crate::reference::fast_f32::attention_f32`] from O(n·(d + dv)) input
-/// statistics only — no pass over the scores: by Cauchy–Schwarz A_i ≤ ‖q_i‖·max_{j∈J(i)}‖k_j‖ =: Ā_i,
-/// and every exact score lies in [−Ā_i, Ā_i], so R_i ≤ 2Ā_i. Looser than [`bounds_from_stats`] (by the
-/// ratio of ‖q‖‖k‖ to Σ|q_l k_l|) but as certified, and nearly free; used by the solver's exact plan.
-/// Norms are computed in f64 from the f32 inputs and enlarged by (1 + 4d·2⁻⁵³) for their own rounding.
-pub fn cheap_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling) -> Vec<f64> {
-    let (d, dv) = (h.d, h.dv);
-    let up = 1.0 + 4.0 * d as f64 * U64;
-    let knorm: Vec<f64> =
-        (0..h.nk).map(|j| h.k_row(j).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up).collect();
-    let (vmax, range) = value_stats(h, mask);
-    let rows: Vec<usize> = mask.rows(h.nq).collect();
-    // Prefix maxima of ‖k_j‖ (kmax[j] = max_{j' < j} ‖k_j'‖), then the rows in parallel.
-    let mut kmax = Vec::with_capacity(h.nk + 1);
-    kmax.push(0f64);
-    for &x in &knorm {
-        let m = kmax.last().copied().unwrap_or(0.0);
-        kmax.push(m.max(x));
-    }
-    let mut out = vec![0f64; rows.len() * dv];
-    out.par_chunks_mut(dv.max(1)).zip(rows.par_iter()).enumerate().for_each(|(r, (o, &i))| {
-        let end = mask.keys(i, h.nk).end;
-        let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
-        let a = qn * kmax[end];
-        let co = row_coeffs(&RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a));
-        for (c, oc) in o.iter_mut().enumerate() {
-            let (m, rg) = (vmax[r * dv + c], range[r * dv + c]);
-            *oc = co.bound(rg, rg, m);
-        }
-    });
-    out
-}
-
-/// Per output row, an upper bound of max_c [`cheap_bounds`]: since [`RowCoeffs::bound`] increases in
-/// each argument, bound(max_c range_c, max_c range_c, max_c M_c) ≥ every column's bound. One serial
-/// pass keeps the running per-column extremes of the visible values (plain comparisons: finite
-/// inputs), then the rows' coefficients are evaluated in parallel: O(n·(d + dv)) with a small constant.
+/// Per output row, a bound of max_c |ô_ic − o_ic| for [`crate::reference::fast_f32::attention_f32`]
+/// from O(n·(d + dv)) input statistics only — no pass over the scores: by Cauchy–Schwarz
+/// A_i ≤ ‖q_i‖·max_{j∈J(i)}‖k_j‖ =: Ā_i, and every exact score lies in [−Ā_i, Ā_i], so R_i ≤ 2Ā_i.
+/// Looser than [`bounds_from_stats`] (by the ratio of ‖q‖‖k‖ to Σ|q_l k_l|) but as certified, and
+/// nearly free; the solver's exact plan uses it. Norms are computed in f64 from the f32 inputs and
+/// enlarged by (1 + 4d·2⁻⁵³) for their own rounding. Since [`RowCoeffs::bound`] increases in each
+/// argument, bound(max_c range_c, max_c range_c, max_c M_c) bounds every column. One serial pass keeps
+/// the running per-column extremes of the visible values (plain comparisons: finite inputs), then
+/// the rows' coefficients are evaluated in parallel.
 pub fn cheap_row_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling) -> Vec<f64> {
     let (d, dv) = (h.d, h.dv);
     let up = 1.0 + 4.0 * d as f64 * U64;
@@ -663,7 +635,7 @@ mod tests {
     }
 
     #[test]
-    fn cheap_bounds_dominate_the_true_error_and_the_statistics_bound() {
+    fn cheap_row_bounds_dominate_the_true_error_and_the_statistics_bound() {
         use crate::reference::fast_f32::{attention_f32_tiled, attention_f32_with_stats};
         let mut rng = crate::rng::seeded(77);
         for &(n, d, dv, scale) in
@@ -677,16 +649,19 @@ mod tests {
                 let (q, k, v) =
                     (crate::reference::widen(h.q), crate::reference::widen(h.k), crate::reference::widen(h.v));
                 let want = crate::reference::attention_f64(&Head::new(&q, &k, &v, n, d, dv).unwrap(), mask).out;
-                let cheap = cheap_bounds(&h, mask, t);
+                let cheap = cheap_row_bounds(&h, mask, t);
                 let (_, st) = attention_f32_with_stats(&h, mask, t);
                 let tight = bounds_from_stats(&h, mask, &st);
-                for (idx, ((g, w), b)) in got.iter().zip(&want).zip(&cheap).enumerate() {
-                    assert!((*g as f64 - w).abs() <= *b, "{mask:?} n={n} element {idx}");
-                    assert!(
-                        *b >= tight[idx],
-                        "{mask:?} n={n} element {idx}: cheap {b:e} < statistics bound {:e}",
-                        tight[idx]
-                    );
+                assert_eq!(cheap.len() * dv, got.len());
+                for (r, b) in cheap.iter().enumerate() {
+                    let cols = r * dv..(r + 1) * dv;
+                    let err = got[cols.clone()].iter().zip(&want[cols.clone()]).map(|(g, w)| (*g as f64 - w).abs());
+                    assert!(err.fold(0.0, f64::max) <= *b, "{mask:?} n={n} row {r}");
+                    let tmax = tight[cols].iter().cloned().fold(0.0, f64::max);
+                    assert!(*b >= tmax, "{mask:?} n={n} row {r}: cheap {b:e} < statistics bound {tmax:e}");
+                    // Not vacuous: on these Gaussian heads it stays within 4× of the statistics bound
+                    // (measured max ratio 2.16; the gap is Cauchy–Schwarz ‖q‖‖k‖ vs Σ|q_l k_l|).
+                    assert!(*b <= 4.0 * tmax + 1e-30, "{mask:?} n={n} row {r}: {b:e} vs {tmax:e}");
                 }
             }
         }
@@ -710,23 +685,5 @@ mod tests {
         assert!(row_coeffs(&wider).rho > c.rho);
         let no_keys = RowInputs { layout: RowLayout::default(), ..p };
         assert!(row_bound(&no_keys, 1.0, 1.0, 1.0).is_infinite());
-    }
-
-    #[test]
-    fn cheap_row_bounds_dominate_the_column_bounds() {
-        for (seed, n, d, dv) in [(1u64, 300usize, 16usize, 5usize), (2, 1000, 64, 64), (3, 17, 3, 1)] {
-            let [q, k, v] = head(seed, n, n, d, dv, 3.0, 2.0);
-            let h = Head::new(&q, &k, &v, n, d, dv).unwrap();
-            for mask in [Mask::Causal, Mask::StrictPrefix, Mask::Full] {
-                let t = Tiling::for_rows(mask.rows(n).len());
-                let cols = cheap_bounds(&h, mask, t);
-                let rows = cheap_row_bounds(&h, mask, t);
-                assert_eq!(rows.len(), mask.rows(n).len());
-                for (r, b) in rows.iter().enumerate() {
-                    let m = cols[r * dv..(r + 1) * dv].iter().cloned().fold(0.0, f64::max);
-                    assert!(*b >= m && *b <= 1.5 * m + 1e-300, "{mask:?} row {r}: {b} vs {m}");
-                }
-            }
-        }
     }
 }
