@@ -79,3 +79,22 @@ pub fn peak_during<R>(f: impl FnOnce() -> R) -> Option<(R, usize)> {
     let peak = PEAK.with(|p| p.get());
     Some((r, (peak - start).max(0) as usize))
 }
+
+/// [`peak_during`] of `f` on a fresh one-thread rayon pool, after `warm` ran on the same thread: every
+/// allocation of `f`, including those of its nested rayon work, happens on the measured thread (on a
+/// caller that is itself a rayon worker, work stealing would make the count depend on scheduling),
+/// and one-time per-thread state is allocated by `warm`, outside the measurement.
+/// `Ok(None)` when the counting allocator is not installed.
+pub fn peak_on_one_thread<R: Send>(
+    warm: impl FnOnce() + Send,
+    f: impl FnOnce() -> R + Send,
+) -> crate::Result<Option<(R, usize)>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|e| crate::Error::invalid("alloc_count", format!("cannot build a one-thread pool: {e}")))?;
+    Ok(pool.install(|| {
+        warm();
+        peak_during(f)
+    }))
+}

@@ -152,14 +152,10 @@ pub fn prob_mse(h: &Head<'_, f32>, rows: &[usize], w: &[Vec<f64>]) -> Result<f64
 /// Peak bytes allocated during `attn.head(layer, head, h)` on a one-thread rayon pool (so that every
 /// allocation of the call happens on the measured thread); `None` without the counting allocator.
 pub fn peak_bytes(attn: &dyn Attention, layer: usize, head: usize, h: &Head<'_, f32>) -> Result<Option<u64>> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .map_err(|e| Error::invalid("lm-eval", format!("cannot build a one-thread pool: {e}")))?;
-    pool.install(|| match crate::alloc_count::peak_during(|| attn.head(layer, head, h)) {
+    match crate::alloc_count::peak_on_one_thread(|| {}, || attn.head(layer, head, h))? {
         None => Ok(None),
         Some((r, b)) => r.map(|_| Some(b as u64)),
-    })
+    }
 }
 
 /// Compare `attn` (in `layers`, all when `None`) with the base.
