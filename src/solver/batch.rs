@@ -9,6 +9,8 @@
 //! * f is accepted when e_f f(Δ_f)(Â_f + V_{max} m_f) ≤ tol·s·m_f(e_f(1 − Δ_f)_+ + Z_{low}/L) and
 //!   e_f f(Δ_f) ≤ ¼(e_f(1 − Δ_f)_+ + Z_{low}/L) (the budget rule of [`super::eval`], with the whole
 //!   band and frontier known up front instead of a running estimate) — decisions only;
+//! * weights e^{x} of whole rows by the vectorised [`super::exp64::exp_neg_f64_slice`] (its error is
+//!   part of θ, [`crate::theory::solver::weight_theta`]);
 //! * rejected nodes are walked; if a walked leaf key scores above ρ₀ the row's reference is raised
 //!   to ρ = max(ρ₀, walked scores) and its weights are recomputed, so every summed exponent is ≤ 0.
 //!
@@ -20,7 +22,9 @@ use super::Prepared;
 use super::certificate::{Accum, RowModel, SKIP_BELOW, Terms, node_abs_bound};
 use super::dense::{gemm_ab, gemm_abt};
 use super::eval::{Running, walk};
+use super::exp64::{exp_neg_f64, exp_neg_f64_slice};
 use super::tree::Tree;
+use crate::reference::fast_f32::Isa;
 use crate::theory::fp::U64;
 use crate::theory::solver::{first_order_rounding, first_order_scale, node_factor};
 
@@ -111,6 +115,72 @@ pub fn tree_rows(
     cert: &mut [f64],
     sc: &mut Scratch,
 ) -> (usize, usize) {
+    // The body is compiled once per instruction set (its lane-split loops vectorise); it uses only
+    // IEEE operations in a fixed order, so every path gives the same bits.
+    match Isa::detect() {
+        // SAFETY: `Isa::detect` reports these variants only after checking the features.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { isa::avx512(p, tree, fb, lo, hi, band_lo, tol, share, out, cert, sc) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { isa::avx2(p, tree, fb, lo, hi, band_lo, tol, share, out, cert, sc) },
+        _ => tree_rows_body(p, tree, fb, lo, hi, band_lo, tol, share, out, cert, sc),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod isa {
+    use super::*;
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn avx512(
+        p: &Prepared<'_>,
+        tree: &Tree,
+        fb: &FrontierBlock,
+        lo: usize,
+        hi: usize,
+        band_lo: usize,
+        tol: f64,
+        share: f64,
+        out: &mut [f64],
+        cert: &mut [f64],
+        sc: &mut Scratch,
+    ) -> (usize, usize) {
+        tree_rows_body(p, tree, fb, lo, hi, band_lo, tol, share, out, cert, sc)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn avx2(
+        p: &Prepared<'_>,
+        tree: &Tree,
+        fb: &FrontierBlock,
+        lo: usize,
+        hi: usize,
+        band_lo: usize,
+        tol: f64,
+        share: f64,
+        out: &mut [f64],
+        cert: &mut [f64],
+        sc: &mut Scratch,
+    ) -> (usize, usize) {
+        tree_rows_body(p, tree, fb, lo, hi, band_lo, tol, share, out, cert, sc)
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tree_rows_body(
+    p: &Prepared<'_>,
+    tree: &Tree,
+    fb: &FrontierBlock,
+    lo: usize,
+    hi: usize,
+    band_lo: usize,
+    tol: f64,
+    share: f64,
+    out: &mut [f64],
+    cert: &mut [f64],
+    sc: &mut Scratch,
+) -> (usize, usize) {
     let (d, dv, n) = (p.d, p.dv, p.n);
     let r = hi - lo;
     let nf = fb.len();
@@ -133,6 +203,7 @@ pub fn tree_rows(
     sc.delta.resize(nf, 0.0);
     let mut accs: Vec<(Accum, RowModel)> = Vec::with_capacity(r);
     let mut extras: Vec<Terms> = Vec::with_capacity(r);
+    let fb_mmax = fb.mmax.max(1);
     for t in 0..r {
         let i = lo + t;
         let l = lim[t];
@@ -140,21 +211,13 @@ pub fn tree_rows(
         let qn = p.qnorm[i];
         let arow = &sc.a[t * nf..(t + 1) * nf];
         let srow = &sc.sb[t * nbk..t * nbk + nb];
-        let rho0 = arow.iter().chain(srow).cloned().fold(f64::NEG_INFINITY, f64::max);
+        let rho0 = lanes_max(arow).max(lanes_max(srow));
         // Decisions: weights relative to ρ₀, certified lower mass Z_low.
         let wrow = &mut sc.wf[t * nf..(t + 1) * nf];
-        let mut zlow = 0.0f64;
-        for (w, &s) in sc.pb[t * nbk..t * nbk + nb].iter_mut().zip(srow) {
-            *w = (s - rho0).exp();
-            zlow += *w;
-        }
-        for f in 0..nf {
-            let e = (arow[f] - rho0).exp();
-            wrow[f] = e;
-            let delta = qn * fb.r[f] * (1.0 + 4.0 * U64);
-            sc.delta[f] = delta;
-            zlow += fb.m[f] * e * (1.0 - delta).max(0.0);
-        }
+        let pbrow = &mut sc.pb[t * nbk..t * nbk + nb];
+        shifted_exp(srow, rho0, pbrow);
+        shifted_exp(arow, rho0, wrow);
+        let zlow = lanes_sum(pbrow) + frontier_low_mass(qn * (1.0 + 4.0 * U64), fb, wrow, &mut sc.delta);
         let inp = p.row_input(i, l, tol, share);
         let ts = tol * share;
         let lf = l as f64;
@@ -162,22 +225,28 @@ pub fn tree_rows(
         terms.clear();
         sc.stack.clear();
         let accrow = &mut sc.acc[t * nf..(t + 1) * nf];
-        for f in 0..nf {
-            let e = wrow[f];
-            let delta = sc.delta[f];
-            let fd = if delta <= 1.0 { delta * (1.0 + delta) } else { delta.exp_m1() };
-            let own = e * (1.0 - delta).max(0.0) + zlow / lf;
-            let test = |fd: f64| {
-                fd == 0.0 || (e * fd * (fb.absb[f] + p.vmax * fb.m[f]) <= ts * fb.m[f] * own && e * fd <= 0.25 * own)
-            };
-            accrow[f] = if test(fd) {
-                1
-            } else if first && delta <= FIRST_ORDER_MAX_DELTA && test(first_factor(delta, fb.m[f] as usize, d)) {
-                2
-            } else {
-                sc.stack.push((fb.ids[f], arow[f]));
-                0
-            };
+        // Zeroth-order acceptance, branch-free (f(Δ) ≤ Δ(1 + Δ) for Δ ≤ 1; larger Δ: second pass).
+        let undecided = accept_zeroth(fb, wrow, &sc.delta, zlow / lf, ts, p.vmax, accrow);
+        if undecided > 0 {
+            for f in 0..nf {
+                if accrow[f] != 0 {
+                    continue;
+                }
+                let (e, delta) = (wrow[f], sc.delta[f]);
+                let own = e * (1.0 - delta).max(0.0) + zlow / lf;
+                let test = |fd: f64| {
+                    fd == 0.0
+                        || (e * fd * (fb.absb[f] + p.vmax * fb.m[f]) <= ts * fb.m[f] * own && e * fd <= 0.25 * own)
+                };
+                accrow[f] = if delta > 1.0 && test(delta.exp_m1()) {
+                    1
+                } else if first && delta <= FIRST_ORDER_MAX_DELTA && test(first_factor(delta, fb.m[f] as usize, d)) {
+                    2
+                } else {
+                    sc.stack.push((fb.ids[f], arow[f]));
+                    0
+                };
+            }
         }
         work += nb + nf;
         if !sc.stack.is_empty() {
@@ -188,45 +257,47 @@ pub fn tree_rows(
         let rho = terms.leaf.iter().map(|x| x.0).chain(terms.nodes.iter().map(|x| x.0)).fold(rho0, f64::max);
         let model = RowModel { eta: p.eta(i), vmax: p.vmax };
         let mut acc = Accum::new(rho, model);
-        // Band weights.
-        for (w, &s) in sc.pb[t * nbk..t * nbk + nb].iter_mut().zip(srow) {
-            let x = s - rho;
-            if x < SKIP_BELOW {
-                acc.skip_exact(x);
-                *w = 0.0;
-            } else {
-                if rho != rho0 {
-                    *w = x.exp();
+        if rho != rho0 {
+            shifted_exp(srow, rho, pbrow);
+            shifted_exp(arow, rho, wrow);
+        }
+        // Band weights (terms below SKIP_BELOW are zeroed and counted as skipped).
+        // One cut for both passes, so that every term is either summed or skipped.
+        let cut = rho + SKIP_BELOW;
+        acc.zh += lanes_sum_above(srow, cut, pbrow);
+        if nb > 0 && lanes_min(srow) < cut {
+            for &s in srow {
+                if s < cut {
+                    acc.skip_exact(s - rho);
                 }
-                acc.zh += *w;
             }
         }
         sc.pb[t * nbk + nb..(t + 1) * nbk].fill(0.0);
         acc.nterms += nb + nf;
-        // Frontier weights.
-        let mut dmax = 0.0f64;
-        let (mut zm, mut zmd, mut zad) = (0.0f64, 0.0f64, 0.0f64);
-        let qrow = &qb[t * d..(t + 1) * d];
-        let n1 = &mut sc.n1[t * dv..(t + 1) * dv];
-        for f in 0..nf {
-            if accrow[f] == 0 {
-                wrow[f] = 0.0;
-                continue;
-            }
-            let x = arow[f] - rho;
-            let delta = sc.delta[f];
-            if x < SKIP_BELOW {
-                acc.skip_node(x, delta, fb.m[f] as usize);
-                wrow[f] = 0.0;
-                continue;
-            }
-            if rho != rho0 {
-                wrow[f] = x.exp();
-            }
-            let w = wrow[f];
-            acc.mmax = acc.mmax.max(fb.m[f] as usize);
-            if accrow[f] == 2 {
+        // Frontier weights: zeroth-order accepted nodes in one branch-free pass (others zeroed),
+        // then first-order and skipped nodes one by one.
+        acc.mmax = acc.mmax.max(fb_mmax);
+        let ZerothSums { mut zm, zmd, zad, dmax, special } = zeroth_order_sums(fb, arow, cut, &sc.delta, accrow, wrow);
+        if special > 0 {
+            let qrow = &qb[t * d..(t + 1) * d];
+            let n1 = &mut sc.n1[t * dv..(t + 1) * dv];
+            for f in 0..nf {
+                if accrow[f] == 0 {
+                    continue;
+                }
+                let x = arow[f] - rho;
+                let delta = sc.delta[f];
+                if arow[f] < cut {
+                    acc.skip_node(x, delta, fb.m[f] as usize);
+                    wrow[f] = 0.0;
+                    continue;
+                }
+                if accrow[f] != 2 {
+                    continue;
+                }
                 // First order: Ẑ gains w·q·D̂, N̂ gains w·M̂ᵀq; errors with f = e^Δ − 1 − Δ + γΔ.
+                let w = exp_neg_f64(x);
+                wrow[f] = w;
                 let (dm, mm) = tree.node_moments(fb.ids[f] as usize).expect("first-order node has moments");
                 let fd = first_factor(delta, fb.m[f] as usize, d);
                 let z1: f64 = qrow.iter().zip(dm).map(|(a, b)| a * b).sum();
@@ -243,12 +314,7 @@ pub fn tree_rows(
                 zm += w * fb.m[f];
                 acc.ez += w * fb.m[f] * fd;
                 acc.en_all += w * fd * fb.absb[f];
-                continue;
             }
-            dmax = dmax.max(delta);
-            zm += w * fb.m[f];
-            zmd += w * fb.m[f] * delta;
-            zad += w * fb.absb[f] * delta;
         }
         // f(Δ) ≤ g·Δ with g = f(Δ_max)/Δ_max (rounded up: node_factor's 1 + 64u, and 2u for the division).
         let g = if dmax > 0.0 { node_factor(dmax, false) / dmax * (1.0 + 2.0 * U64) } else { 0.0 };
@@ -273,4 +339,177 @@ pub fn tree_rows(
         sc.terms = ex;
     }
     (work, first_terms)
+}
+
+/// Lanes of the split reductions below: lane l takes the entries ≡ l (mod LANES), then the lanes
+/// are combined in a fixed order — the same bits on every instruction set and thread count; any
+/// summation order obeys the γ_T bound of the rounding model.
+const LANES: usize = 8;
+
+/// Combine lane partial sums in a fixed order.
+#[inline(always)]
+fn fold_lanes(acc: [f64; LANES]) -> f64 {
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+}
+
+/// max of finite values (−∞ for none), plain comparisons.
+#[inline(always)]
+fn lanes_max(x: &[f64]) -> f64 {
+    let mut m = [f64::NEG_INFINITY; LANES];
+    let ch = x.chunks_exact(LANES);
+    let rest = ch.remainder();
+    for c in ch {
+        for l in 0..LANES {
+            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+        }
+    }
+    rest.iter().chain(&m).fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+}
+
+/// min of finite values (+∞ for none), plain comparisons.
+#[inline(always)]
+fn lanes_min(x: &[f64]) -> f64 {
+    -x.iter().fold(f64::NEG_INFINITY, |a, &b| if -b > a { -b } else { a })
+}
+
+/// Σ x.
+#[inline(always)]
+fn lanes_sum(x: &[f64]) -> f64 {
+    let mut acc = [0.0; LANES];
+    let ch = x.chunks_exact(LANES);
+    let rest = ch.remainder();
+    for c in ch {
+        for l in 0..LANES {
+            acc[l] += c[l];
+        }
+    }
+    rest.iter().fold(fold_lanes(acc), |a, &b| a + b)
+}
+
+/// Σ w_j over the j with s_j ≥ `cut`; the other w_j are set to 0.
+#[inline(always)]
+fn lanes_sum_above(s: &[f64], cut: f64, w: &mut [f64]) -> f64 {
+    let mut acc = [0.0; LANES];
+    let n8 = s.len() / LANES * LANES;
+    for (sc, wc) in s[..n8].chunks_exact(LANES).zip(w[..n8].chunks_exact_mut(LANES)) {
+        for l in 0..LANES {
+            let v = if sc[l] >= cut { wc[l] } else { 0.0 };
+            wc[l] = v;
+            acc[l] += v;
+        }
+    }
+    let mut tot = fold_lanes(acc);
+    for (&sv, wv) in s[n8..].iter().zip(&mut w[n8..]) {
+        let v = if sv >= cut { *wv } else { 0.0 };
+        *wv = v;
+        tot += v;
+    }
+    tot
+}
+
+/// w_j = e^{x_j − ρ} by [`exp_neg_f64_slice`].
+#[inline(always)]
+fn shifted_exp(x: &[f64], rho: f64, w: &mut [f64]) {
+    for (w, &a) in w.iter_mut().zip(x) {
+        *w = a - rho;
+    }
+    exp_neg_f64_slice(w);
+}
+
+/// Δ_f = c·r_f into `delta`, and Σ_f m_f e_f (1 − Δ_f)_+ (the frontier's certified lower mass).
+#[inline(always)]
+fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64]) -> f64 {
+    let nf = fb.len();
+    let n8 = nf / LANES * LANES;
+    let mut acc = [0.0; LANES];
+    for (((dc, rc), mc), ec) in delta[..n8]
+        .chunks_exact_mut(LANES)
+        .zip(fb.r[..n8].chunks_exact(LANES))
+        .zip(fb.m[..n8].chunks_exact(LANES))
+        .zip(e[..n8].chunks_exact(LANES))
+    {
+        for l in 0..LANES {
+            let dl = c * rc[l];
+            dc[l] = dl;
+            let h = 1.0 - dl;
+            acc[l] += mc[l] * ec[l] * if h > 0.0 { h } else { 0.0 };
+        }
+    }
+    let mut tot = fold_lanes(acc);
+    for f in n8..nf {
+        let dl = c * fb.r[f];
+        delta[f] = dl;
+        tot += fb.m[f] * e[f] * (1.0 - dl).max(0.0);
+    }
+    tot
+}
+
+/// Zeroth-order acceptance of every frontier node with Δ ≤ 1 (the budget rule of the module doc,
+/// with f(Δ) ≤ Δ(1 + Δ)): `acc[f]` = 1 accepted, 0 otherwise; returns the number not accepted.
+#[inline(always)]
+fn accept_zeroth(fb: &FrontierBlock, e: &[f64], delta: &[f64], zl: f64, ts: f64, vmax: f64, acc: &mut [u8]) -> usize {
+    let mut rejected = 0usize;
+    for f in 0..fb.len() {
+        let (e, dl, m) = (e[f], delta[f], fb.m[f]);
+        let fd = dl * (1.0 + dl);
+        let h = 1.0 - dl;
+        let own = e * (if h > 0.0 { h } else { 0.0 }) + zl;
+        let ok =
+            (dl <= 1.0) & ((fd == 0.0) | ((e * fd * (fb.absb[f] + vmax * m) <= ts * m * own) & (e * fd <= 0.25 * own)));
+        acc[f] = ok as u8;
+        rejected += (!ok) as usize;
+    }
+    rejected
+}
+
+/// Sums over the zeroth-order accepted frontier nodes (acc = 1) with centre score ≥ `cut`.
+struct ZerothSums {
+    /// Σ w m, Σ w m Δ, Σ w Â Δ, max Δ.
+    zm: f64,
+    zmd: f64,
+    zad: f64,
+    dmax: f64,
+    /// Nodes needing the one-by-one pass: first-order (acc = 2) or accepted below `cut`.
+    special: usize,
+}
+
+/// [`ZerothSums`]; `w` is zeroed for every node not summed here.
+#[inline(always)]
+fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc: &[u8], w: &mut [f64]) -> ZerothSums {
+    let nf = fb.len();
+    let n8 = nf / LANES * LANES;
+    let (mut zm, mut zmd, mut zad, mut dm) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0f64; LANES]);
+    let mut special = 0usize;
+    let mut one = |f: usize,
+                   l: usize,
+                   zm: &mut [f64; LANES],
+                   zmd: &mut [f64; LANES],
+                   zad: &mut [f64; LANES],
+                   dm: &mut [f64; LANES]| {
+        let keep = (acc[f] == 1) & (a[f] >= cut);
+        special += ((acc[f] == 2) | ((acc[f] == 1) & (a[f] < cut))) as usize;
+        let wv = if keep { w[f] } else { 0.0 };
+        w[f] = wv;
+        let dl = if keep { delta[f] } else { 0.0 };
+        zm[l] += wv * fb.m[f];
+        zmd[l] += wv * fb.m[f] * dl;
+        zad[l] += wv * fb.absb[f] * dl;
+        dm[l] = if dl > dm[l] { dl } else { dm[l] };
+    };
+    for b in (0..n8).step_by(LANES) {
+        for l in 0..LANES {
+            one(b + l, l, &mut zm, &mut zmd, &mut zad, &mut dm);
+        }
+    }
+    let (mut tm, mut tmd, mut tad, mut tdm) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0f64; LANES]);
+    for f in n8..nf {
+        one(f, 0, &mut tm, &mut tmd, &mut tad, &mut tdm);
+    }
+    ZerothSums {
+        zm: fold_lanes(zm) + tm[0],
+        zmd: fold_lanes(zmd) + tmd[0],
+        zad: fold_lanes(zad) + tad[0],
+        dmax: dm.iter().chain(&tdm[..1]).fold(0.0f64, |x, &y| if y > x { y } else { x }),
+        special,
+    }
 }

@@ -224,46 +224,110 @@ impl Tree {
         self.inserted += 1;
     }
 
-    /// Insert the keys self.inserted..end of the head (`k`: n × d, `v`: n × dv rows): the path sums
-    /// key by key, then the first-order moments in parallel over frontier nodes (each node's keys
-    /// in position order, so the sums do not depend on the thread count).
+    /// Insert the keys self.inserted..end of the head (`k`: n × d, `v`: n × dv rows), in parallel
+    /// over frontier nodes: a key's sums stop at its frontier node, frontier subtrees are disjoint
+    /// ranges of preorder ids, and each node receives its keys in position order — the sums are
+    /// bitwise those of [`Tree::insert_next`] key by key, whatever the thread count.
     pub fn insert_range(&mut self, k: &[f32], v: &[f32], end: usize) {
         use rayon::prelude::*;
         let (d, dv, start) = (self.d, self.dv, self.inserted);
-        let moments = self.moments.take();
-        for j in start..end {
-            self.insert_next(&k[j * d..(j + 1) * d], &v[j * dv..(j + 1) * dv]);
+        if end <= start {
+            return;
         }
-        let Some((mut d1, mut m1)) = moments else { return };
         let mut keys: Vec<(u32, u32)> =
             (start..end).map(|j| (self.frontier_index[self.frontier_of[j] as usize], j as u32)).collect();
         keys.sort_unstable();
-        let nf = self.frontier.len();
-        let mut first = vec![u32::MAX; nf + 1];
-        for (t, &(fi, _)) in keys.iter().enumerate().rev() {
-            first[fi as usize] = t as u32;
+        /// One frontier subtree's share of the work: its keys and its slices of the node arrays.
+        struct Part<'a> {
+            root: usize,
+            base: usize,
+            keys: &'a [(u32, u32)],
+            count: &'a mut [u32],
+            s: &'a mut [f64],
+            a: &'a mut [f64],
+            amax: &'a mut [f64],
+            moments: Option<(&'a mut [f64], &'a mut [f64])>,
         }
-        let (frontier, z) = (&self.frontier, &self.z);
-        d1.par_chunks_mut(d).zip(m1.par_chunks_mut(d * dv)).enumerate().for_each(|(fi, (dd, mm))| {
-            let t0 = first[fi];
-            if t0 == u32::MAX {
-                return;
+        let mut parts: Vec<Part<'_>> = Vec::new();
+        let has_moments = self.moments.is_some();
+        {
+            let (mut count, mut s, mut a, mut amax) =
+                (&mut self.count[..], &mut self.s[..], &mut self.a[..], &mut self.amax[..]);
+            let (mut d1, mut m1) = match self.moments.as_mut() {
+                Some((d1, m1)) => (&mut d1[..], &mut m1[..]),
+                None => (&mut [][..], &mut [][..]),
+            };
+            let (mut off, mut foff) = (0usize, 0usize);
+            let mut t = 0;
+            while t < keys.len() {
+                let fi = keys[t].0 as usize;
+                let t1 = t + keys[t..].iter().take_while(|x| x.0 as usize == fi).count();
+                let root = self.frontier[fi] as usize;
+                let hi = subtree_end(&self.nodes, root);
+                debug_assert!(root >= off, "frontier in preorder");
+                let c = take(&mut count, 1, off, root, hi);
+                let (ps, pa, pm) = (
+                    take(&mut s, dv, off, root, hi),
+                    take(&mut a, dv, off, root, hi),
+                    take(&mut amax, 1, off, root, hi),
+                );
+                let moments = if has_moments {
+                    Some((take(&mut d1, d, foff, fi, fi + 1), take(&mut m1, d * dv, foff, fi, fi + 1)))
+                } else {
+                    None
+                };
+                parts.push(Part { root, base: root, keys: &keys[t..t1], count: c, s: ps, a: pa, amax: pm, moments });
+                off = hi;
+                foff = fi + 1;
+                t = t1;
             }
-            let f = frontier[fi] as usize;
-            let zc = &z[f * d..(f + 1) * d];
-            for &(g, j) in keys[t0 as usize..].iter().take_while(|x| x.0 as usize == fi) {
-                debug_assert_eq!(g as usize, fi);
-                let (kr, vr) = (&k[j as usize * d..(j as usize + 1) * d], &v[j as usize * dv..(j as usize + 1) * dv]);
-                for l in 0..d {
-                    let dl = kr[l] as f64 - zc[l];
-                    dd[l] += dl;
-                    for (m, &vc) in mm[l * dv..(l + 1) * dv].iter_mut().zip(vr) {
-                        *m += dl * vc as f64;
+        }
+        let (nodes, leaf_of, z) = (&self.nodes, &self.leaf_of, &self.z);
+        parts.into_par_iter().with_min_len(8).for_each(|part| {
+            let Part { root, base, keys, count, s, a, amax, moments } = part;
+            let mut touched: Vec<u32> = Vec::new();
+            for &(_, j) in keys {
+                let j = j as usize;
+                let vr = &v[j * dv..(j + 1) * dv];
+                let mut id = leaf_of[j] as usize;
+                loop {
+                    let i = id - base;
+                    count[i] += 1;
+                    for ((sc, ac), &x) in s[i * dv..(i + 1) * dv].iter_mut().zip(&mut a[i * dv..(i + 1) * dv]).zip(vr) {
+                        let x = x as f64;
+                        *sc += x;
+                        *ac += x.abs();
+                    }
+                    touched.push(i as u32);
+                    if id == root {
+                        break;
+                    }
+                    id = nodes[id].parent as usize;
+                }
+            }
+            touched.sort_unstable();
+            touched.dedup();
+            for &i in &touched {
+                let i = i as usize;
+                // Sums of absolute values are ≥ 0 and not NaN (finite inputs): a plain comparison max.
+                amax[i] = a[i * dv..(i + 1) * dv].iter().fold(0.0f64, |m, &y| if y > m { y } else { m });
+            }
+            if let Some((dd, mm)) = moments {
+                let zc = &z[root * d..(root + 1) * d];
+                for &(_, j) in keys {
+                    let j = j as usize;
+                    let (kr, vr) = (&k[j * d..(j + 1) * d], &v[j * dv..(j + 1) * dv]);
+                    for l in 0..d {
+                        let dl = kr[l] as f64 - zc[l];
+                        dd[l] += dl;
+                        for (m, &vc) in mm[l * dv..(l + 1) * dv].iter_mut().zip(vr) {
+                            *m += dl * vc as f64;
+                        }
                     }
                 }
             }
         });
-        self.moments = Some((d1, m1));
+        self.inserted = end;
     }
 
     /// Forget every inserted key (keeps the structure).
@@ -375,6 +439,24 @@ fn build_rec(
     id
 }
 
+/// The next `(hi − lo)·w` entries after skipping to `lo·w` of the slice `x` that starts at entry
+/// `o·w`; `x` keeps the rest.
+fn take<'a, T>(x: &mut &'a mut [T], w: usize, o: usize, lo: usize, hi: usize) -> &'a mut [T] {
+    let rest = std::mem::take(x);
+    let (_, rest) = rest.split_at_mut((lo - o) * w);
+    let (mine, rest) = rest.split_at_mut((hi - lo) * w);
+    *x = rest;
+    mine
+}
+
+/// One past the last preorder id of the subtree rooted at `id` (its rightmost leaf + 1).
+fn subtree_end(nodes: &[Node], mut id: usize) -> usize {
+    while !nodes[id].is_leaf() {
+        id = nodes[id].right as usize;
+    }
+    id + 1
+}
+
 /// Nodes with at least this many keys build their two subtrees in parallel.
 const PAR_BUILD_MIN: usize = 16384;
 
@@ -483,5 +565,31 @@ mod tests {
         let t2 = Tree::build(&h.k, &h.v, n, 3, 1, 8);
         assert_eq!(t.perm, t2.perm);
         assert_eq!(t.z, t2.z);
+    }
+
+    #[test]
+    fn parallel_insertion_is_bitwise_the_key_by_key_insertion() {
+        let (n, d, dv) = (5000, 4, 3);
+        let mut rng = crate::rng::seeded(11);
+        let h = crate::data::synthetic::gaussian(&mut rng, n, d, dv, 1.5);
+        for r_max in [f64::INFINITY, 0.8, 0.0] {
+            let mut serial = Tree::build(&h.k, &h.v, n, d, dv, 6);
+            serial.set_frontier(r_max);
+            assert!(serial.enable_moments(1 << 24));
+            let mut par = serial.clone();
+            for j in 0..n {
+                serial.insert_next(&h.k[j * d..(j + 1) * d], &h.v[j * dv..(j + 1) * dv]);
+                if j % 997 == 0 || j == 2500 {
+                    par.insert_range(&h.k, &h.v, j + 1);
+                    assert_eq!(par.count, serial.count, "r_max {r_max}, after key {j}");
+                    assert_eq!(par.s, serial.s);
+                    assert_eq!(par.a, serial.a);
+                    assert_eq!(par.amax, serial.amax);
+                    assert_eq!(par.moments, serial.moments);
+                }
+            }
+            par.insert_range(&h.k, &h.v, n);
+            assert_eq!((par.s, par.amax, par.moments, par.inserted), (serial.s, serial.amax, serial.moments, n));
+        }
     }
 }

@@ -25,11 +25,13 @@
 //! $$|o_c − ô_c| ≤ \frac{E_{N,c} + |ô_c|\,E_Z}{Ẑ − E_Z}.$$
 //!
 //! **Rounding model** (standard model, [`super::fp`]; every quantity in f64, u = 2⁻⁵³; libm `exp`
-//! within 1 ulp, i.e. relative 2u). Inputs are f32, so q_i k_ji is exact in f64 and a score computed
+//! within 1 ulp, i.e. relative 2u; the solver's vectorised [`crate::solver::exp64::exp_neg_f64`]
+//! within ε_e = 32u, derived in its module). Inputs are f32, so q_i k_ji is exact in f64 and a score computed
 //! as a sum of d products carries |ŝ − s| ≤ γ_d Σ_i|q_i k_ji| ≤ γ_d ‖q‖‖k_j‖; a node score q·z (z in
 //! f64) carries γ_{d+1}‖q‖‖z‖, ‖z‖ ≤ (1 + γ_{m+1}) max‖k‖. Both are ≤ η = 2γ_{d+4}·‖q‖·K with K an
 //! upper bound of max_j ‖k_j‖ ([`score_error`]). A weight ŵ = fl(exp(fl(x̂ − ρ))), x̂ − ρ ∈ [−700, 0],
-//! then satisfies ŵ/e^{x−ρ} ∈ [e^{−θ}, e^{θ}] with θ = η + 700u + 3u ([`weight_theta`]). Sums of T
+//! then satisfies ŵ/e^{x−ρ} ∈ [e^{−θ}, e^{θ}] with θ = η + 700u + 3u + ε_e ([`weight_theta`]: the
+//! argument's rounding u·|x − ρ| ≤ 700u, the exponential's 2u (libm) or ε_e (vectorised), one u spare). Sums of T
 //! terms add γ_T relative to the sum of absolute values; numerator terms one more u for the product
 //! and γ_m for the node sums S_c (sums of ≤ m values), all bounded by Vmax·Ẑ
 //! ([`rounding_terms`]). Terms below e^{−700} relative to ρ are not summed; their true size,
@@ -71,9 +73,11 @@ pub fn score_error(d: usize, qnorm: f64, kmax: f64) -> f64 {
     2.0 * gamma(d + 4, U64) * qnorm * kmax
 }
 
-/// θ = η + 703u: ŵ/e^{x−ρ} ∈ [e^{−θ}, e^{θ}] for exponents x − ρ ∈ [−700, 0].
+/// θ = η + 703u + ε_e: ŵ/e^{x−ρ} ∈ [e^{−θ}, e^{θ}] for exponents x − ρ ∈ [−700, 0], whether ŵ
+/// comes from libm `exp` or from [`crate::solver::exp64::exp_neg_f64`] (ε_e =
+/// [`crate::solver::exp64::EXP_NEG_F64_REL_ERR`]; ln(1 + ε) ≤ ε).
 pub fn weight_theta(eta: f64) -> f64 {
-    eta + 703.0 * U64
+    eta + 703.0 * U64 + crate::solver::exp64::EXP_NEG_F64_REL_ERR
 }
 
 /// (κ_Z, κ_N): E_Z,round = κ_Z·Ẑ and E_N,round = κ_N·Vmax·Ẑ for T summed terms, node sums over at
