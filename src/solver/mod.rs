@@ -24,6 +24,7 @@ pub mod certificate;
 pub mod compare;
 pub mod dense;
 pub mod eval;
+pub mod exp64;
 pub mod planner;
 pub mod tree;
 
@@ -213,8 +214,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let prepared: std::cell::OnceCell<Prepared<'_>> = std::cell::OnceCell::new();
     let (plan, mut tree) = match planner::early_exact(h.nq, opts) {
         Some(plan) => (plan, None),
-        None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),
-    };
+        None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),    };
     let plan_secs = t0.elapsed().as_secs_f64();
     let rows = mask.rows(h.nq);
     let dv = h.dv;
