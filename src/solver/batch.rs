@@ -79,6 +79,47 @@ impl FrontierBlock {
     }
 }
 
+/// The exact band of a chunk: keys and values [lo, lo + k.len()/d) widened to f64 (n_b × d, n_b × dv).
+pub struct Band<'a> {
+    pub lo: usize,
+    pub k: &'a [f64],
+    pub v: &'a [f64],
+}
+
+impl<'a> Band<'a> {
+    /// Widen keys and values [lo, hi) of `p` into the buffers and borrow them.
+    pub fn widen(p: &Prepared<'_>, lo: usize, hi: usize, kb: &'a mut Vec<f64>, vb: &'a mut Vec<f64>) -> Band<'a> {
+        kb.clear();
+        kb.extend(p.k32[lo * p.d..hi * p.d].iter().map(|&x| x as f64));
+        vb.clear();
+        vb.extend(p.v32[lo * p.dv..hi * p.dv].iter().map(|&x| x as f64));
+        Band { lo, k: kb, v: vb }
+    }
+}
+
+/// What [`tree_rows`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outcome {
+    /// Work in key-equivalents.
+    pub work: usize,
+    /// First-order node terms used.
+    pub first_order_terms: usize,
+    /// Without moments: nodes rejected at zeroth order with Δ ≤ [`FIRST_ORDER_MAX_DELTA`], which
+    /// first-order terms might have accepted.
+    pub first_order_candidates: usize,
+}
+
+impl std::ops::Add for Outcome {
+    type Output = Outcome;
+    fn add(self, o: Outcome) -> Outcome {
+        Outcome {
+            work: self.work + o.work,
+            first_order_terms: self.first_order_terms + o.first_order_terms,
+            first_order_candidates: self.first_order_candidates + o.first_order_candidates,
+        }
+    }
+}
+
 /// Per-thread buffers.
 #[derive(Default)]
 pub struct Scratch {
@@ -98,9 +139,8 @@ pub struct Scratch {
 }
 
 /// Rows `lo..hi` (consecutive query rows, all with ≥ 1 visible key) on the tree path: the tree holds
-/// keys [0, band_lo), row i sees [band_lo, L(i)) exactly. Writes each row's output into `out`
-/// ((hi − lo) × dv) and its certificate into `cert` (∞ where the row must fall back). Returns the
-/// work in key-equivalents and the number of first-order node terms used.
+/// keys [0, band.lo), row i sees [band.lo, L(i)) exactly (`band` must cover them). Writes each row's output into `out`
+/// ((hi − lo) × dv) and its certificate into `cert` (∞ where the row must fall back).
 #[allow(clippy::too_many_arguments)]
 pub fn tree_rows(
     p: &Prepared<'_>,
@@ -108,22 +148,22 @@ pub fn tree_rows(
     fb: &FrontierBlock,
     lo: usize,
     hi: usize,
-    band_lo: usize,
+    band: &Band<'_>,
     tol: f64,
     share: f64,
     out: &mut [f64],
     cert: &mut [f64],
     sc: &mut Scratch,
-) -> (usize, usize) {
+) -> Outcome {
     // The body is compiled once per instruction set (its lane-split loops vectorise); it uses only
     // IEEE operations in a fixed order, so every path gives the same bits.
     match Isa::detect() {
         // SAFETY: `Isa::detect` reports these variants only after checking the features.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { isa::avx512(p, tree, fb, lo, hi, band_lo, tol, share, out, cert, sc) },
+        Isa::Avx512 => unsafe { isa::avx512(p, tree, fb, lo, hi, band, tol, share, out, cert, sc) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { isa::avx2(p, tree, fb, lo, hi, band_lo, tol, share, out, cert, sc) },
-        _ => tree_rows_body(p, tree, fb, lo, hi, band_lo, tol, share, out, cert, sc),
+        Isa::Avx2Fma => unsafe { isa::avx2(p, tree, fb, lo, hi, band, tol, share, out, cert, sc) },
+        _ => tree_rows_body(p, tree, fb, lo, hi, band, tol, share, out, cert, sc),
     }
 }
 
@@ -138,14 +178,14 @@ mod isa {
         fb: &FrontierBlock,
         lo: usize,
         hi: usize,
-        band_lo: usize,
+        band: &Band<'_>,
         tol: f64,
         share: f64,
         out: &mut [f64],
         cert: &mut [f64],
         sc: &mut Scratch,
-    ) -> (usize, usize) {
-        tree_rows_body(p, tree, fb, lo, hi, band_lo, tol, share, out, cert, sc)
+    ) -> Outcome {
+        tree_rows_body(p, tree, fb, lo, hi, band, tol, share, out, cert, sc)
     }
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
@@ -155,14 +195,14 @@ mod isa {
         fb: &FrontierBlock,
         lo: usize,
         hi: usize,
-        band_lo: usize,
+        band: &Band<'_>,
         tol: f64,
         share: f64,
         out: &mut [f64],
         cert: &mut [f64],
         sc: &mut Scratch,
-    ) -> (usize, usize) {
-        tree_rows_body(p, tree, fb, lo, hi, band_lo, tol, share, out, cert, sc)
+    ) -> Outcome {
+        tree_rows_body(p, tree, fb, lo, hi, band, tol, share, out, cert, sc)
     }
 }
 
@@ -174,14 +214,15 @@ fn tree_rows_body(
     fb: &FrontierBlock,
     lo: usize,
     hi: usize,
-    band_lo: usize,
+    band: &Band<'_>,
     tol: f64,
     share: f64,
     out: &mut [f64],
     cert: &mut [f64],
     sc: &mut Scratch,
-) -> (usize, usize) {
+) -> Outcome {
     let (d, dv, n) = (p.d, p.dv, p.n);
+    let band_lo = band.lo;
     let r = hi - lo;
     let nf = fb.len();
     let qb = &p.qw[lo * d..hi * d];
@@ -198,8 +239,8 @@ fn tree_rows_body(
     sc.sb.resize(r * nbk, 0.0);
     sc.pb.resize(r * nbk, 0.0);
     gemm_abt(r, nf, d, qb, &fb.z, &mut sc.a);
-    gemm_abt(r, nbk, d, qb, &p.kw[band_lo * d..lmax * d], &mut sc.sb);
-    let (mut work, mut first_terms) = (0usize, 0usize);
+    gemm_abt(r, nbk, d, qb, &band.k[..nbk * d], &mut sc.sb);
+    let (mut work, mut first_terms, mut candidates) = (0usize, 0usize, 0usize);
     sc.delta.resize(nf, 0.0);
     let mut accs: Vec<(Accum, RowModel)> = Vec::with_capacity(r);
     let mut extras: Vec<Terms> = Vec::with_capacity(r);
@@ -238,6 +279,7 @@ fn tree_rows_body(
                     fd == 0.0
                         || (e * fd * (fb.absb[f] + p.vmax * fb.m[f]) <= ts * fb.m[f] * own && e * fd <= 0.25 * own)
                 };
+                candidates += (!first && delta <= FIRST_ORDER_MAX_DELTA) as usize;
                 accrow[f] = if delta > 1.0 && test(delta.exp_m1()) {
                     1
                 } else if first && delta <= FIRST_ORDER_MAX_DELTA && test(first_factor(delta, fb.m[f] as usize, d)) {
@@ -328,7 +370,7 @@ fn tree_rows_body(
     sc.nb.clear();
     sc.nb.resize(r * dv, 0.0);
     gemm_ab(r, dv, nf, &sc.wf, nf, &fb.s, &mut sc.nb, false);
-    gemm_ab(r, dv, nbk, &sc.pb, nbk, &p.vw[band_lo * dv..lmax * dv], &mut sc.nb, true);
+    gemm_ab(r, dv, nbk, &sc.pb, nbk, &band.v[..nbk * dv], &mut sc.nb, true);
     for (t, ((mut acc, model), ex)) in accs.into_iter().zip(extras).enumerate() {
         let o = &mut out[t * dv..(t + 1) * dv];
         for ((o, &a), &b) in o.iter_mut().zip(&sc.nb[t * dv..(t + 1) * dv]).zip(&sc.n1[t * dv..(t + 1) * dv]) {
@@ -338,7 +380,7 @@ fn tree_rows_body(
         cert[t] = acc.finish(model, o);
         sc.terms = ex;
     }
-    (work, first_terms)
+    Outcome { work, first_order_terms: first_terms, first_order_candidates: candidates }
 }
 
 /// Lanes of the split reductions below: lane l takes the entries ≡ l (mod LANES), then the lanes

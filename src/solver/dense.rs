@@ -98,6 +98,7 @@ pub fn exact_rows(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
     let mut s = Vec::new();
     let mut qb = Vec::new();
     let mut nb = Vec::new();
+    let (kw, vw) = p.kv_wide();
     for blk in rows.chunks(EXACT_BLOCK) {
         let r = blk.len();
         let lim: Vec<usize> = blk.iter().map(|&i| p.mask.keys(i, n).end).collect();
@@ -108,7 +109,7 @@ pub fn exact_rows(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
         }
         s.clear();
         s.resize(r * lmax, 0.0);
-        gemm_abt(r, lmax, d, &qb, &p.kw[..lmax * d], &mut s);
+        gemm_abt(r, lmax, d, &qb, &kw[..lmax * d], &mut s);
         let mut accs = Vec::with_capacity(r);
         for (t, &i) in blk.iter().enumerate() {
             let row = &mut s[t * lmax..(t + 1) * lmax];
@@ -133,7 +134,7 @@ pub fn exact_rows(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
         }
         nb.clear();
         nb.resize(r * dv, 0.0);
-        gemm_ab(r, dv, lmax, &s, lmax, &p.vw[..lmax * dv], &mut nb, false);
+        gemm_ab(r, dv, lmax, &s, lmax, &vw[..lmax * dv], &mut nb, false);
         for (t, (acc, model)) in accs.into_iter().enumerate() {
             let mut o = nb[t * dv..(t + 1) * dv].to_vec();
             let eps = if lim[t] == 0 { f64::INFINITY } else { acc.finish(model, &mut o) };

@@ -131,8 +131,8 @@ pub struct Prepared<'a> {
     pub k32: &'a [f32],
     pub v32: &'a [f32],
     pub qw: Vec<f64>,
-    pub kw: Vec<f64>,
-    pub vw: Vec<f64>,
+    /// K and V widened to f64, built on first use (the f64 exact path).
+    kvw: std::sync::OnceLock<(Vec<f64>, Vec<f64>)>,
     pub qnorm: Vec<f64>,
     pub kmax: f64,
     pub vmax: f64,
@@ -141,8 +141,14 @@ pub struct Prepared<'a> {
 impl<'a> Prepared<'a> {
     fn new(h: &Head<'a, f32>, mask: Mask) -> Self {
         let (n, d, dv) = (h.nq, h.d, h.dv);
-        let qw = crate::reference::widen(h.q);
-        let qnorm = qw.chunks_exact(d).map(|r| norm_up(r.iter().map(|x| x * x).sum::<f64>().sqrt(), d)).collect();
+        let mut qw = vec![0.0f64; h.q.len()];
+        qw.par_chunks_mut(4096).zip(h.q.par_chunks(4096)).for_each(|(a, b)| {
+            for (x, &y) in a.iter_mut().zip(b) {
+                *x = y as f64;
+            }
+        });
+        let qnorm =
+            qw.par_chunks_exact(d.max(1)).map(|r| norm_up(r.iter().map(|x| x * x).sum::<f64>().sqrt(), d)).collect();
         Prepared {
             n,
             d,
@@ -150,13 +156,19 @@ impl<'a> Prepared<'a> {
             mask,
             k32: h.k,
             v32: h.v,
-            kw: crate::reference::widen(h.k),
-            vw: crate::reference::widen(h.v),
+            kvw: std::sync::OnceLock::new(),
             qw,
             qnorm,
             kmax: tree::max_key_norm(h.k, d),
             vmax: h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)),
         }
+    }
+    /// K and V widened to f64 (n × d, n × dv), built on first use.
+    pub fn kv_wide(&self) -> (&[f64], &[f64]) {
+        let (k, v) = self
+            .kvw
+            .get_or_init(|| rayon::join(|| crate::reference::widen(self.k32), || crate::reference::widen(self.v32)));
+        (k, v)
     }
     pub fn row_input(&self, i: usize, limit: usize, tol: f64, share: f64) -> RowInput<'_> {
         RowInput {
@@ -214,7 +226,8 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let prepared: std::cell::OnceCell<Prepared<'_>> = std::cell::OnceCell::new();
     let (plan, mut tree) = match planner::early_exact(h.nq, opts) {
         Some(plan) => (plan, None),
-        None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),    };
+        None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),
+    };
     let plan_secs = t0.elapsed().as_secs_f64();
     let rows = mask.rows(h.nq);
     let dv = h.dv;
@@ -247,6 +260,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let p = prepared.get().expect("the tree plan prepares the head");
             let b = opts.band;
             let mut c0 = 0;
+            let (mut kband, mut vband) = (Vec::new(), Vec::new());
             while c0 < h.nq {
                 let c1 = (c0 + b).min(h.nq);
                 let (lo, hi) = (c0.max(rows.start), c1);
@@ -256,17 +270,18 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                     stats.gather_secs += tg.elapsed().as_secs_f64();
                     let (r0, r1) = (lo - rows.start, hi - rows.start);
                     let t_ref: &Tree = t;
-                    let (work, first): (usize, usize) = out[r0 * dv..r1 * dv]
+                    let band = batch::Band::widen(p, c0, c1, &mut kband, &mut vband);
+                    let oc = out[r0 * dv..r1 * dv]
                         .par_chunks_mut(BATCH_ROWS * dv)
                         .zip(cert[r0..r1].par_chunks_mut(BATCH_ROWS))
                         .enumerate()
                         .map_init(batch::Scratch::default, |sc, (k, (o, e))| {
                             let a = lo + k * BATCH_ROWS;
-                            batch::tree_rows(p, t_ref, &fb, a, a + e.len(), c0, tol, opts.share, o, e, sc)
+                            batch::tree_rows(p, t_ref, &fb, a, a + e.len(), &band, tol, opts.share, o, e, sc)
                         })
-                        .reduce(|| (0, 0), |x, y| (x.0 + y.0, x.1 + y.1));
-                    stats.work += work as u64;
-                    stats.first_order_terms += first;
+                        .reduce(batch::Outcome::default, |x, y| x + y);
+                    stats.work += oc.work as u64;
+                    stats.first_order_terms += oc.first_order_terms;
                     let redo: Vec<usize> = (lo..hi).filter(|&i| !(cert[i - rows.start] <= tol)).collect();
                     if !redo.is_empty() {
                         fallback_rows(p, &redo, rows.start, &mut out, &mut cert);

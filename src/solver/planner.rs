@@ -12,7 +12,7 @@
 //!   ≤ `max_work_fraction` the plan is [`Plan::Tree`] (and the tree over all n keys is built), else
 //!   [`Plan::Exact`]. The probe costs O(n·depth·dv + probe_rows·L), negligible against Σ L·d for
 //!   n ≥ 4·band.
-use super::batch::{FrontierBlock, Scratch, tree_rows};
+use super::batch::{Band, FrontierBlock, Outcome, Scratch, tree_rows};
 use super::tree::Tree;
 use super::{Prepared, SolverOptions};
 
@@ -73,7 +73,10 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     match opts.force {
         Some(Force::Exact) => return (Plan::Exact { reason: "forced".into() }, None),
         Some(Force::Tree) => {
-            let t = build(p, opts, n);
+            let mut t = build(p, opts, n);
+            if opts.first_order {
+                t.enable_moments(MOMENT_BUDGET);
+            }
             return (Plan::Tree { probe_work_fraction: f64::NAN }, Some(t));
         }
         None => {}
@@ -87,7 +90,7 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     let s1 = (n / 8 / band) * band;
     if s1 >= 2 * band && opts.stage1_give_up.is_finite() {
         let mut t1 = build(p, opts, s1);
-        let (f1, _) = probe(p, opts, tol, &mut t1, s1);
+        let (f1, _) = probe(p, opts, tol, &mut t1, s1, opts.stage1_give_up);
         if f1 > opts.stage1_give_up {
             return (
                 Plan::Exact { reason: format!("probe work fraction at n/8 {f1:.3} > {}", opts.stage1_give_up) },
@@ -96,14 +99,14 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
         }
     }
     // Stage 2: the full tree with the keys [0, start) inserted, probed at rows start …; if it passes,
-    // its sums are reset and it is the solve's tree (first-order moments dropped when the probe
-    // used none).
+    // its sums are reset and it is the solve's tree (with first-order moments only when the probe
+    // used them).
     let start = (n / 2 / band) * band;
     let mut t = build(p, opts, n);
-    let (frac, first_used) = probe(p, opts, tol, &mut t, start);
+    let (frac, oc) = probe(p, opts, tol, &mut t, start, opts.max_work_fraction);
     if frac <= opts.max_work_fraction {
         t.reset();
-        if first_used == 0 {
+        if oc.first_order_terms == 0 {
             t.moments = None;
         }
         (Plan::Tree { probe_work_fraction: frac }, Some(t))
@@ -116,22 +119,38 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
 const MOMENT_BUDGET: usize = 1 << 22;
 
 /// Work fraction of the tree path on one batch of rows [start, start + 32) with the keys [0, start)
-/// inserted into `t` (rows that fall back count their full prefix), and the number of first-order
-/// node terms it used.
-fn probe(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, start: usize) -> (f64, usize) {
+/// inserted into `t` (rows that fall back count their full prefix), and what the rows did.
+/// The probe runs first without first-order moments (their insertion costs d·dv per key); when its
+/// fraction exceeds `target` and some rejected node could have used them, the moments are enabled,
+/// the keys re-inserted and the probe repeated.
+fn probe(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, start: usize, target: f64) -> (f64, Outcome) {
+    let (frac, oc) = probe_once(p, opts, tol, t, start);
+    if frac <= target || oc.first_order_candidates == 0 || !opts.first_order {
+        return (frac, oc);
+    }
+    t.reset();
+    if !t.enable_moments(MOMENT_BUDGET) {
+        t.insert_range(p.k32, p.v32, start);
+        return (frac, oc);
+    }
+    probe_once(p, opts, tol, t, start)
+}
+
+fn probe_once(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, start: usize) -> (f64, Outcome) {
     let (n, band) = (p.n, opts.band.max(1));
     t.insert_range(p.k32, p.v32, start);
     let hi = (start + band.min(super::BATCH_ROWS)).min(n);
     let lo = start.max(p.mask.rows(n).start);
     if lo >= hi {
-        return (1.0, 0);
+        return (1.0, Outcome::default());
     }
     let fb = FrontierBlock::gather(t, p.vmax);
     let mut out = vec![0.0; (hi - lo) * p.dv];
     let mut cert = vec![0.0; hi - lo];
-    let (work, first_terms) =
-        tree_rows(p, t, &fb, lo, hi, start, tol, opts.share, &mut out, &mut cert, &mut Scratch::default());
-    let mut work = work as f64;
+    let (mut kb, mut vb) = (Vec::new(), Vec::new());
+    let band = Band::widen(p, start, hi, &mut kb, &mut vb);
+    let oc = tree_rows(p, t, &fb, lo, hi, &band, tol, opts.share, &mut out, &mut cert, &mut Scratch::default());
+    let mut work = oc.work as f64;
     let mut exact = 0.0;
     for (i, e) in (lo..hi).zip(&cert) {
         let l = p.mask.keys(i, n).end as f64;
@@ -140,18 +159,16 @@ fn probe(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, start: 
             work += l;
         }
     }
-    (work / exact.max(1.0), first_terms)
+    (work / exact.max(1.0), oc)
 }
 
-/// Build the tree over the keys [0, nk) and set its frontier at r ≤ frontier_nats / max_i ‖q_i‖.
+/// Build the tree over the keys [0, nk) and set its frontier at r ≤ frontier_nats / max_i ‖q_i‖
+/// (no first-order moments: [`probe`] enables them on demand).
 fn build(p: &Prepared<'_>, opts: &SolverOptions, nk: usize) -> Tree {
     let mut t = Tree::build(&p.k32[..nk * p.d], &p.v32[..nk * p.dv], nk, p.d, p.dv, opts.leaf);
     let qmax = p.qnorm.iter().cloned().fold(0.0f64, f64::max);
     if opts.frontier_nats > 0.0 && qmax > 0.0 {
         t.set_frontier(opts.frontier_nats / qmax);
-    }
-    if opts.first_order {
-        t.enable_moments(MOMENT_BUDGET);
     }
     t
 }

@@ -81,13 +81,22 @@ impl Tree {
         if n > 0 {
             build_rec(k, d, leaf, &mut perm, 0, n, NONE, &mut nodes, &mut z);
         }
-        let mut kperm = Vec::with_capacity(n * d);
-        let mut vperm = Vec::with_capacity(n * dv);
-        for &p in &perm {
-            let p = p as usize;
-            kperm.extend(k[p * d..(p + 1) * d].iter().map(|&x| x as f64));
-            vperm.extend(v[p * dv..(p + 1) * dv].iter().map(|&x| x as f64));
-        }
+        // Keys and values in leaf order, widened (in parallel: 2·n·(d + dv)·8 bytes to write).
+        let gather = |src: &[f32], w: usize| {
+            use rayon::prelude::*;
+            let mut dst = vec![0.0f64; n * w];
+            if w > 0 {
+                dst.par_chunks_mut(w * 256).zip(perm.par_chunks(256)).for_each(|(dc, pc)| {
+                    for (row, &p) in dc.chunks_exact_mut(w).zip(pc) {
+                        for (x, &y) in row.iter_mut().zip(&src[p as usize * w..(p as usize + 1) * w]) {
+                            *x = y as f64;
+                        }
+                    }
+                });
+            }
+            dst
+        };
+        let (kperm, vperm) = rayon::join(|| gather(k, d), || gather(v, dv));
         let mut leaf_of = vec![NONE; n];
         for (id, nd) in nodes.iter().enumerate() {
             if nd.is_leaf() {
@@ -362,27 +371,7 @@ fn build_rec(
 ) -> u32 {
     let id = nodes.len() as u32;
     let m = hi - lo;
-    // Centre (the mean of the node's keys) and bounding box, in one pass over the key rows.
-    let mut c = vec![0.0f64; d];
-    let mut mn = vec![f32::INFINITY; d];
-    let mut mx = vec![f32::NEG_INFINITY; d];
-    for &p in &perm[lo..hi] {
-        let row = &k[p as usize * d..(p as usize + 1) * d];
-        for (ci, &x) in c.iter_mut().zip(row) {
-            *ci += x as f64;
-        }
-        for ((a, b), &x) in mn.iter_mut().zip(mx.iter_mut()).zip(row) {
-            *a = if x < *a { x } else { *a };
-            *b = if x > *b { x } else { *b };
-        }
-    }
-    c.iter_mut().for_each(|x| *x /= m as f64);
-    let mut r2 = 0.0f64;
-    for &p in &perm[lo..hi] {
-        let s: f64 =
-            c.iter().zip(&k[p as usize * d..(p as usize + 1) * d]).map(|(a, &b)| (b as f64 - a) * (b as f64 - a)).sum();
-        r2 = r2.max(s);
-    }
+    let (c, mn, mx, r2) = node_stats(k, d, &perm[lo..hi]);
     nodes.push(Node { lo: lo as u32, hi: hi as u32, left: NONE, right: NONE, parent, r: radius_up(r2.sqrt(), d) });
     z.extend_from_slice(&c);
     if m <= leaf {
@@ -401,8 +390,14 @@ fn build_rec(
     // middle half of the keys (balance ≥ 1/4, so depth ≤ log_{4/3} n), so that tight clusters are
     // not cut when a gap separates them.
     // Sort (coordinate, position) pairs held contiguously (ties broken by position: deterministic).
+    // Only the middle half must be in sorted order (and its left neighbour): two selections and a
+    // sort of m/2 keys.
     let mut keyed: Vec<(f32, u32)> = perm[lo..hi].iter().map(|&p| (k[p as usize * d + best], p)).collect();
-    keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    let (q1, q3) = ((m / 4).max(1) - 1, (3 * m / 4).min(m - 1));
+    keyed.select_nth_unstable_by(q1, cmp);
+    keyed[q1 + 1..].select_nth_unstable_by(q3 - q1 - 1, cmp);
+    keyed[q1 + 1..q3].sort_unstable_by(cmp);
     for (dst, &(_, p)) in perm[lo..hi].iter_mut().zip(&keyed) {
         *dst = p;
     }
@@ -447,6 +442,81 @@ fn take<'a, T>(x: &mut &'a mut [T], w: usize, o: usize, lo: usize, hi: usize) ->
     let (mine, rest) = rest.split_at_mut((hi - lo) * w);
     *x = rest;
     mine
+}
+
+/// A node's centre (the mean of its keys), bounding box and max squared distance to the centre.
+type NodeStats = (Vec<f64>, Vec<f32>, Vec<f32>, f64);
+
+#[inline(always)]
+fn node_stats_body(k: &[f32], d: usize, perm: &[u32]) -> NodeStats {
+    let m = perm.len();
+    // Centre (the mean of the node's keys) and bounding box, in one pass over the key rows.
+    let mut c = vec![0.0f64; d];
+    let mut mn = vec![f32::INFINITY; d];
+    let mut mx = vec![f32::NEG_INFINITY; d];
+    for &p in perm {
+        let row = &k[p as usize * d..(p as usize + 1) * d];
+        for (ci, &x) in c.iter_mut().zip(row) {
+            *ci += x as f64;
+        }
+        for ((a, b), &x) in mn.iter_mut().zip(mx.iter_mut()).zip(row) {
+            *a = if x < *a { x } else { *a };
+            *b = if x > *b { x } else { *b };
+        }
+    }
+    c.iter_mut().for_each(|x| *x /= m as f64);
+    let mut r2 = 0.0f64;
+    for &p in perm {
+        r2 = r2.max(dist2(&c, &k[p as usize * d..(p as usize + 1) * d]));
+    }
+    (c, mn, mx, r2)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod isa {
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    pub(super) fn avx512(k: &[f32], d: usize, perm: &[u32]) -> super::NodeStats {
+        super::node_stats_body(k, d, perm)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn avx2(k: &[f32], d: usize, perm: &[u32]) -> super::NodeStats {
+        super::node_stats_body(k, d, perm)
+    }
+}
+
+/// [`node_stats_body`] compiled for the best instruction set of this CPU (IEEE operations in a fixed
+/// order: the same bits on every path).
+fn node_stats(k: &[f32], d: usize, perm: &[u32]) -> NodeStats {
+    use crate::reference::fast_f32::Isa;
+    match Isa::detect() {
+        // SAFETY: `Isa::detect` reports these variants only after checking the features.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { isa::avx512(k, d, perm) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { isa::avx2(k, d, perm) },
+        _ => node_stats_body(k, d, perm),
+    }
+}
+
+/// ‖x − c‖² for an f32 row x and an f64 point c, in f64 with 8 interleaved partial sums (fixed
+/// order; [`crate::theory::solver::radius_up`]'s γ_{d+5} holds for any summation order).
+#[inline(always)]
+fn dist2(c: &[f64], x: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (c8, x8) = (c.chunks_exact(8), x.chunks_exact(8));
+    let (cr, xr) = (c8.remainder(), x8.remainder());
+    for (cc, xc) in c8.zip(x8) {
+        for l in 0..8 {
+            let t = xc[l] as f64 - cc[l];
+            acc[l] += t * t;
+        }
+    }
+    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (&a, &b) in cr.iter().zip(xr) {
+        let t = b as f64 - a;
+        s += t * t;
+    }
+    s
 }
 
 /// One past the last preorder id of the subtree rooted at `id` (its rightmost leaf + 1).
