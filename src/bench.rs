@@ -299,7 +299,7 @@ pub fn solver_vs_exact(
             work_fraction: r.stats.work as f64 / r.stats.exact_work.max(1) as f64,
         };
         print(format!(
-            "{:>7} {:>10.4}{} {:>10.4} {:>8.1} {:>10.2e} {:>10.2e} {:>10.2e} {:>6} {:>7.4}  {} (fallback rows {}, plan {:.3}s, insert {:.3}s, gather {:.3}s)",
+            "{:>7} {:>10.4}{} {:>10.4} {:>8.1} {:>10.2e} {:>10.2e} {:>10.2e} {:>6} {:>7.4}  {} (fallback rows {}, plan {:.3}s of which build {:.3}s, insert {:.3}s, gather {:.3}s)",
             p.n,
             p.exact_secs,
             if extrap { "*" } else { " " },
@@ -313,6 +313,7 @@ pub fn solver_vs_exact(
             p.plan,
             r.stats.fallback_rows,
             r.stats.plan_secs,
+            r.stats.build_secs,
             r.stats.insert_secs,
             r.stats.gather_secs
         ));

@@ -89,7 +89,7 @@ impl Accum {
 
     /// Add one exact key (score ŝ, value row) to Ẑ and the numerator `o`.
     #[inline]
-    pub fn add_exact(&mut self, s: f64, vrow: &[f64], o: &mut [f64]) {
+    pub fn add_exact(&mut self, s: f64, vrow: &[f32], o: &mut [f64]) {
         self.nterms += 1;
         let x = s - self.rho;
         if x < SKIP_BELOW {
@@ -98,8 +98,8 @@ impl Accum {
         }
         let w = x.exp();
         self.zh += w;
-        for (oc, vc) in o.iter_mut().zip(vrow) {
-            *oc += w * vc;
+        for (oc, &vc) in o.iter_mut().zip(vrow) {
+            *oc += w * vc as f64;
         }
     }
 

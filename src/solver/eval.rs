@@ -15,18 +15,28 @@ use super::tree::Tree;
 /// Dot product of f64 rows with 8 partial sums (any summation order has the γ_d bound).
 #[inline]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    dot_with(a, b, |y| y)
+}
+
+/// q·k for an f32 key row (widened exactly), same summation order as [`dot`].
+pub fn dot_f32(a: &[f64], b: &[f32]) -> f64 {
+    dot_with(a, b, |y| y as f64)
+}
+
+#[inline(always)]
+fn dot_with<T: Copy>(a: &[f64], b: &[T], w: impl Fn(T) -> f64) -> f64 {
     let mut acc = [0.0f64; 8];
     let ca = a.chunks_exact(8);
     let cb = b.chunks_exact(8);
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for t in 0..8 {
-            acc[t] += x[t] * y[t];
+            acc[t] += x[t] * w(y[t]);
         }
     }
     let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
+    for (x, &y) in ra.iter().zip(rb) {
+        s += x * w(y);
     }
     s
 }
@@ -87,7 +97,7 @@ pub fn walk(
         let nd = tree.nodes[i];
         if nd.is_leaf() {
             for t in nd.lo as usize..nd.lo as usize + m {
-                let s = dot(inp.q, &tree.kperm[t * d..(t + 1) * d]);
+                let s = dot_f32(inp.q, &tree.kperm[t * d..(t + 1) * d]);
                 terms.leaf.push((s, t as u32));
                 run.add(s, 1.0);
             }

@@ -95,8 +95,10 @@ pub struct Stats {
     pub exact_work: u64,
     /// Rows that fell back to exact.
     pub fallback_rows: usize,
-    /// Seconds spent building the tree and planning.
+    /// Seconds spent planning (widening Q, building trees, probing).
     pub plan_secs: f64,
+    /// Of which building trees (tree plan or a probed exact plan).
+    pub build_secs: f64,
     /// First-order node terms used (tree plan).
     pub first_order_terms: usize,
     /// Seconds spent inserting keys into the tree (tree plan).
@@ -224,8 +226,8 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let t0 = std::time::Instant::now();
     // The widened head is only built when a tree is planned or a row needs the f64 path.
     let prepared: std::cell::OnceCell<Prepared<'_>> = std::cell::OnceCell::new();
-    let (plan, mut tree) = match planner::early_exact(h.nq, opts) {
-        Some(plan) => (plan, None),
+    let (plan, mut tree, build_secs) = match planner::early_exact(h.nq, opts) {
+        Some(plan) => (plan, None, 0.0),
         None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),
     };
     let plan_secs = t0.elapsed().as_secs_f64();
@@ -233,7 +235,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let dv = h.dv;
     let mut out = vec![0.0; rows.len() * dv];
     let mut cert = vec![0.0; rows.len()];
-    let mut stats = Stats { plan_secs, ..Default::default() };
+    let mut stats = Stats { plan_secs, build_secs, ..Default::default() };
     match tree.as_mut() {
         None => {
             // Exact plan: the fast tiled f32 kernel with its a-priori certificate

@@ -67,13 +67,20 @@ pub fn early_exact(n: usize, opts: &SolverOptions) -> Option<Plan> {
     None
 }
 
-pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<Tree>) {
+/// Also returns the seconds spent building trees.
+pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<Tree>, f64) {
+    let mut build_secs = 0.0;
+    let (plan, tree) = plan_timed(p, opts, tol, &mut build_secs);
+    (plan, tree, build_secs)
+}
+
+fn plan_timed(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, build_secs: &mut f64) -> (Plan, Option<Tree>) {
     let n = p.n;
     let band = opts.band.max(1);
     match opts.force {
         Some(Force::Exact) => return (Plan::Exact { reason: "forced".into() }, None),
         Some(Force::Tree) => {
-            let mut t = build(p, opts, n);
+            let mut t = build(p, opts, n, build_secs);
             if opts.first_order {
                 t.enable_moments(MOMENT_BUDGET);
             }
@@ -89,7 +96,7 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     // low-dimensional-but-spread keys) and the full probe is skipped.
     let s1 = (n / 8 / band) * band;
     if s1 >= 2 * band && opts.stage1_give_up.is_finite() {
-        let mut t1 = build(p, opts, s1);
+        let mut t1 = build(p, opts, s1, build_secs);
         let (f1, _) = probe(p, opts, tol, &mut t1, s1, opts.stage1_give_up);
         if f1 > opts.stage1_give_up {
             return (
@@ -102,7 +109,7 @@ pub fn plan(p: &Prepared<'_>, opts: &SolverOptions, tol: f64) -> (Plan, Option<T
     // its sums are reset and it is the solve's tree (with first-order moments only when the probe
     // used them).
     let start = (n / 2 / band) * band;
-    let mut t = build(p, opts, n);
+    let mut t = build(p, opts, n, build_secs);
     let (frac, oc) = probe(p, opts, tol, &mut t, start, opts.max_work_fraction);
     if frac <= opts.max_work_fraction {
         t.reset();
@@ -164,8 +171,10 @@ fn probe_once(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, st
 
 /// Build the tree over the keys [0, nk) and set its frontier at r ≤ frontier_nats / max_i ‖q_i‖
 /// (no first-order moments: [`probe`] enables them on demand).
-fn build(p: &Prepared<'_>, opts: &SolverOptions, nk: usize) -> Tree {
+fn build(p: &Prepared<'_>, opts: &SolverOptions, nk: usize, secs: &mut f64) -> Tree {
+    let t0 = std::time::Instant::now();
     let mut t = Tree::build(&p.k32[..nk * p.d], &p.v32[..nk * p.dv], nk, p.d, p.dv, opts.leaf);
+    *secs += t0.elapsed().as_secs_f64();
     let qmax = p.qnorm.iter().cloned().fold(0.0f64, f64::max);
     if opts.frontier_nats > 0.0 && qmax > 0.0 {
         t.set_frontier(opts.frontier_nats / qmax);
