@@ -9,6 +9,8 @@
 //! nodes not accepted) add no rounding, so counting them in T only loosens the bound.
 use super::Prepared;
 use super::certificate::{Accum, RowModel, SKIP_BELOW};
+use super::lanes::{lanes_max, lanes_min, lanes_sum_above, shifted_exp};
+use crate::reference::fast_f32::Isa;
 
 /// C (m×n) = A (m×k) · Bᵀ, A and B row-major (B is n×k), C row-major; one thread.
 pub fn gemm_abt(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], c: &mut [f64]) {
@@ -85,19 +87,47 @@ pub fn gemm_ab(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c
     }
 }
 
-/// Rows per block of [`exact_rows`].
-pub const EXACT_BLOCK: usize = 16;
+/// Rows per block of [`exact_rows`] (`solve` SmolLM2 gpl3_n4096 at tol 1e-3, median speedup over
+/// 27 heads: 0.21 with 16 rows, 0.22 with 32, 0.23 with 64).
+pub const EXACT_BLOCK: usize = 64;
 
 /// The exact path for the query rows `rows` (sorted ascending, each row sees keys [0, L(i))): per
 /// block of [`EXACT_BLOCK`] rows, S = Q_block·K[0, L_max)ᵀ, ρ_i = max_j ŝ_ij, P_ij = e^{ŝ_ij − ρ_i}
 /// (0 for j ≥ L(i)), N = P·V, certified by [`Accum::finish`] with T = L(i) terms. Returns per row
 /// (ε, output row). One thread per call (callers parallelise over blocks).
 pub fn exact_rows(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
+    // The body is compiled per instruction set (lane-split loops; same bits on every path).
+    match Isa::detect() {
+        // SAFETY: `Isa::detect` reports these variants only after checking the features.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { isa::avx512(p, rows) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { isa::avx2(p, rows) },
+        _ => exact_rows_body(p, rows),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod isa {
+    use super::*;
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    pub(super) fn avx512(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
+        exact_rows_body(p, rows)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn avx2(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
+        exact_rows_body(p, rows)
+    }
+}
+
+#[inline(always)]
+fn exact_rows_body(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
     let (d, dv, n) = (p.d, p.dv, p.n);
     let mut res = Vec::with_capacity(rows.len());
     let mut s = Vec::new();
     let mut qb = Vec::new();
     let mut nb = Vec::new();
+    let mut sc = Vec::new();
     let (kw, vw) = p.kv_wide();
     for blk in rows.chunks(EXACT_BLOCK) {
         let r = blk.len();
@@ -114,19 +144,20 @@ pub fn exact_rows(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
         for (t, &i) in blk.iter().enumerate() {
             let row = &mut s[t * lmax..(t + 1) * lmax];
             let l = lim[t];
-            let rho = row[..l].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let rho = lanes_max(&row[..l]);
             let model = RowModel { eta: p.eta(i), vmax: p.vmax };
             let mut acc = Accum::new(rho, model);
             acc.nterms = l;
-            for x in row[..l].iter_mut() {
-                let e = *x - rho;
-                if e < SKIP_BELOW {
-                    acc.skip_exact(e);
-                    *x = 0.0;
-                } else {
-                    let w = e.exp();
-                    acc.zh += w;
-                    *x = w;
+            // Weights e^{ŝ − ρ} (vectorised exp, within θ); scores below ρ + SKIP_BELOW are zeroed
+            // and their mass counted as skipped (one cut for both).
+            sc.clear();
+            sc.extend_from_slice(&row[..l]);
+            shifted_exp(&sc, rho, &mut row[..l]);
+            let cut = rho + SKIP_BELOW;
+            acc.zh += lanes_sum_above(&sc, cut, &mut row[..l]);
+            if l > 0 && lanes_min(&sc) < cut {
+                for &x in sc.iter().filter(|&&x| x < cut) {
+                    acc.skip_exact(x - rho);
                 }
             }
             row[l..].fill(0.0);

@@ -25,6 +25,7 @@ pub mod compare;
 pub mod dense;
 pub mod eval;
 pub mod exp64;
+pub mod lanes;
 pub mod planner;
 pub mod tree;
 
