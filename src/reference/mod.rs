@@ -48,12 +48,18 @@ impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
                     format!("expected {rows}×{cols} = {} values, got {}", rows * cols, buf.len()),
                 ));
             }
-            if let Some(i) = buf.iter().position(|x| !x.is_finite()) {
+            // A branch-free scan first (it vectorises), the position only when something is wrong.
+            if !buf.iter().fold(true, |ok, x| ok & x.is_finite()) {
+                let i = buf.iter().position(|x| !x.is_finite()).unwrap_or(0);
                 return Err(Error::invalid(name, format!("non-finite value at row {}, column {}", i / cols, i % cols)));
             }
         }
         // Scores must be representable: |q·k| ≤ d·max|q|·max|k| < the largest finite value.
-        let amax = |b: &[T]| b.iter().fold(0.0f64, |m, x| m.max(x.abs().to_f64().unwrap_or(f64::INFINITY)));
+        // Finite values: plain comparisons in T, one conversion.
+        let amax = |b: &[T]| {
+            let m = b.iter().fold(T::zero(), |m, &x| if x.abs() > m { x.abs() } else { m });
+            m.to_f64().unwrap_or(f64::INFINITY)
+        };
         let bound = self.d as f64 * amax(self.q) * amax(self.k);
         let big = T::max_value().to_f64().unwrap_or(f64::MAX);
         if bound >= big / 4.0 {

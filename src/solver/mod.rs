@@ -245,11 +245,9 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let tiling = crate::reference::fast_f32::Tiling::for_rows(rows.len());
             let o32 = crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
             cert = crate::theory::rounding::cheap_row_bounds(h, mask, tiling);
-            out.par_chunks_mut(dv.max(1)).enumerate().for_each(|(r, oc)| {
-                for (c, x) in oc.iter_mut().enumerate() {
-                    *x = o32[r * dv + c] as f64;
-                }
-            });
+            for (x, &y) in out.iter_mut().zip(&o32) {
+                *x = y as f64;
+            }
             stats.work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();

@@ -372,6 +372,9 @@ pub fn bounds_from_stats(h: &Head<'_, f32>, mask: Mask, stats: &[RowStats]) -> V
     out
 }
 
+/// [`cheap_row_bounds`] evaluates the rows' coefficients in parallel from this many rows on.
+pub const PAR_ROWS_MIN: usize = 2048;
+
 /// Per output row, a bound of max_c |ô_ic − o_ic| for [`crate::reference::fast_f32::attention_f32`]
 /// from O(n·(d + dv)) input statistics only — no pass over the scores: by Cauchy–Schwarz
 /// A_i ≤ ‖q_i‖·max_{j∈J(i)}‖k_j‖ =: Ā_i, and every exact score lies in [−Ā_i, Ā_i], so R_i ≤ 2Ā_i.
@@ -414,15 +417,18 @@ pub fn cheap_row_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling) -> Vec<f6
         let (rg, m) = (rg as f64 * (1.0 + 2.0 * U32), m as f64);
         stats.push((kmax, rg, m));
     }
-    rows.par_iter()
-        .zip(stats.par_iter())
-        .map(|(&i, &(km, rg, m))| {
-            let end = mask.keys(i, h.nk).end;
-            let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
-            let a = qn * km;
-            row_coeffs(&RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a)).bound(rg, rg, m)
-        })
-        .collect()
+    let row = |(&i, &(km, rg, m)): (&usize, &(f64, f64, f64))| {
+        let end = mask.keys(i, h.nk).end;
+        let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
+        let a = qn * km;
+        row_coeffs(&RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a)).bound(rg, rg, m)
+    };
+    // Few rows: waking the pool costs more than the work (MiniLM, n = 512).
+    if rows.len() < PAR_ROWS_MIN {
+        rows.iter().zip(&stats).map(row).collect()
+    } else {
+        rows.par_iter().zip(stats.par_iter()).map(row).collect()
+    }
 }
 
 #[cfg(test)]
