@@ -319,9 +319,13 @@ pub fn solver_vs_exact(
         ));
         pts.push(p);
     }
-    let xs: Vec<f64> = pts.iter().map(|p| p.n as f64).collect();
-    let ys: Vec<f64> = pts.iter().map(|p| p.solver_secs).collect();
-    if let Some(f) = crate::stats::loglog_slope(&xs, &ys, 0.95) {
+    let fit = |sel: &[&SolverPoint]| {
+        let xs: Vec<f64> = sel.iter().map(|p| p.n as f64).collect();
+        let ys: Vec<f64> = sel.iter().map(|p| p.solver_secs).collect();
+        crate::stats::loglog_slope(&xs, &ys, 0.95)
+    };
+    let all: Vec<&SolverPoint> = pts.iter().collect();
+    if let Some(f) = fit(&all) {
         print(format!(
             "solver time ∝ n^{:.2} (95% CI [{:.2}, {:.2}], {} points; crate::stats::loglog_slope)",
             f.slope, f.lo, f.hi, f.points
@@ -329,15 +333,11 @@ pub fn solver_vs_exact(
     }
     // The same fit over the points where the tree plan ran (the exact plan is ∝ n² by design).
     let tree: Vec<&SolverPoint> = pts.iter().filter(|p| p.plan.starts_with("tree")).collect();
-    if tree.len() >= 2 && tree.len() < pts.len() {
-        let xs: Vec<f64> = tree.iter().map(|p| p.n as f64).collect();
-        let ys: Vec<f64> = tree.iter().map(|p| p.solver_secs).collect();
-        if let Some(f) = crate::stats::loglog_slope(&xs, &ys, 0.95) {
-            print(format!(
-                "solver time over the tree-plan points only ∝ n^{:.2} (95% CI [{:.2}, {:.2}], {} points)",
-                f.slope, f.lo, f.hi, f.points
-            ));
-        }
+    if let (true, Some(f)) = (tree.len() < pts.len(), fit(&tree)) {
+        print(format!(
+            "solver time over the tree-plan points only ∝ n^{:.2} (95% CI [{:.2}, {:.2}], {} points)",
+            f.slope, f.lo, f.hi, f.points
+        ));
     }
     if pts.iter().any(|p| p.exact_extrapolated) {
         print("* exact time extrapolated ∝ n² from the largest timed n (--exact-max)".into());

@@ -91,25 +91,17 @@ impl AttentionMethod for ExactF32 {
         let mut cost = standard_cost(h, req.mask);
         cost.peak_floats = h.nk as f64 + (req.mask.rows(h.nq).len() * h.dv) as f64;
         // Weights in f32 arithmetic, as the kernel forms them: e^{s − m} / Σ e^{s − m}.
-        let weights = (!req.weight_rows.is_empty()).then(|| Weights {
-            rows: req.weight_rows.to_vec(),
-            w: req
-                .weight_rows
-                .iter()
-                .map(|&i| {
-                    let keys = req.mask.keys(i, h.nk);
-                    let s: Vec<f32> =
-                        keys.clone().map(|j| h.k_row(j).iter().zip(h.q_row(i)).map(|(a, b)| a * b).sum()).collect();
-                    let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                    let z: f32 = s.iter().map(|x| (x - m).exp()).sum();
-                    let mut row = vec![0.0; h.nk];
-                    for (t, j) in keys.enumerate() {
-                        row[j] = ((s[t] - m).exp() / z) as f64;
-                    }
-                    row
-                })
-                .collect(),
-            distribution: true,
+        let weights = Weights::of_rows(req.weight_rows, true, |&i| {
+            let keys = req.mask.keys(i, h.nk);
+            let s: Vec<f32> =
+                keys.clone().map(|j| h.k_row(j).iter().zip(h.q_row(i)).map(|(a, b)| a * b).sum()).collect();
+            let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let z: f32 = s.iter().map(|x| (x - m).exp()).sum();
+            let mut row = vec![0.0; h.nk];
+            for (t, j) in keys.enumerate() {
+                row[j] = ((s[t] - m).exp() / z) as f64;
+            }
+            row
         });
         Ok(Output { out, dv: h.dv, weights, cost })
     }

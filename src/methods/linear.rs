@@ -3,7 +3,7 @@
 //! the bidirectional form uses S_n, z_n. The state is d × dv + d floats whatever n.
 //! [`parallel`] is the quadratic form o_i = Σ_{j≤i} φ(q_i)·φ(k_j) v_j / Σ_{j≤i} φ(q_i)·φ(k_j).
 use super::performer::{kernel_attention, kernel_attention_quadratic, kernel_cost, kernel_weights};
-use super::{AttentionMethod, Output, Request, check_rows, full_or_causal};
+use super::{AttentionMethod, Output, Request, check_full_or_causal_request};
 use crate::Result;
 use crate::reference::{Head, Mask};
 
@@ -43,9 +43,7 @@ impl AttentionMethod for LinearElu {
         true
     }
     fn forward(&self, h: &Head<'_, f32>, req: &Request<'_>) -> Result<Output> {
-        h.check()?;
-        full_or_causal("linear attention", req.mask)?;
-        check_rows(h, req.weight_rows)?;
+        check_full_or_causal_request("linear attention", h, req)?;
         let (fq, fk) = (phi(h.q), phi(h.k));
         let out = kernel_attention(&fq, &fk, h.v, h.d, h.dv, h.nq, req.mask);
         let weights = (!req.weight_rows.is_empty()).then(|| kernel_weights(&fq, &fk, h.d, req.weight_rows, req.mask));

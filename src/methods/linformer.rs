@@ -7,7 +7,7 @@
 //! [`crate::reference::Mask::Causal`] it computes what a causal use of it would: the same projection
 //! of the whole sequence, so row i sees tokens j > i (the checker measures the leak). Its implied
 //! weights on tokens, w_i = softmax(q_i K'ᵀ) R, are signed (no KL).
-use super::{AttentionMethod, Cost, Output, Request, Weights, check_rows, full_or_causal};
+use super::{AttentionMethod, Cost, Output, Request, Weights, check_full_or_causal_request};
 use crate::reference::Head;
 use crate::{Error, Result};
 use rand_distr::{Distribution, StandardNormal};
@@ -37,9 +37,7 @@ impl AttentionMethod for Linformer {
         false
     }
     fn forward(&self, h: &Head<'_, f32>, req: &Request<'_>) -> Result<Output> {
-        h.check()?;
-        full_or_causal("linformer", req.mask)?;
-        check_rows(h, req.weight_rows)?;
+        check_full_or_causal_request("linformer", h, req)?;
         let (k, n, d, dv) = (self.k, h.nk, h.d, h.dv);
         if k == 0 {
             return Err(Error::invalid("linformer", "projection size k must be ≥ 1"));
@@ -73,17 +71,9 @@ impl AttentionMethod for Linformer {
                 }
             }
         }
-        let weights = (!req.weight_rows.is_empty()).then(|| Weights {
-            rows: req.weight_rows.to_vec(),
-            w: req
-                .weight_rows
-                .iter()
-                .map(|&i| {
-                    let p = probs(i);
-                    (0..n).map(|j| (0..k).map(|t| p[t] * r[t * n + j]).sum()).collect()
-                })
-                .collect(),
-            distribution: false,
+        let weights = Weights::of_rows(req.weight_rows, false, |&i| {
+            let p = probs(i);
+            (0..n).map(|j| (0..k).map(|t| p[t] * r[t * n + j]).sum()).collect()
         });
         let (kf, nf, nq) = (k as f64, n as f64, rows.len() as f64);
         let cost = Cost {

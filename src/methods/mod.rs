@@ -59,6 +59,13 @@ pub struct Weights {
     pub distribution: bool,
 }
 
+impl Weights {
+    /// The weight rows `rows` (row i → `row(i)`), or None when none is asked for.
+    pub fn of_rows(rows: &[usize], distribution: bool, row: impl FnMut(&usize) -> Vec<f64>) -> Option<Weights> {
+        (!rows.is_empty()).then(|| Weights { rows: rows.to_vec(), w: rows.iter().map(row).collect(), distribution })
+    }
+}
+
 /// Cost model of one forward pass, counted by the implementation from the sizes it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Cost {
@@ -104,6 +111,14 @@ pub trait AttentionMethod: Send + Sync {
 }
 
 /// Masks the approximate methods accept.
+/// The checks every full-or-causal method runs first: the head ([`Head::check`]), the mask
+/// ([`full_or_causal`]) and the requested weight rows ([`check_rows`]).
+pub(crate) fn check_full_or_causal_request(name: &str, h: &Head<'_, f32>, req: &Request<'_>) -> Result<()> {
+    h.check()?;
+    full_or_causal(name, req.mask)?;
+    check_rows(h, req.weight_rows)
+}
+
 pub(crate) fn full_or_causal(name: &str, mask: Mask) -> Result<()> {
     match mask {
         Mask::Full | Mask::Causal => Ok(()),

@@ -8,7 +8,7 @@
 //! (O(m·dv) state). [`causal_parallel`] is the quadratic form D̃⁻¹ tril(Q'K'ᵀ) V it must equal.
 //! Query features carry a per-row factor e^{−max_l ω_l·q} (it cancels in the ratio); key features
 //! carry none, so that row i depends on keys j ≤ i only, bit for bit.
-use super::{AttentionMethod, Cost, Output, Request, Weights, check_rows, full_or_causal};
+use super::{AttentionMethod, Cost, Output, Request, Weights, check_full_or_causal_request};
 use crate::reference::{Head, Mask};
 use crate::{Error, Result};
 use rand_distr::{Distribution, StandardNormal};
@@ -205,9 +205,7 @@ impl AttentionMethod for Performer {
         true
     }
     fn forward(&self, h: &Head<'_, f32>, req: &Request<'_>) -> Result<Output> {
-        h.check()?;
-        full_or_causal("performer", req.mask)?;
-        check_rows(h, req.weight_rows)?;
+        check_full_or_causal_request("performer", h, req)?;
         let (fq, fk) = self.maps(h, req.seed)?;
         let m = self.features;
         let out = kernel_attention(&fq, &fk, h.v, m, h.dv, h.nq, req.mask);

@@ -4,7 +4,7 @@
 //! p_j = max(s_j − τ, 0): exact zeros below the threshold τ.
 //! KKT conditions of the projection (what the property test checks): p ≥ 0, Σp = 1, and a single τ
 //! with s_j − p_j = τ where p_j > 0 and s_j ≤ τ where p_j = 0.
-use super::{AttentionMethod, Cost, Grads, Output, Request, Weights, check_rows, full_or_causal};
+use super::{AttentionMethod, Cost, Grads, Output, Request, Weights, check_full_or_causal_request};
 use crate::Result;
 use crate::reference::Head;
 
@@ -44,9 +44,7 @@ impl AttentionMethod for Sparsemax {
         true
     }
     fn forward(&self, h: &Head<'_, f32>, req: &Request<'_>) -> Result<Output> {
-        h.check()?;
-        full_or_causal("sparsemax", req.mask)?;
-        check_rows(h, req.weight_rows)?;
+        check_full_or_causal_request("sparsemax", h, req)?;
         let dv = h.dv;
         let rows = req.mask.rows(h.nq);
         let mut out = vec![0.0; rows.len() * dv];
@@ -67,21 +65,13 @@ impl AttentionMethod for Sparsemax {
                 }
             }
         }
-        let weights = (!req.weight_rows.is_empty()).then(|| Weights {
-            rows: req.weight_rows.to_vec(),
-            w: req
-                .weight_rows
-                .iter()
-                .map(|&i| {
-                    let (keys, p) = probs(i);
-                    let mut row = vec![0.0; h.nk];
-                    for (t, j) in keys.enumerate() {
-                        row[j] = p[t];
-                    }
-                    row
-                })
-                .collect(),
-            distribution: true,
+        let weights = Weights::of_rows(req.weight_rows, true, |&i| {
+            let (keys, p) = probs(i);
+            let mut row = vec![0.0; h.nk];
+            for (t, j) in keys.enumerate() {
+                row[j] = p[t];
+            }
+            row
         });
         let pairs = super::exact::pairs(req.mask, h.nq, h.nk);
         let cost = Cost {

@@ -25,7 +25,6 @@ use super::eval::{Running, walk};
 use super::exp64::exp_neg_f64;
 use super::lanes::{LANES, fold_lanes, lanes_max, lanes_min, lanes_sum, lanes_sum_above, shifted_exp};
 use super::tree::Tree;
-use crate::reference::fast_f32::Isa;
 use crate::theory::fp::U64;
 use crate::theory::solver::{first_order_rounding, first_order_scale, node_factor};
 
@@ -139,89 +138,31 @@ pub struct Scratch {
     delta: Vec<f64>,
 }
 
-/// Rows `lo..hi` (consecutive query rows, all with ≥ 1 visible key) on the tree path: the tree holds
-/// keys [0, band.lo), row i sees [band.lo, L(i)) exactly (`band` must cover them). Writes each row's output into `out`
-/// ((hi − lo) × dv) and its certificate into `cert` (∞ where the row must fall back).
-#[allow(clippy::too_many_arguments)]
-pub fn tree_rows(
-    p: &Prepared<'_>,
-    tree: &Tree,
-    fb: &FrontierBlock,
-    lo: usize,
-    hi: usize,
-    band: &Band<'_>,
-    tol: f64,
-    share: f64,
-    out: &mut [f64],
-    cert: &mut [f64],
-    sc: &mut Scratch,
-) -> Outcome {
-    // The body is compiled once per instruction set (its lane-split loops vectorise); it uses only
-    // IEEE operations in a fixed order, so every path gives the same bits.
-    match Isa::detect() {
-        // SAFETY: `Isa::detect` reports these variants only after checking the features.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { isa::avx512(p, tree, fb, lo, hi, band, tol, share, out, cert, sc) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { isa::avx2(p, tree, fb, lo, hi, band, tol, share, out, cert, sc) },
-        _ => tree_rows_body(p, tree, fb, lo, hi, band, tol, share, out, cert, sc),
-    }
+per_isa! {
+    /// Rows `lo..hi` (consecutive query rows, all with ≥ 1 visible key) on the tree path: the tree
+    /// holds keys [0, band.lo), row i sees [band.lo, L(i)) exactly (`band` must cover them). Writes
+    /// each row's output into `out` ((hi − lo) × dv) and its certificate into `cert` (∞ where the
+    /// row must fall back).
+    pub fn tree_rows(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Scratch) -> Outcome = tree_rows_body;
 }
 
-#[cfg(target_arch = "x86_64")]
-mod isa {
-    use super::*;
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn avx512(
-        p: &Prepared<'_>,
-        tree: &Tree,
-        fb: &FrontierBlock,
-        lo: usize,
-        hi: usize,
-        band: &Band<'_>,
-        tol: f64,
-        share: f64,
-        out: &mut [f64],
-        cert: &mut [f64],
-        sc: &mut Scratch,
-    ) -> Outcome {
-        tree_rows_body(p, tree, fb, lo, hi, band, tol, share, out, cert, sc)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn avx2(
-        p: &Prepared<'_>,
-        tree: &Tree,
-        fb: &FrontierBlock,
-        lo: usize,
-        hi: usize,
-        band: &Band<'_>,
-        tol: f64,
-        share: f64,
-        out: &mut [f64],
-        cert: &mut [f64],
-        sc: &mut Scratch,
-    ) -> Outcome {
-        tree_rows_body(p, tree, fb, lo, hi, band, tol, share, out, cert, sc)
-    }
+/// A block of consecutive rows for [`tree_rows`] and what it reads: the prepared head, the tree with
+/// keys [0, band.lo) inserted and its gathered frontier, the chunk's exact band, tol and the share s.
+#[derive(Clone, Copy)]
+pub struct Rows<'a> {
+    pub p: &'a Prepared<'a>,
+    pub tree: &'a Tree,
+    pub fb: &'a FrontierBlock,
+    pub band: &'a Band<'a>,
+    pub lo: usize,
+    pub hi: usize,
+    pub tol: f64,
+    pub share: f64,
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn tree_rows_body(
-    p: &Prepared<'_>,
-    tree: &Tree,
-    fb: &FrontierBlock,
-    lo: usize,
-    hi: usize,
-    band: &Band<'_>,
-    tol: f64,
-    share: f64,
-    out: &mut [f64],
-    cert: &mut [f64],
-    sc: &mut Scratch,
-) -> Outcome {
+fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Scratch) -> Outcome {
+    let Rows { p, tree, fb, band, lo, hi, tol, share } = *job;
     let (d, dv, n) = (p.d, p.dv, p.n);
     let band_lo = band.lo;
     let r = hi - lo;

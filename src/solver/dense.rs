@@ -10,48 +10,38 @@
 use super::Prepared;
 use super::certificate::{Accum, RowModel, SKIP_BELOW};
 use super::lanes::{lanes_max, lanes_min, lanes_sum_above, shifted_exp};
-use crate::reference::fast_f32::Isa;
 
 /// C (m×n) = A (m×k) · Bᵀ, A and B row-major (B is n×k), C row-major; one thread.
 pub fn gemm_abt(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], c: &mut [f64]) {
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n, "gemm_abt: shapes");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        c[..m * n].fill(0.0);
-        return;
-    }
-    // SAFETY: the asserted lengths cover every index the strides reach.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            k as isize,
-            1,
-            0.0f64,
-            1.0f64,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    // SAFETY: the asserted lengths cover every index the strides reach (Bᵀ: column stride k).
+    unsafe { gemm_raw(m, n, k, c, false, a, k, b, (k as isize, 1)) }
 }
 
 /// C (m×n) (+)= A (m×k, row stride `lda`) · B (k×n row-major); C row-major. `accumulate` adds to C.
 pub fn gemm_ab(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64], accumulate: bool) {
     assert!(lda >= k && (m == 0 || a.len() >= (m - 1) * lda + k), "gemm_ab: shapes of A");
     assert!(b.len() >= k * n && c.len() >= m * n, "gemm_ab: shapes of B, C");
+    // SAFETY: the asserted lengths cover every index the strides reach.
+    unsafe { gemm_raw(m, n, k, c, accumulate, a, lda, b, (1, n as isize)) }
+}
+
+/// C (m×n, row-major) (+)= A (m×k, row stride `lda`) · B with B's (column, row) strides `bs`; one
+/// thread. Empty shapes are handled here (k = 0: C = 0 unless accumulating).
+///
+/// SAFETY: the caller guarantees that every addressed element is in bounds of its buffer.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [f64],
+    accumulate: bool,
+    a: &[f64],
+    lda: usize,
+    b: &[f64],
+    bs: (isize, isize),
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -61,7 +51,7 @@ pub fn gemm_ab(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c
         }
         return;
     }
-    // SAFETY: the asserted lengths cover every index the strides reach.
+    // SAFETY: forwarded from the caller.
     unsafe {
         gemm::gemm(
             m,
@@ -75,8 +65,8 @@ pub fn gemm_ab(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c
             1,
             lda as isize,
             b.as_ptr(),
-            1,
-            n as isize,
+            bs.0,
+            bs.1,
             if accumulate { 1.0f64 } else { 0.0 },
             1.0f64,
             false,
@@ -91,33 +81,12 @@ pub fn gemm_ab(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c
 /// 27 heads: 0.21 with 16 rows, 0.22 with 32, 0.23 with 64).
 pub const EXACT_BLOCK: usize = 64;
 
-/// The exact path for the query rows `rows` (sorted ascending, each row sees keys [0, L(i))): per
-/// block of [`EXACT_BLOCK`] rows, S = Q_block·K[0, L_max)ᵀ, ρ_i = max_j ŝ_ij, P_ij = e^{ŝ_ij − ρ_i}
-/// (0 for j ≥ L(i)), N = P·V, certified by [`Accum::finish`] with T = L(i) terms. Returns per row
-/// (ε, output row). One thread per call (callers parallelise over blocks).
-pub fn exact_rows(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
-    // The body is compiled per instruction set (lane-split loops; same bits on every path).
-    match Isa::detect() {
-        // SAFETY: `Isa::detect` reports these variants only after checking the features.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { isa::avx512(p, rows) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { isa::avx2(p, rows) },
-        _ => exact_rows_body(p, rows),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod isa {
-    use super::*;
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    pub(super) fn avx512(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
-        exact_rows_body(p, rows)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn avx2(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
-        exact_rows_body(p, rows)
-    }
+per_isa! {
+    /// The exact path for the query rows `rows` (sorted ascending, each row sees keys [0, L(i))): per
+    /// block of [`EXACT_BLOCK`] rows, S = Q_block·K[0, L_max)ᵀ, ρ_i = max_j ŝ_ij, P_ij = e^{ŝ_ij − ρ_i}
+    /// (0 for j ≥ L(i)), N = P·V, certified by [`Accum::finish`] with T = L(i) terms. Returns per row
+    /// (ε, output row). One thread per call (callers parallelise over blocks).
+    pub fn exact_rows(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> = exact_rows_body;
 }
 
 #[inline(always)]

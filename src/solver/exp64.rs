@@ -25,7 +25,6 @@
 //! 2·10⁶ points and assert the bound minus libm's 2u; the measured maximum is printed.
 //! Below −708 the result is e^{−708}-ish (clamped): callers skip every term below
 //! [`super::certificate::SKIP_BELOW`] = −700 and use such values for decisions only.
-use crate::reference::fast_f32::Isa;
 use crate::theory::fp::U64;
 
 /// Relative error bound of [`exp_neg_f64`] on [−708, 0] (derived in the module doc).
@@ -84,29 +83,10 @@ fn exp_slice_body(x: &mut [f64]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod isa {
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    pub(super) fn avx512(x: &mut [f64]) {
-        super::exp_slice_body(x)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn avx2(x: &mut [f64]) {
-        super::exp_slice_body(x)
-    }
-}
-
-/// [`exp_neg_f64`] in place over a slice, with the best instruction set of this CPU (same bits on
-/// every path: the body uses only IEEE operations and FMAs).
-pub fn exp_neg_f64_slice(x: &mut [f64]) {
-    match Isa::detect() {
-        // SAFETY: `Isa::detect` reports these variants only after checking the features.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { isa::avx512(x) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { isa::avx2(x) },
-        _ => exp_slice_body(x),
-    }
+per_isa! {
+    /// [`exp_neg_f64`] in place over a slice, with the best instruction set of this CPU (same bits on
+    /// every path: the body uses only IEEE operations and FMAs).
+    pub fn exp_neg_f64_slice(x: &mut [f64]) = exp_slice_body;
 }
 
 #[cfg(test)]

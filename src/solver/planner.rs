@@ -12,7 +12,7 @@
 //!   ≤ `max_work_fraction` the plan is [`Plan::Tree`] (and the tree over all n keys is built), else
 //!   [`Plan::Exact`]. The probe costs O(n·depth·dv + probe_rows·L), negligible against Σ L·d for
 //!   n ≥ 4·band.
-use super::batch::{Band, FrontierBlock, Outcome, Scratch, tree_rows};
+use super::batch::{Band, FrontierBlock, Outcome, Rows, Scratch, tree_rows};
 use super::tree::Tree;
 use super::{Prepared, SolverOptions};
 
@@ -156,7 +156,8 @@ fn probe_once(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, st
     let mut cert = vec![0.0; hi - lo];
     let (mut kb, mut vb) = (Vec::new(), Vec::new());
     let band = Band::widen(p, start, hi, &mut kb, &mut vb);
-    let oc = tree_rows(p, t, &fb, lo, hi, &band, tol, opts.share, &mut out, &mut cert, &mut Scratch::default());
+    let job = Rows { p, tree: t, fb: &fb, band: &band, lo, hi, tol, share: opts.share };
+    let oc = tree_rows(&job, &mut out, &mut cert, &mut Scratch::default());
     let mut work = oc.work as f64;
     let mut exact = 0.0;
     for (i, e) in (lo..hi).zip(&cert) {

@@ -490,30 +490,9 @@ fn node_stats_body(rows: &[f32], d: usize) -> NodeStats {
     (c, mn, mx, r2)
 }
 
-#[cfg(target_arch = "x86_64")]
-mod isa {
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    pub(super) fn avx512(rows: &[f32], d: usize) -> super::NodeStats {
-        super::node_stats_body(rows, d)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn avx2(rows: &[f32], d: usize) -> super::NodeStats {
-        super::node_stats_body(rows, d)
-    }
-}
-
-/// [`node_stats_body`] compiled for the best instruction set of this CPU (IEEE operations in a fixed
-/// order: the same bits on every path).
-fn node_stats(rows: &[f32], d: usize) -> NodeStats {
-    use crate::reference::fast_f32::Isa;
-    match Isa::detect() {
-        // SAFETY: `Isa::detect` reports these variants only after checking the features.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { isa::avx512(rows, d) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { isa::avx2(rows, d) },
-        _ => node_stats_body(rows, d),
-    }
+per_isa! {
+    /// [`node_stats_body`] compiled for the best instruction set of this CPU (same bits on every path).
+    fn node_stats(rows: &[f32], d: usize) -> NodeStats = node_stats_body;
 }
 
 /// ‖x − c‖² for an f32 row x and an f64 point c, in f64 with 8 interleaved partial sums (fixed
