@@ -249,17 +249,6 @@ impl Tree {
         let mut keys: Vec<(u32, u32)> =
             (start..end).map(|j| (self.frontier_index[self.frontier_of[j] as usize], j as u32)).collect();
         keys.sort_unstable();
-        /// One frontier subtree's share of the work: its keys and its slices of the node arrays.
-        struct Part<'a> {
-            root: usize,
-            base: usize,
-            keys: &'a [(u32, u32)],
-            count: &'a mut [u32],
-            s: &'a mut [f64],
-            a: &'a mut [f64],
-            amax: &'a mut [f64],
-            moments: Option<(&'a mut [f64], &'a mut [f64])>,
-        }
         let mut parts: Vec<Part<'_>> = Vec::new();
         let has_moments = self.moments.is_some();
         {
@@ -294,54 +283,11 @@ impl Tree {
                 t = t1;
             }
         }
-        let (nodes, leaf_of, z) = (&self.nodes, &self.leaf_of, &self.z);
         // Measured (clustered, n = 2^17): a chunk of 256 keys inserts faster in parallel (0.10 s in
         // all) than on this thread (0.16 s); only a handful of keys stays here.
         let serial = end - start < PAR_INSERT_MIN;
-        let run = |part: Part<'_>| {
-            let Part { root, base, keys, count, s, a, amax, moments } = part;
-            let mut touched: Vec<u32> = Vec::new();
-            for &(_, j) in keys {
-                let j = j as usize;
-                let vr = &v[j * dv..(j + 1) * dv];
-                let mut id = leaf_of[j] as usize;
-                loop {
-                    let i = id - base;
-                    count[i] += 1;
-                    for ((sc, ac), &x) in s[i * dv..(i + 1) * dv].iter_mut().zip(&mut a[i * dv..(i + 1) * dv]).zip(vr) {
-                        let x = x as f64;
-                        *sc += x;
-                        *ac += x.abs();
-                    }
-                    touched.push(i as u32);
-                    if id == root {
-                        break;
-                    }
-                    id = nodes[id].parent as usize;
-                }
-            }
-            touched.sort_unstable();
-            touched.dedup();
-            for &i in &touched {
-                let i = i as usize;
-                // Sums of absolute values are ≥ 0 and not NaN (finite inputs): a plain comparison max.
-                amax[i] = a[i * dv..(i + 1) * dv].iter().fold(0.0f64, |m, &y| if y > m { y } else { m });
-            }
-            if let Some((dd, mm)) = moments {
-                let zc = &z[root * d..(root + 1) * d];
-                for &(_, j) in keys {
-                    let j = j as usize;
-                    let (kr, vr) = (&k[j * d..(j + 1) * d], &v[j * dv..(j + 1) * dv]);
-                    for l in 0..d {
-                        let dl = kr[l] as f64 - zc[l];
-                        dd[l] += dl;
-                        for (m, &vc) in mm[l * dv..(l + 1) * dv].iter_mut().zip(vr) {
-                            *m += dl * vc as f64;
-                        }
-                    }
-                }
-            }
-        };
+        let cx = InsertCtx { nodes: &self.nodes, leaf_of: &self.leaf_of, z: &self.z, k, v, d, dv };
+        let run = |part: Part<'_>| insert_part(&cx, part);
         if serial {
             parts.into_iter().for_each(run);
         } else {
@@ -451,6 +397,82 @@ fn build_rec(
     nodes[id as usize].left = l;
     nodes[id as usize].right = r;
     id
+}
+
+/// One frontier subtree's share of the work: its keys and its slices of the node arrays.
+struct Part<'a> {
+    root: usize,
+    base: usize,
+    keys: &'a [(u32, u32)],
+    count: &'a mut [u32],
+    s: &'a mut [f64],
+    a: &'a mut [f64],
+    amax: &'a mut [f64],
+    moments: Option<(&'a mut [f64], &'a mut [f64])>,
+}
+
+/// What every [`Part`] of one insertion reads: the tree's structure, the centres and the head's rows.
+struct InsertCtx<'a> {
+    nodes: &'a [Node],
+    leaf_of: &'a [u32],
+    z: &'a [f64],
+    k: &'a [f32],
+    v: &'a [f32],
+    d: usize,
+    dv: usize,
+}
+
+per_isa! {
+    /// Insert one frontier subtree's keys: path sums, then Â of the touched nodes, then the frontier
+    /// node's first-order moments; compiled for the best instruction set (same bits on every path).
+    fn insert_part(cx: &InsertCtx<'_>, part: Part<'_>) = insert_part_body;
+}
+
+#[inline(always)]
+fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>) {
+    let InsertCtx { nodes, leaf_of, z, k, v, d, dv } = *cx;
+    let Part { root, base, keys, count, s, a, amax, moments } = part;
+    let mut touched: Vec<u32> = Vec::new();
+    for &(_, j) in keys {
+        let j = j as usize;
+        let vr = &v[j * dv..(j + 1) * dv];
+        let mut id = leaf_of[j] as usize;
+        loop {
+            let i = id - base;
+            count[i] += 1;
+            for ((sc, ac), &x) in s[i * dv..(i + 1) * dv].iter_mut().zip(&mut a[i * dv..(i + 1) * dv]).zip(vr) {
+                let x = x as f64;
+                *sc += x;
+                *ac += x.abs();
+            }
+            touched.push(i as u32);
+            if id == root {
+                break;
+            }
+            id = nodes[id].parent as usize;
+        }
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    for &i in &touched {
+        let i = i as usize;
+        // Sums of absolute values are ≥ 0 and not NaN (finite inputs): a plain comparison max.
+        amax[i] = a[i * dv..(i + 1) * dv].iter().fold(0.0f64, |m, &y| if y > m { y } else { m });
+    }
+    if let Some((dd, mm)) = moments {
+        let zc = &z[root * d..(root + 1) * d];
+        for &(_, j) in keys {
+            let j = j as usize;
+            let (kr, vr) = (&k[j * d..(j + 1) * d], &v[j * dv..(j + 1) * dv]);
+            for l in 0..d {
+                let dl = kr[l] as f64 - zc[l];
+                dd[l] += dl;
+                for (m, &vc) in mm[l * dv..(l + 1) * dv].iter_mut().zip(vr) {
+                    *m += dl * vc as f64;
+                }
+            }
+        }
+    }
 }
 
 /// The next `(hi − lo)·w` entries after skipping to `lo·w` of the slice `x` that starts at entry
