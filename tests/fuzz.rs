@@ -532,18 +532,7 @@ fn record_lines() -> Vec<u8> {
         let mut metrics = BTreeMap::new();
         metrics.insert("max_ratio".to_string(), [0.5, f64::INFINITY, f64::NAN, -0.0, 1e-310, 3.0][i]);
         metrics.insert("trials".to_string(), 100.0);
-        let r = attnproof::sweep::run::Record {
-            sweep: spec.name.clone(),
-            key: p.key.clone(),
-            theorems: spec.theorems.clone(),
-            measure: spec.measure.clone(),
-            dataset: p.dataset.label(),
-            params: p.params.clone(),
-            seed: p.seed,
-            trials: p.trials,
-            metrics,
-            version: "0.1.0".into(),
-        };
+        let r = attnproof::sweep::run::Record::of_point(&spec, p, metrics);
         s.push_str(&serde_json::to_string(&r).unwrap());
         s.push('\n');
     }

@@ -55,31 +55,16 @@ pub struct ExactOut {
 /// One row of exact attention: writes `o` (length dv) and returns log Σ exp(s).
 pub fn row_f64(q: &[f64], keys: &[f64], vals: &[f64], d: usize, dv: usize, o: &mut [f64]) -> f64 {
     let nk = keys.len() / d;
-    let mut s = Vec::with_capacity(nk);
-    let mut m = f64::NEG_INFINITY;
-    for j in 0..nk {
-        let mut acc = Neumaier::new();
-        for (a, b) in q.iter().zip(&keys[j * d..(j + 1) * d]) {
-            acc.add(a * b);
-        }
-        let sj = acc.value();
-        m = m.max(sj);
-        s.push(sj);
-    }
-    let mut z = Neumaier::new();
-    let mut num = vec![Neumaier::new(); dv];
-    for j in 0..nk {
-        let w = (s[j] - m).exp();
-        z.add(w);
-        for (c, acc) in num.iter_mut().enumerate() {
-            acc.add(w * vals[j * dv + c]);
-        }
-    }
-    let z = z.value();
-    for (oc, acc) in o.iter_mut().zip(&num) {
-        *oc = acc.value() / z;
-    }
-    m + z.ln()
+    let s: Vec<f64> = (0..nk)
+        .map(|j| {
+            let mut acc = Neumaier::new();
+            for (a, b) in q.iter().zip(&keys[j * d..(j + 1) * d]) {
+                acc.add(a * b);
+            }
+            acc.value()
+        })
+        .collect();
+    row_from_logits(&s, vals, dv, o)
 }
 
 /// One row of attention from given logits ℓ_j (not necessarily dot products): o = Σ e^{ℓ_j − m} v_j /

@@ -84,6 +84,24 @@ pub struct Record {
     pub version: String,
 }
 
+impl Record {
+    /// The result line of point `p` of `spec` with these metrics, stamped with this crate's version.
+    pub fn of_point(spec: &SweepSpec, p: &Point, metrics: Metrics) -> Record {
+        Record {
+            sweep: spec.name.clone(),
+            key: p.key.clone(),
+            theorems: spec.theorems.clone(),
+            measure: spec.measure.clone(),
+            dataset: p.dataset.label(),
+            params: p.params.clone(),
+            seed: p.seed,
+            trials: p.trials,
+            metrics,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
 /// Options of `attnproof sweep`.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -203,18 +221,7 @@ fn evaluate(spec: &SweepSpec, thm: &Theorem, p: &Point) -> Result<Record> {
         })?;
         metrics.insert(m.clone(), *v);
     }
-    Ok(Record {
-        sweep: spec.name.clone(),
-        key: p.key.clone(),
-        theorems: spec.theorems.clone(),
-        measure: spec.measure.clone(),
-        dataset: p.dataset.label(),
-        params: p.params.clone(),
-        seed: p.seed,
-        trials: p.trials,
-        metrics,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-    })
+    Ok(Record::of_point(spec, p, metrics))
 }
 
 /// The theorem a sweep's measure reads its claimed quantities from (its first theorem).
