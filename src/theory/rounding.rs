@@ -195,8 +195,46 @@ impl RowCoeffs {
     }
 }
 
+/// The part of [`row_coeffs`] that depends only on the tile layout (T, B) and T_e: γ_K and the
+/// logarithms built from it; `None` where the theorem's conditions fail for every row of that layout.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayoutCoeffs {
+    tiles: usize,
+    max_tile_keys: usize,
+    exp_factors: usize,
+    /// ln((1+γ_K)/(1−γ_K)).
+    log_g: f64,
+    /// T_e·ln((1+ε)/(1−ε)), ε the exp error.
+    log_exp: f64,
+    /// μ = (1+u)(1+γ_K)/(1−γ_K) − 1.
+    mu: f64,
+}
+
+/// [`LayoutCoeffs`] of rows with `tiles` tiles of at most `max_tile_keys` keys and `exp_factors`
+/// exp results other than 1.
+pub fn layout_coeffs(tiles: usize, max_tile_keys: usize, exp_factors: usize) -> Option<LayoutCoeffs> {
+    let (u, e, t, b) = (U32, EXP_REL_ERR, tiles, max_tile_keys);
+    let k = (b + t).saturating_sub(1).max(1);
+    let gk = gamma(k, u);
+    let te = exp_factors.max(1).min(t.max(1)) as i32;
+    if !gk.is_finite() || (1.0 + gk) * (1.0 + e).powi(t as i32) > 2.0 {
+        return None;
+    }
+    // U/L − 1 and μ through expm1/ln1p: no cancellation, a few ulp of f64 (covered by the final
+    // 1 + 64·2⁻⁵³ in `bound`).
+    let log_g = gk.ln_1p() - (-gk).ln_1p(); // ln((1+γ_K)/(1−γ_K))
+    let log_exp = te as f64 * (e.ln_1p() - (-e).ln_1p());
+    let mu = (u.ln_1p() + log_g).exp_m1();
+    Some(LayoutCoeffs { tiles, max_tile_keys, exp_factors, log_g, log_exp, mu })
+}
+
 /// ρ, f, μ and the absolute term of one row (see the module documentation).
 pub fn row_coeffs(p: &RowInputs) -> RowCoeffs {
+    row_coeffs_with(layout_coeffs(p.layout.tiles, p.layout.max_tile_keys, p.exp_factors), p)
+}
+
+/// [`row_coeffs`] with its layout part given (it must be `layout_coeffs` of `p`'s layout and T_e).
+pub fn row_coeffs_with(lc: Option<LayoutCoeffs>, p: &RowInputs) -> RowCoeffs {
     let inf =
         RowCoeffs { rho: f64::INFINITY, flush: f64::INFINITY, mu: f64::INFINITY, abs: f64::INFINITY, max_value: 0.0 };
     let RowLayout { n_keys: n, tiles: t, max_tile_keys: b } = p.layout;
@@ -206,27 +244,18 @@ pub fn row_coeffs(p: &RowInputs) -> RowCoeffs {
     if !(p.abs_dot.is_finite() && p.abs_dot <= 1e37 && p.computed_range.is_finite()) {
         return inf;
     }
+    let Some(lc) = lc else { return inf };
+    debug_assert_eq!((lc.tiles, lc.max_tile_keys, lc.exp_factors), (t, b, p.exp_factors));
     let u = U32;
-    let e = EXP_REL_ERR;
-    let k = (b + t).saturating_sub(1).max(1);
-    let gk = gamma(k, u);
-    let te = p.exp_factors.max(1).min(t.max(1)) as i32;
-    if !gk.is_finite() || (1.0 + gk) * (1.0 + e).powi(t as i32) > 2.0 {
-        return inf;
-    }
     let es = score_error(p.d, p.abs_dot);
     let theta = es + u * p.computed_range;
-    // U/L − 1 and μ through expm1/ln1p: no cancellation, a few ulp of f64 (covered by the final
-    // 1 + 64·2⁻⁵³ in `bound`).
-    let log_g = gk.ln_1p() - (-gk).ln_1p(); // ln((1+γ_K)/(1−γ_K))
-    let log_ratio = 2.0 * theta + te as f64 * (e.ln_1p() - (-e).ln_1p()) + log_g;
+    let log_ratio = 2.0 * theta + lc.log_exp + lc.log_g;
     let rho = 0.5 * log_ratio.exp_m1();
     let phi = (EXP_FLUSH as f64 / (1.0 + u) + 2.0 * es).exp();
     let flush = (n - 1) as f64 * phi;
-    let mu = (u.ln_1p() + log_g).exp_m1();
     let abs = (n + t + 1) as f64 * TINY;
     let max_value = f32::MAX as f64 / (4.0 * (n + t) as f64);
-    RowCoeffs { rho, flush, mu, abs, max_value }
+    RowCoeffs { rho, flush, mu: lc.mu, abs, max_value }
 }
 
 /// The bound on |ô_ic − o_ic| for one element: `dev` ≥ D_c, `spread` ≥ Δ_c, `vmax` ≥ M_c.
@@ -417,17 +446,30 @@ pub fn cheap_row_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling) -> Vec<f6
         let (rg, m) = (rg as f64 * (1.0 + 2.0 * U32), m as f64);
         stats.push((kmax, rg, m));
     }
-    let row = |(&i, &(km, rg, m)): (&usize, &(f64, f64, f64))| {
+    // The layout part of the coefficients changes only when a row's tile count or largest tile
+    // does: cached per run of rows (same values as `row_coeffs`, which calls the same two parts).
+    let row = |lc: &mut Option<(RowLayout, Option<LayoutCoeffs>)>, (&i, &(km, rg, m)): (&usize, &(f64, f64, f64))| {
         let end = mask.keys(i, h.nk).end;
         let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
         let a = qn * km;
-        row_coeffs(&RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a)).bound(rg, rg, m)
+        let inp = RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a);
+        let l = inp.layout;
+        let layout = match lc {
+            Some((c, coeffs)) if c.tiles == l.tiles && c.max_tile_keys == l.max_tile_keys => *coeffs,
+            _ => {
+                let coeffs = layout_coeffs(l.tiles, l.max_tile_keys, inp.exp_factors);
+                *lc = Some((l, coeffs));
+                coeffs
+            }
+        };
+        row_coeffs_with(layout, &inp).bound(rg, rg, m)
     };
     // Few rows: waking the pool costs more than the work (MiniLM, n = 512).
     if rows.len() < PAR_ROWS_MIN {
-        rows.iter().zip(&stats).map(row).collect()
+        let mut lc = None;
+        rows.iter().zip(&stats).map(|x| row(&mut lc, x)).collect()
     } else {
-        rows.par_iter().zip(stats.par_iter()).map(row).collect()
+        rows.par_iter().zip(stats.par_iter()).map_init(|| None, row).collect()
     }
 }
 
@@ -637,6 +679,35 @@ mod tests {
             let ff = f as f64 * phi;
             let bound = (rho * dev + (1.0 + rho) * ff * delta) / (1.0 - ff);
             assert!((op - o).abs() <= bound * (1.0 + 1e-12) + 1e-15, "{} > {bound}", (op - o).abs());
+        }
+    }
+
+    #[test]
+    fn cached_layout_coefficients_give_the_uncached_bounds_bitwise() {
+        // cheap_row_bounds caches the layout part of row_coeffs; serial (n < PAR_ROWS_MIN) and parallel
+        // paths must give exactly what row_coeffs gives row by row.
+        let mut rng = crate::rng::seeded(78);
+        for &(n, d, dv, scale) in &[(300usize, 16usize, 8usize, 3.0f64), (PAR_ROWS_MIN + 300, 8, 4, 2.0)] {
+            let s = crate::data::synthetic::gaussian(&mut rng, n, d, dv, scale);
+            let h = Head::new(&s.q, &s.k, &s.v, n, d, dv).unwrap();
+            let t = Tiling::new(16, 64);
+            let got = cheap_row_bounds(&h, Mask::Causal, t);
+            let up = 1.0 + 4.0 * d as f64 * U64;
+            let (mut kmax, mut hi, mut lo) = (0f64, vec![f32::NEG_INFINITY; dv], vec![f32::INFINITY; dv]);
+            for (i, g) in got.iter().enumerate() {
+                let kn = h.k_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
+                kmax = kmax.max(kn);
+                for ((a, b), &x) in hi.iter_mut().zip(lo.iter_mut()).zip(h.v_row(i)) {
+                    *a = a.max(x);
+                    *b = b.min(x);
+                }
+                let rg = hi.iter().zip(&lo).map(|(a, b)| a - b).fold(0f32, f32::max) as f64 * (1.0 + 2.0 * U32);
+                let m = hi.iter().zip(&lo).map(|(a, b)| a.abs().max(b.abs())).fold(0f32, f32::max) as f64;
+                let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
+                let a = qn * kmax;
+                let want = row_coeffs(&RowInputs::a_priori(d, t.row_layout(i + 1), a, 2.0 * a)).bound(rg, rg, m);
+                assert_eq!(g.to_bits(), want.to_bits(), "n = {n}, row {i}");
+            }
         }
     }
 
