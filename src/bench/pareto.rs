@@ -27,6 +27,7 @@
 //! The front: settings of causal methods not dominated on (max error, time relative to exact) —
 //! see [`front`].
 use super::fast;
+use crate::data::synthetic::SynthHead;
 use crate::reference::fast_f32::{self, Tiling};
 use crate::reference::{Head, Mask};
 use crate::{Error, Result};
@@ -191,24 +192,20 @@ impl Grid {
     }
 }
 
-/// The head a run uses (owned f32, row-major).
+/// The head a run uses, with its label.
 #[derive(Debug, Clone)]
 pub struct Data {
     pub label: String,
-    pub n: usize,
-    pub d: usize,
-    pub dv: usize,
-    pub q: Vec<f32>,
-    pub k: Vec<f32>,
-    pub v: Vec<f32>,
+    pub h: SynthHead,
 }
 
 impl Data {
     pub fn head(&self) -> Head<'_, f32> {
-        Head { q: &self.q, k: &self.k, v: &self.v, nq: self.n, nk: self.n, d: self.d, dv: self.dv }
+        let h = &self.h;
+        Head { q: &h.q, k: &h.k, v: &h.v, nq: h.n, nk: h.n, d: h.d, dv: h.dv }
     }
     pub fn vmax(&self) -> f64 {
-        self.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64))
+        self.h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64))
     }
 }
 
@@ -228,12 +225,14 @@ pub fn load(src: &Source, seed: u64) -> Result<Data> {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("file");
             Ok(Data {
                 label: format!("{stem}:L{layer}H{head}, first {nn} of {} tokens", h.n),
-                n: nn,
-                d: h.d,
-                dv,
-                q: h.q[..nn * h.d].to_vec(),
-                k: h.k[..nn * h.d].to_vec(),
-                v: h.v[..nn * dv].to_vec(),
+                h: SynthHead {
+                    n: nn,
+                    d: h.d,
+                    dv,
+                    q: h.q[..nn * h.d].to_vec(),
+                    k: h.k[..nn * h.d].to_vec(),
+                    v: h.v[..nn * dv].to_vec(),
+                },
             })
         }
         Source::Regime { name, n, d } => {
@@ -245,15 +244,7 @@ pub fn load(src: &Source, seed: u64) -> Result<Data> {
             }
             let spec = super::solver_regime(name)?;
             let g = spec.generate(*n, *d, *d, seed)?;
-            Ok(Data {
-                label: format!("{name} = {}, seed {seed}", spec.label()),
-                n: g.n,
-                d: g.d,
-                dv: g.dv,
-                q: g.q,
-                k: g.k,
-                v: g.v,
-            })
+            Ok(Data { label: format!("{name} = {}, seed {seed}", spec.label()), h: g })
         }
     }
 }
@@ -327,7 +318,7 @@ fn run_once(s: &Setting, d: &Data, seed: u64, landmarks: &mut Option<Vec<usize>>
     let h = d.head();
     Ok(match *s {
         Setting::Exact => {
-            (Out::F32(fast_f32::attention_f32_tiled(&h, Mask::Causal, Tiling::for_rows(d.n))), String::new())
+            (Out::F32(fast_f32::attention_f32_tiled(&h, Mask::Causal, Tiling::for_rows(d.h.n))), String::new())
         }
         Setting::Solver { tol } | Setting::SolverTree { tol } => {
             let mut opts = crate::solver::SolverOptions::default();
@@ -340,39 +331,44 @@ fn run_once(s: &Setting, d: &Data, seed: u64, landmarks: &mut Option<Vec<usize>>
                 r.plan.label(),
                 r.max_cert() / d.vmax(),
                 r.stats.fallback_rows,
-                d.n
+                d.h.n
             );
             (Out::F64(r.out), note)
         }
         Setting::Performer { m } => {
-            let om = crate::methods::performer::omegas(seed, d.d, m, true);
+            let om = crate::methods::performer::omegas(seed, d.h.d, m, true);
             (Out::F32(fast::performer_attention(&h, &om)), String::new())
         }
         Setting::TopK { k } => (Out::F32(fast::topk_attention(&h, k)), "oracle: computes every causal score".into()),
         Setting::Window { w } => (Out::F32(fast::band_attention(&h, w - 1, 0)), String::new()),
         Setting::Longformer { half, global } => (Out::F32(fast::band_attention(&h, half, global)), String::new()),
         Setting::Nystrom { k } => {
-            let k = k.min(d.n);
+            let k = k.min(d.h.n);
             let idx = landmarks
                 .get_or_insert_with(|| {
                     let mut rng = crate::rng::stream(seed, 0x1157);
-                    sample(&mut rng, d.n, d.n).into_vec()
+                    sample(&mut rng, d.h.n, d.h.n).into_vec()
                 })
                 .clone();
-            let dd = d.d + 1;
+            let dd = d.h.d + 1;
             let r2 =
-                d.k.chunks_exact(d.d).map(|r| r.iter().map(|&x| x as f64 * x as f64).sum::<f64>()).fold(0.0, f64::max);
-            let q: Vec<f64> = d.q.chunks_exact(d.d).flat_map(|r| r.iter().map(|&x| x as f64).chain([0.0])).collect();
+                d.h.k
+                    .chunks_exact(d.h.d)
+                    .map(|r| r.iter().map(|&x| x as f64 * x as f64).sum::<f64>())
+                    .fold(0.0, f64::max);
+            let q: Vec<f64> =
+                d.h.q.chunks_exact(d.h.d).flat_map(|r| r.iter().map(|&x| x as f64).chain([0.0])).collect();
             let kk: Vec<f64> =
-                d.k.chunks_exact(d.d)
+                d.h.k
+                    .chunks_exact(d.h.d)
                     .flat_map(|r| {
                         let s: f64 = r.iter().map(|&x| x as f64 * x as f64).sum();
                         r.iter().map(|&x| x as f64).chain([(r2 - s).max(0.0).sqrt()])
                     })
                     .collect();
-            let v: Vec<f64> = d.v.iter().map(|&x| x as f64).collect();
+            let v: Vec<f64> = d.h.v.iter().map(|&x| x as f64).collect();
             let l: Vec<f64> = idx[..k].iter().flat_map(|&j| kk[j * dd..(j + 1) * dd].iter().copied()).collect();
-            let a = crate::theory::nystrom::attention(&q, &kk, &v, &l, dd, d.dv, 2.0);
+            let a = crate::theory::nystrom::attention(&q, &kk, &v, &l, dd, d.h.dv, 2.0);
             let note = if a.nonpositive > 0 {
                 format!("non-causal (sees the future); {} rows with normaliser ≤ 0 (output 0)", a.nonpositive)
             } else {
@@ -412,21 +408,21 @@ pub fn run(data: &Data, settings: &[Setting], reps: usize, seed: u64, mut print:
     print(format!(
         "bench pareto: {} (n = {}, d = {}, dv = {}), causal mask, seed {seed}, {threads} thread(s); errors vs float64 exact causal, ÷ max|v| = {:.4}",
         data.label,
-        data.n,
-        data.d,
-        data.dv,
+        data.h.n,
+        data.h.d,
+        data.h.dv,
         data.vmax()
     ));
     let t = Instant::now();
     let (qw, kw, vw) =
-        (crate::reference::widen(&data.q), crate::reference::widen(&data.k), crate::reference::widen(&data.v));
-    let hw = Head { q: &qw, k: &kw, v: &vw, nq: data.n, nk: data.n, d: data.d, dv: data.dv };
+        (crate::reference::widen(&data.h.q), crate::reference::widen(&data.h.k), crate::reference::widen(&data.h.v));
+    let hw = Head { q: &qw, k: &kw, v: &vw, nq: data.h.n, nk: data.h.n, d: data.h.d, dv: data.h.dv };
     let reference = crate::reference::attention_f64(&hw, Mask::Causal).out;
     drop((qw, kw, vw));
     let reference_secs = t.elapsed().as_secs_f64();
     print(format!("float64 reference: {reference_secs:.1} s"));
-    let tiling = Tiling::for_rows(data.n);
-    let mut exact_out = vec![0f32; data.n * data.dv];
+    let tiling = Tiling::for_rows(data.h.n);
+    let mut exact_out = vec![0f32; data.h.n * data.h.dv];
     let mut exact = || {
         fast_f32::attention_f32_into(&h, Mask::Causal, tiling, &mut exact_out);
         std::hint::black_box(&exact_out);
@@ -438,14 +434,14 @@ pub fn run(data: &Data, settings: &[Setting], reps: usize, seed: u64, mut print:
     for s in settings {
         let (max_err, mean_err, note, ok) = match run_once(s, data, seed, &mut landmarks) {
             Ok((o, note)) => {
-                let (a, b, bad) = errors(&o, &reference, data.vmax(), data.dv);
+                let (a, b, bad) = errors(&o, &reference, data.vmax(), data.h.dv);
                 let note = if bad > 0 {
                     let why = if matches!(s, Setting::Performer { .. }) {
                         " (f32 random features e^(ω·x − ‖x‖²/2) under- or overflow)"
                     } else {
                         ""
                     };
-                    format!("non-finite output in {bad}/{} rows{why}; {note}", data.n)
+                    format!("non-finite output in {bad}/{} rows{why}; {note}", data.h.n)
                 } else {
                     note
                 };
@@ -508,9 +504,9 @@ pub fn run(data: &Data, settings: &[Setting], reps: usize, seed: u64, mut print:
     mark_front(&mut points);
     Ok(Report {
         dataset: data.label.clone(),
-        n: data.n,
-        d: data.d,
-        dv: data.dv,
+        n: data.h.n,
+        d: data.h.d,
+        dv: data.h.dv,
         seed,
         threads,
         cpu,

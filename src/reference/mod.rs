@@ -93,7 +93,21 @@ impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
     }
 }
 
-/// Widen an f32 buffer to f64 (exact).
+/// Widen an f32 buffer to f64 (exact); in parallel blocks for long buffers (same values).
 pub fn widen(x: &[f32]) -> Vec<f64> {
-    x.iter().map(|&v| v as f64).collect()
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 14;
+    if x.len() <= BLOCK {
+        return x.iter().map(|&v| v as f64).collect();
+    }
+    let mut out = vec![0.0f64; x.len()];
+    out.par_chunks_mut(BLOCK).zip(x.par_chunks(BLOCK)).for_each(|(o, i)| widen_into(i, o));
+    out
+}
+
+/// Widen `x` into `out` (same length).
+pub fn widen_into(x: &[f32], out: &mut [f64]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v as f64;
+    }
 }

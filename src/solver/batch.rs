@@ -21,12 +21,13 @@
 use super::Prepared;
 use super::certificate::{Accum, RowModel, SKIP_BELOW, Terms, node_abs_bound};
 use super::dense::{gemm_ab, gemm_abt};
-use super::eval::{Running, walk};
+use super::eval::{Running, budget_accepts, dot, own_mass, walk};
 use super::exp64::exp_neg_f64;
 use super::lanes::{LANES, fold_lanes, lanes_max, lanes_min, lanes_sum, lanes_sum_above, shifted_exp};
 use super::tree::Tree;
+use crate::reference::widen_into;
 use crate::theory::fp::U64;
-use crate::theory::solver::{first_order_rounding, first_order_scale, node_factor};
+use crate::theory::solver::{delta_scale, first_order_rounding, first_order_scale, node_factor};
 
 /// First-order node terms are used only for Δ ≤ this ([`first_order_scale`] stays ≤ 3).
 pub const FIRST_ORDER_MAX_DELTA: f64 = 0.25;
@@ -89,10 +90,11 @@ pub struct Band<'a> {
 impl<'a> Band<'a> {
     /// Widen keys and values [lo, hi) of `p` into the buffers and borrow them.
     pub fn widen(p: &Prepared<'_>, lo: usize, hi: usize, kb: &'a mut Vec<f64>, vb: &'a mut Vec<f64>) -> Band<'a> {
-        kb.clear();
-        kb.extend(p.k32[lo * p.d..hi * p.d].iter().map(|&x| x as f64));
-        vb.clear();
-        vb.extend(p.v32[lo * p.dv..hi * p.dv].iter().map(|&x| x as f64));
+        let (ks, vs) = (&p.k32[lo * p.d..hi * p.d], &p.v32[lo * p.dv..hi * p.dv]);
+        kb.resize(ks.len(), 0.0);
+        vb.resize(vs.len(), 0.0);
+        widen_into(ks, kb);
+        widen_into(vs, vb);
         Band { lo, k: kb, v: vb }
     }
 }
@@ -132,7 +134,11 @@ pub struct Scratch {
     sb: Vec<f64>,
     pb: Vec<f64>,
     nb: Vec<f64>,
-    terms: Terms,
+    /// Per row of the block: walked terms, and the certificate accumulator with its model.
+    terms: Vec<Terms>,
+    accs: Vec<(Accum, RowModel)>,
+    /// Per row of the block: L(i).
+    lim: Vec<usize>,
     stack: Vec<(u32, f64)>,
     /// Δ_f = ‖q‖r_f (rounded up) of the current row.
     delta: Vec<f64>,
@@ -168,8 +174,9 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     let r = hi - lo;
     let nf = fb.len();
     let qb = &p.qw[lo * d..hi * d];
-    let lim: Vec<usize> = (lo..hi).map(|i| p.mask.keys(i, n).end).collect();
-    let lmax = lim.iter().cloned().max().unwrap_or(band_lo).max(band_lo);
+    sc.lim.clear();
+    sc.lim.extend((lo..hi).map(|i| p.mask.keys(i, n).end));
+    let lmax = sc.lim.iter().cloned().max().unwrap_or(band_lo).max(band_lo);
     let nbk = lmax - band_lo;
     sc.a.resize(r * nf, 0.0);
     sc.wf.resize(r * nf, 0.0);
@@ -184,12 +191,14 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     gemm_abt(r, nbk, d, qb, &band.k[..nbk * d], &mut sc.sb);
     let (mut work, mut first_terms, mut candidates) = (0usize, 0usize, 0usize);
     sc.delta.resize(nf, 0.0);
-    let mut accs: Vec<(Accum, RowModel)> = Vec::with_capacity(r);
-    let mut extras: Vec<Terms> = Vec::with_capacity(r);
+    sc.accs.clear();
+    if sc.terms.len() < r {
+        sc.terms.resize_with(r, Terms::default);
+    }
     let fb_mmax = fb.mmax.max(1);
     for t in 0..r {
         let i = lo + t;
-        let l = lim[t];
+        let l = sc.lim[t];
         let nb = l - band_lo;
         let qn = p.qnorm[i];
         let arow = &sc.a[t * nf..(t + 1) * nf];
@@ -200,11 +209,11 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         let pbrow = &mut sc.pb[t * nbk..t * nbk + nb];
         shifted_exp(srow, rho0, pbrow);
         shifted_exp(arow, rho0, wrow);
-        let zlow = lanes_sum(pbrow) + frontier_low_mass(qn * (1.0 + 4.0 * U64), fb, wrow, &mut sc.delta);
+        let zlow = lanes_sum(pbrow) + frontier_low_mass(delta_scale(qn), fb, wrow, &mut sc.delta);
         let inp = p.row_input(i, l, tol, share);
         let ts = tol * share;
         let lf = l as f64;
-        let terms = &mut sc.terms;
+        let terms = &mut sc.terms[t];
         terms.clear();
         sc.stack.clear();
         let accrow = &mut sc.acc[t * nf..(t + 1) * nf];
@@ -216,11 +225,8 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
                     continue;
                 }
                 let (e, delta) = (wrow[f], sc.delta[f]);
-                let own = e * (1.0 - delta).max(0.0) + zlow / lf;
-                let test = |fd: f64| {
-                    fd == 0.0
-                        || (e * fd * (fb.absb[f] + p.vmax * fb.m[f]) <= ts * fb.m[f] * own && e * fd <= 0.25 * own)
-                };
+                let own = own_mass(e, delta, zlow / lf);
+                let test = |fd: f64| budget_accepts(e, fd, fb.absb[f] + p.vmax * fb.m[f], fb.m[f], ts, own);
                 candidates += (!first && delta <= FIRST_ORDER_MAX_DELTA) as usize;
                 accrow[f] = if delta > 1.0 && test(delta.exp_m1()) {
                     1
@@ -284,7 +290,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
                 wrow[f] = w;
                 let (dm, mm) = tree.node_moments(fb.ids[f] as usize).expect("first-order node has moments");
                 let fd = first_factor(delta, fb.m[f] as usize, d);
-                let z1: f64 = qrow.iter().zip(dm).map(|(a, b)| a * b).sum();
+                let z1 = dot(qrow, dm);
                 acc.zh += w * z1;
                 for (l, &ql) in qrow.iter().enumerate() {
                     let wq = w * ql;
@@ -305,22 +311,20 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         acc.zh += zm;
         acc.ez += g * zmd;
         acc.en_all += g * zad;
-        accs.push((acc, model));
-        extras.push(std::mem::take(terms));
+        sc.accs.push((acc, model));
     }
     // Numerators: N = W·S_F + P·V_band.
     sc.nb.clear();
     sc.nb.resize(r * dv, 0.0);
     gemm_ab(r, dv, nf, &sc.wf, nf, &fb.s, &mut sc.nb, false);
     gemm_ab(r, dv, nbk, &sc.pb, nbk, &band.v[..nbk * dv], &mut sc.nb, true);
-    for (t, ((mut acc, model), ex)) in accs.into_iter().zip(extras).enumerate() {
+    for (t, &(mut acc, model)) in sc.accs.iter().enumerate() {
         let o = &mut out[t * dv..(t + 1) * dv];
         for ((o, &a), &b) in o.iter_mut().zip(&sc.nb[t * dv..(t + 1) * dv]).zip(&sc.n1[t * dv..(t + 1) * dv]) {
             *o = a + b;
         }
-        acc.add_terms(&ex, tree, p.vmax, o);
+        acc.add_terms(&sc.terms[t], tree, p.vmax, o);
         cert[t] = acc.finish(model, o);
-        sc.terms = ex;
     }
     Outcome { work, first_order_terms: first_terms, first_order_candidates: candidates }
 }
@@ -340,15 +344,14 @@ fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64]) -
         for l in 0..LANES {
             let dl = c * rc[l];
             dc[l] = dl;
-            let h = 1.0 - dl;
-            acc[l] += mc[l] * ec[l] * if h > 0.0 { h } else { 0.0 };
+            acc[l] += mc[l] * own_mass(ec[l], dl, 0.0);
         }
     }
     let mut tot = fold_lanes(acc);
     for f in n8..nf {
         let dl = c * fb.r[f];
         delta[f] = dl;
-        tot += fb.m[f] * e[f] * (1.0 - dl).max(0.0);
+        tot += fb.m[f] * own_mass(e[f], dl, 0.0);
     }
     tot
 }
@@ -360,11 +363,7 @@ fn accept_zeroth(fb: &FrontierBlock, e: &[f64], delta: &[f64], zl: f64, ts: f64,
     let mut rejected = 0usize;
     for f in 0..fb.len() {
         let (e, dl, m) = (e[f], delta[f], fb.m[f]);
-        let fd = dl * (1.0 + dl);
-        let h = 1.0 - dl;
-        let own = e * (if h > 0.0 { h } else { 0.0 }) + zl;
-        let ok =
-            (dl <= 1.0) & ((fd == 0.0) | ((e * fd * (fb.absb[f] + vmax * m) <= ts * m * own) & (e * fd <= 0.25 * own)));
+        let ok = (dl <= 1.0) & budget_accepts(e, dl * (1.0 + dl), fb.absb[f] + vmax * m, m, ts, own_mass(e, dl, zl));
         acc[f] = ok as u8;
         rejected += (!ok) as usize;
     }

@@ -37,14 +37,15 @@ pub fn check_rows(h: &Head<'_, f32>, mask: Mask, s: &Solved, rows: Option<&[usiz
         }
     };
     let (d, dv) = (h.d, h.dv);
+    // K and V widened once (each checked row used to widen its whole prefix).
+    let (kw, vw) = (crate::reference::widen(h.k), crate::reference::widen(h.v));
     rows.par_iter()
         .map(|&i| {
             let keys = mask.keys(i, h.nk);
-            let q: Vec<f64> = h.q_row(i).iter().map(|&x| x as f64).collect();
-            let k: Vec<f64> = h.k[keys.start * d..keys.end * d].iter().map(|&x| x as f64).collect();
-            let v: Vec<f64> = h.v[keys.start * dv..keys.end * dv].iter().map(|&x| x as f64).collect();
+            let q = crate::reference::widen(h.q_row(i));
+            let (k, v) = (&kw[keys.start * d..keys.end * d], &vw[keys.start * dv..keys.end * dv]);
             let mut o = vec![0.0; dv];
-            row_f64(&q, &k, &v, d, dv, &mut o);
+            row_f64(&q, k, v, d, dv, &mut o);
             let r = i - s.rows.start;
             let got = &s.out[r * dv..(r + 1) * dv];
             let err = got.iter().zip(&o).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
@@ -52,7 +53,7 @@ pub fn check_rows(h: &Head<'_, f32>, mask: Mask, s: &Solved, rows: Option<&[usiz
                 .chunks_exact(d)
                 .map(|kk| kk.iter().zip(&q).map(|(a, b)| (a * b).abs()).sum::<f64>())
                 .fold(0.0, f64::max);
-            let spread = crate::theory::softmax::spread(&v, dv, &o);
+            let spread = crate::theory::softmax::spread(v, dv, &o);
             let omax = o.iter().fold(0.0f64, |m, x| m.max(x.abs()));
             RowCheck {
                 row: i,

@@ -11,6 +11,7 @@
 //! exact key and one per centre score.
 use super::certificate::Terms;
 use super::tree::Tree;
+use crate::theory::solver::delta_scale;
 
 /// Dot product of f64 rows with 8 partial sums (any summation order has the γ_d bound).
 #[inline]
@@ -25,20 +26,28 @@ pub fn dot_f32(a: &[f64], b: &[f32]) -> f64 {
 
 #[inline(always)]
 fn dot_with<T: Copy>(a: &[f64], b: &[T], w: impl Fn(T) -> f64) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for t in 0..8 {
-            acc[t] += x[t] * w(y[t]);
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, &y) in ra.iter().zip(rb) {
-        s += x * w(y);
-    }
-    s
+    super::lanes::lanes_sum_pairs(a, b, |x, y| x * w(y))
+}
+
+/// A bound of e^Δ − 1 for decisions: Δ(1 + Δ) for Δ ≤ 1 (e^Δ − 1 ≤ Δ + (e − 2)Δ²), e^Δ − 1 beyond.
+#[inline(always)]
+pub fn decision_factor(delta: f64) -> f64 {
+    if delta <= 1.0 { delta * (1.0 + delta) } else { delta.exp_m1() }
+}
+
+/// A node's own certified mass share plus the row's average: e(1 − Δ)_+ + Ẑ/L (e^{−Δ} ≥ 1 − Δ).
+#[inline(always)]
+pub fn own_mass(e: f64, delta: f64, z_per_key: f64) -> f64 {
+    let h = 1.0 - delta;
+    e * (if h > 0.0 { h } else { 0.0 }) + z_per_key
+}
+
+/// The budget rule (decisions only): a node of m keys with weight e = e^{â − ρ}, factor bound
+/// `fd` and `err_scale` ≥ Â + Vmax·m is accepted when fd = 0, or e·fd·err_scale ≤ ts·m·own and
+/// e·fd ≤ ¼·own (`own` from [`own_mass`], ts = tol·share). Branch-free, so it vectorises.
+#[inline(always)]
+pub fn budget_accepts(e: f64, fd: f64, err_scale: f64, m: f64, ts: f64, own: f64) -> bool {
+    (fd == 0.0) | ((e * fd * err_scale <= ts * m * own) & (e * fd <= 0.25 * own))
 }
 
 /// Running log-domain partition function (decisions only): Ẑ_run·e^{ρ}.
@@ -104,23 +113,16 @@ pub fn walk(
             work += m;
             continue;
         }
-        let delta = inp.qnorm * nd.r * (1.0 + 4.0 * f64::EPSILON);
-        // Linear-domain test with one exp: f ≈ δ(1 + δ) ≥ e^δ − 1 for δ ≤ 1 (decisions only),
-        // e^{−δ} ≥ 1 − δ.
-        let f = if delta <= 1.0 { delta * (1.0 + delta) } else { delta.exp_m1() };
+        let delta = delta_scale(inp.qnorm) * nd.r;
+        // Linear-domain test with one exp (decisions only).
+        let f = decision_factor(delta);
         let mf = m as f64;
-        let accept = if f == 0.0 {
-            true
-        } else {
-            let x = if run.z == 0.0 { 0.0 } else { a - run.rho };
-            if x > 600.0 {
-                false
-            } else {
+        let x = if run.z == 0.0 { 0.0 } else { a - run.rho };
+        let accept = f == 0.0
+            || (x <= 600.0 && {
                 let ex = x.exp();
-                let own = ex * (1.0 - delta).max(0.0) + run.z / l;
-                ex * f * (tree.amax[i] + inp.vmax * mf) <= ts * mf * own && ex * f <= 0.25 * own
-            }
-        };
+                budget_accepts(ex, f, tree.amax[i] + inp.vmax * mf, mf, ts, own_mass(ex, delta, run.z / l))
+            });
         if accept {
             terms.nodes.push((a, delta, id));
             run.add(a, mf);

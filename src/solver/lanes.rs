@@ -13,27 +13,47 @@ pub const LANES: usize = 8;
 /// Combine lane partial sums in a fixed order.
 #[inline(always)]
 pub fn fold_lanes(acc: [f64; LANES]) -> f64 {
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
-/// max of finite values (−∞ for none), plain comparisons.
+/// The extreme of finite values under `better` (`init` for none), plain comparisons.
 #[inline(always)]
-pub fn lanes_max(x: &[f64]) -> f64 {
-    let mut m = [f64::NEG_INFINITY; LANES];
+fn lanes_extreme(x: &[f64], init: f64, better: impl Fn(f64, f64) -> bool) -> f64 {
+    let mut m = [init; LANES];
     let ch = x.chunks_exact(LANES);
     let rest = ch.remainder();
     for c in ch {
         for l in 0..LANES {
-            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+            m[l] = if better(c[l], m[l]) { c[l] } else { m[l] };
         }
     }
-    rest.iter().chain(&m).fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+    rest.iter().chain(&m).fold(init, |a, &b| if better(b, a) { b } else { a })
 }
 
-/// min of finite values (+∞ for none), plain comparisons.
+/// max of finite values (−∞ for none).
+#[inline(always)]
+pub fn lanes_max(x: &[f64]) -> f64 {
+    lanes_extreme(x, f64::NEG_INFINITY, |a, b| a > b)
+}
+
+/// min of finite values (+∞ for none).
 #[inline(always)]
 pub fn lanes_min(x: &[f64]) -> f64 {
-    -x.iter().fold(f64::NEG_INFINITY, |a, &b| if -b > a { -b } else { a })
+    lanes_extreme(x, f64::INFINITY, |a, b| a < b)
+}
+
+/// Σ_i f(a_i, b_i) over the common length (the lane-split dot product and its relatives).
+#[inline(always)]
+pub fn lanes_sum_pairs<A: Copy, B: Copy>(a: &[A], b: &[B], f: impl Fn(A, B) -> f64) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += f(x[l], y[l]);
+        }
+    }
+    ra.iter().zip(rb).fold(fold_lanes(acc), |s, (&x, &y)| s + f(x, y))
 }
 
 /// Σ x.

@@ -177,12 +177,7 @@ pub struct Prepared<'a> {
 impl<'a> Prepared<'a> {
     fn new(h: &Head<'a, f32>, mask: Mask) -> Self {
         let (n, d, dv) = (h.nq, h.d, h.dv);
-        let mut qw = vec![0.0f64; h.q.len()];
-        qw.par_chunks_mut(4096).zip(h.q.par_chunks(4096)).for_each(|(a, b)| {
-            for (x, &y) in a.iter_mut().zip(b) {
-                *x = y as f64;
-            }
-        });
+        let qw = crate::reference::widen(h.q);
         let qnorm =
             qw.par_chunks_exact(d.max(1)).map(|r| norm_up(r.iter().map(|x| x * x).sum::<f64>().sqrt(), d)).collect();
         Prepared {

@@ -185,7 +185,9 @@ impl Tree {
         }
     }
 
-    /// Insert the next key (position `self.inserted`): key row `k`, value row `v` (f32).
+    /// Insert the next key (position `self.inserted`): key row `k`, value row `v` (f32), key by key
+    /// and written independently of [`Tree::insert_range`] — the tests' reference for it.
+    #[cfg(test)]
     pub fn insert_next(&mut self, k: &[f32], v: &[f32]) {
         if let Some((d1, m1)) = self.moments.as_mut() {
             let (d, dv) = (self.d, self.dv);
@@ -239,7 +241,7 @@ impl Tree {
     /// Insert the keys self.inserted..end of the head (`k`: n × d, `v`: n × dv rows), in parallel
     /// over frontier nodes: a key's sums stop at its frontier node, frontier subtrees are disjoint
     /// ranges of preorder ids, and each node receives its keys in position order — the sums are
-    /// bitwise those of [`Tree::insert_next`] key by key, whatever the thread count.
+    /// bitwise those of inserting key by key (`Tree::insert_next`, the tests' reference), whatever the thread count.
     pub fn insert_range(&mut self, k: &[f32], v: &[f32], end: usize) {
         use rayon::prelude::*;
         let (d, dv, start) = (self.d, self.dv, self.inserted);
@@ -517,25 +519,10 @@ per_isa! {
     fn node_stats(rows: &[f32], d: usize) -> NodeStats = node_stats_body;
 }
 
-/// ‖x − c‖² for an f32 row x and an f64 point c, in f64 with 8 interleaved partial sums (fixed
-/// order; [`crate::theory::solver::radius_up`]'s γ_{d+5} holds for any summation order).
+/// ‖x − c‖² for an f32 row x and an f64 point c, in f64 with lane-split sums (fixed order; [`crate::theory::solver::radius_up`]'s γ_{d+5} holds for any summation order).
 #[inline(always)]
 fn dist2(c: &[f64], x: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (c8, x8) = (c.chunks_exact(8), x.chunks_exact(8));
-    let (cr, xr) = (c8.remainder(), x8.remainder());
-    for (cc, xc) in c8.zip(x8) {
-        for l in 0..8 {
-            let t = xc[l] as f64 - cc[l];
-            acc[l] += t * t;
-        }
-    }
-    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (&a, &b) in cr.iter().zip(xr) {
-        let t = b as f64 - a;
-        s += t * t;
-    }
-    s
+    super::lanes::lanes_sum_pairs(c, x, |c, x| (x as f64 - c) * (x as f64 - c))
 }
 
 /// One past the last preorder id of the subtree rooted at `id` (its rightmost leaf + 1).

@@ -54,6 +54,12 @@ pub fn node_factor(delta: f64, first_order: bool) -> f64 {
     f * (1.0 + 64.0 * U64)
 }
 
+/// The factor c = fl(‖q̂‖(1 + 4u)) with which Δ̂ = fl(c·r) ≥ ‖q‖·r for every node radius r (two
+/// roundings, each ≥ (1 − u), against (1 + 4u); ‖q̂‖ is already rounded up by [`norm_up`]).
+pub fn delta_scale(qnorm: f64) -> f64 {
+    qnorm * (1.0 + 4.0 * U64)
+}
+
 /// γ_{m+d+4}: relative (to Δ·m and Δ·A_c) rounding of a first-order node term over m keys in dimension d.
 pub fn first_order_rounding(m: usize, d: usize) -> f64 {
     gamma(m + d + 4, U64)
