@@ -10,6 +10,8 @@
 //!   Neumaier summation, and the fast tiled float32 causal kernel with its rounding model.
 //! * [`tensor`]: safetensors and `.npy` input with shape, dtype and finiteness checks.
 //! * [`theory`]: the bounds of the theorems as plain functions, callable by solvers and tests.
+#[macro_use]
+mod per_isa;
 pub mod alloc_count;
 pub mod bench;
 pub mod check_reference;

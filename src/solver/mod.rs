@@ -19,39 +19,6 @@
 //! the small blocks near i cost their full size (their keys are too few to share a tight node), so
 //! the per-row work is ≥ the sum of the small blocks; one tree over all keys with prefix-inserted
 //! sums has per-row work independent of where i falls.
-/// `per_isa!(pub fn name(a: A, …) -> R = body);` defines `name`, which calls the `#[inline(always)]`
-/// function `body` compiled for AVX-512, for AVX2 + FMA, or portably, chosen at run time by
-/// [`crate::reference::fast_f32::Isa::detect`] (as faer and gemm do). The bodies use IEEE operations
-/// in a fixed order (no fast-math), so every path gives the same bits; only their vector width differs.
-macro_rules! per_isa {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path;) => {
-        $(#[$m])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-            $(#[$m])*
-            fn avx512($($arg: $ty),*) $(-> $ret)? {
-                $body($($arg),*)
-            }
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma")]
-            $(#[$m])*
-            fn avx2($($arg: $ty),*) $(-> $ret)? {
-                $body($($arg),*)
-            }
-            use $crate::reference::fast_f32::Isa;
-            match Isa::detect() {
-                // SAFETY: `Isa::detect` reports these variants only after checking the features.
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { avx512($($arg),*) },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Fma => unsafe { avx2($($arg),*) },
-                _ => $body($($arg),*),
-            }
-        }
-    };
-}
-
 pub mod batch;
 pub mod certificate;
 pub mod compare;
@@ -268,11 +235,11 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     match tree.as_mut() {
         None => {
             // Exact plan: the fast tiled f32 kernel with its a-priori certificate
-            // (theory::rounding::cheap_row_bounds, theorem reference.f32_rounding); rows whose f32
+            // (theory::rounding::cheap_block_bounds, theorem reference.f32_rounding); rows whose f32
             // certificate exceeds tol are recomputed on the float64 path.
             let tiling = crate::reference::fast_f32::Tiling::for_rows(rows.len());
             let o32 = crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
-            cert = crate::theory::rounding::cheap_row_bounds(h, mask, tiling);
+            cert = crate::theory::rounding::cheap_block_bounds(h, mask, tiling, tol);
             for (x, &y) in out.iter_mut().zip(&o32) {
                 *x = y as f64;
             }

@@ -111,7 +111,11 @@
 //!   |ô_c − o_c| ≲ (d u A_i + u R̂_i + 1.5 u T_i + (B_i + T_i) u) · D_c + (2B_i + 2T_i − 1) u · M_c.
 //!
 //! [`row_bound`] evaluates the exact (not first-order) expression, rounded up by a factor
-//! 1 + 64·2⁻⁵³ for its own f64 evaluation; it returns +∞ when a condition fails. D_c ≤ Δ_c ≤
+//! 1 + 64·2⁻⁵³ for its own f64 evaluation; it returns +∞ when a condition fails. For the small
+//! arguments x of the rows (x ≤ ½) e^x − 1 is replaced by its upper bound
+//! x(1 + x(½ + x/5)) ≥ x + x²/2 + (x³/6)/(1 − x/4) ≥ Σ_{k≥1} x^k/k! (term ratios ≤ x/4 from k = 3 on),
+//! times 1 + 8·2⁻⁵³ for the polynomial's own rounding (five operations on positive numbers), and
+//! φ_F = exp(X_F/(1+u)) · e^{2e_s} with the second factor bounded the same way ([`expm1_up`]). D_c ≤ Δ_c ≤
 //! max_j v_jc − min_j v_jc, so the bound is computable from the inputs alone ([`Spread::Range`],
 //! certified); [`Spread::OracleDeviation`] plugs in D_c from the float64 oracle (tighter, certified
 //! only up to the oracle's own error, which [`head_bounds`] covers with a 10⁻⁶ relative slack).
@@ -228,6 +232,16 @@ pub fn layout_coeffs(tiles: usize, max_tile_keys: usize, exp_factors: usize) -> 
     Some(LayoutCoeffs { tiles, max_tile_keys, exp_factors, log_g, log_exp, mu })
 }
 
+/// An upper bound of e^x − 1 for x ≥ 0: x(1 + x(½ + x/5))·(1 + 8·2⁻⁵³) for x ≤ ½ (module
+/// documentation; no call into libm on the rows' path), libm's `exp_m1` above (a few ulp, covered by
+/// the final 1 + 64·2⁻⁵³ of [`RowCoeffs::bound`]) and for NaN.
+pub fn expm1_up(x: f64) -> f64 {
+    if (0.0..=0.5).contains(&x) { x * (1.0 + x * (0.5 + x * 0.2)) * (1.0 + 8.0 * U64) } else { x.exp_m1() }
+}
+
+/// exp(X_F/(1+u)): the part of φ_F that does not depend on the row.
+static PHI_FLUSH_BASE: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| (EXP_FLUSH as f64 / (1.0 + U32)).exp());
+
 /// ρ, f, μ and the absolute term of one row (see the module documentation).
 pub fn row_coeffs(p: &RowInputs) -> RowCoeffs {
     row_coeffs_with(layout_coeffs(p.layout.tiles, p.layout.max_tile_keys, p.exp_factors), p)
@@ -250,8 +264,8 @@ pub fn row_coeffs_with(lc: Option<LayoutCoeffs>, p: &RowInputs) -> RowCoeffs {
     let es = score_error(p.d, p.abs_dot);
     let theta = es + u * p.computed_range;
     let log_ratio = 2.0 * theta + lc.log_exp + lc.log_g;
-    let rho = 0.5 * log_ratio.exp_m1();
-    let phi = (EXP_FLUSH as f64 / (1.0 + u) + 2.0 * es).exp();
+    let rho = 0.5 * expm1_up(log_ratio);
+    let phi = *PHI_FLUSH_BASE * (1.0 + expm1_up(2.0 * es));
     let flush = (n - 1) as f64 * phi;
     let abs = (n + t + 1) as f64 * TINY;
     let max_value = f32::MAX as f64 / (4.0 * (n + t) as f64);
@@ -401,75 +415,191 @@ pub fn bounds_from_stats(h: &Head<'_, f32>, mask: Mask, stats: &[RowStats]) -> V
     out
 }
 
-/// [`cheap_row_bounds`] evaluates the rows' coefficients in parallel from this many rows on.
+/// Σ x_l² in f64 over 8 independent lanes (it vectorises). The products of f32 values are exact in
+/// f64; any order of the d − 1 additions errs by at most γ_{d−1}, which the callers' (1 + 4d·2⁻⁵³)
+/// covers together with the square root.
+#[inline(always)]
+fn sum_sq_f64(x: &[f32]) -> f64 {
+    const L: usize = 8;
+    let mut acc = [0.0f64; L];
+    let mut chunks = x.chunks_exact(L);
+    for c in &mut chunks {
+        for j in 0..L {
+            acc[j] += c[j] as f64 * c[j] as f64;
+        }
+    }
+    for (j, &y) in chunks.remainder().iter().enumerate() {
+        acc[j] += y as f64 * y as f64;
+    }
+    acc.iter().sum()
+}
+
+/// Upper bounds over the visible keys J(i) of a row (or of every row of a block).
+#[derive(Debug, Clone, Copy)]
+struct PrefixStats {
+    /// ≥ ‖q_i‖.
+    qnorm: f64,
+    /// ≥ max_{j∈J(i)} ‖k_j‖.
+    kmax: f64,
+    /// ≥ max_c (max_j v_jc − min_j v_jc).
+    range: f64,
+    /// = max_{j,c} |v_jc|.
+    vmax: f64,
+}
+
+/// The running statistics of the keys [0, seen): max ‖k_j‖² (the square root is taken when read,
+/// it is monotone) and the per-column extremes of the values. Norms are computed in f64 from the
+/// f32 inputs and enlarged by (1 + 4d·2⁻⁵³) for their own rounding ([`sum_sq_f64`]); in f32,
+/// max_c (hi − lo) rounded to nearest is within a relative u₃₂ of the exact difference, so it is
+/// widened by (1 + 2⁻²³); |x| and max are exact (plain comparisons, finite inputs).
+#[derive(Debug, Clone)]
+struct Running {
+    seen: usize,
+    k2max: f64,
+    hi: Vec<f32>,
+    lo: Vec<f32>,
+}
+
+impl Running {
+    fn new(dv: usize) -> Self {
+        Running { seen: 0, k2max: 0.0, hi: vec![f32::NEG_INFINITY; dv], lo: vec![f32::INFINITY; dv] }
+    }
+    #[inline(always)]
+    fn advance(&mut self, h: &Head<'_, f32>, end: usize) {
+        while self.seen < end {
+            let s = sum_sq_f64(h.k_row(self.seen));
+            self.k2max = if s > self.k2max { s } else { self.k2max };
+            for ((a, b), &x) in self.hi.iter_mut().zip(self.lo.iter_mut()).zip(h.v_row(self.seen)) {
+                *a = if x > *a { x } else { *a };
+                *b = if x < *b { x } else { *b };
+            }
+            self.seen += 1;
+        }
+    }
+    /// (kmax, range, vmax) of the keys seen, rounded up as in the type's documentation.
+    #[inline(always)]
+    fn read(&self, d: usize) -> (f64, f64, f64) {
+        const L: usize = 8;
+        if self.seen == 0 {
+            return (0.0, 0.0, 0.0);
+        }
+        let (mut rg, mut m) = ([0f32; L], [0f32; L]);
+        let mut step = |j: usize, a: f32, b: f32| {
+            let r = a - b;
+            rg[j] = if r > rg[j] { r } else { rg[j] };
+            let x = if a.abs() > b.abs() { a.abs() } else { b.abs() };
+            m[j] = if x > m[j] { x } else { m[j] };
+        };
+        let (mut ch, mut cl) = (self.hi.chunks_exact(L), self.lo.chunks_exact(L));
+        for (a, b) in (&mut ch).zip(&mut cl) {
+            for j in 0..L {
+                step(j, a[j], b[j]);
+            }
+        }
+        for (j, (&a, &b)) in ch.remainder().iter().zip(cl.remainder()).enumerate() {
+            step(j, a, b);
+        }
+        let max = |v: [f32; L]| v.iter().fold(0f32, |m, &x| if x > m { x } else { m });
+        let up = 1.0 + 4.0 * d as f64 * U64;
+        (self.k2max.sqrt() * up, max(rg) as f64 * (1.0 + 2.0 * U32), max(m) as f64)
+    }
+}
+
+/// ‖q_i‖ rounded up (see [`Running`]).
+#[inline(always)]
+fn qnorm_up(h: &Head<'_, f32>, i: usize) -> f64 {
+    sum_sq_f64(h.q_row(i)).sqrt() * (1.0 + 4.0 * h.d as f64 * U64)
+}
+
+/// Body of [`block_stats`]: one serial pass over the keys in position order; per block of rows, the
+/// running state at its start and the block's [`PrefixStats`] (max ‖q_i‖ over its rows, the key and
+/// value statistics of its last row's prefix, which contains every other row's).
+#[inline(always)]
+fn block_stats_body(h: &Head<'_, f32>, mask: Mask, rows: &[usize]) -> Vec<(Running, PrefixStats)> {
+    let mut run = Running::new(h.dv);
+    let mut out = Vec::with_capacity(rows.len().div_ceil(CHEAP_BLOCK));
+    for blk in rows.chunks(CHEAP_BLOCK) {
+        let start = run.clone();
+        let last = *blk.last().expect("chunks are non-empty");
+        run.advance(h, mask.keys(last, h.nk).end);
+        let qnorm = blk.iter().map(|&i| qnorm_up(h, i)).fold(0.0, f64::max);
+        let (kmax, range, vmax) = run.read(h.d);
+        out.push((start, PrefixStats { qnorm, kmax, range, vmax }));
+    }
+    out
+}
+
+/// Body of [`row_stats`]: the [`PrefixStats`] of each row of `rows`, from the running state at its
+/// first row.
+#[inline(always)]
+fn row_stats_body(h: &Head<'_, f32>, mask: Mask, rows: &[usize], mut run: Running) -> Vec<PrefixStats> {
+    rows.iter()
+        .map(|&i| {
+            run.advance(h, mask.keys(i, h.nk).end);
+            let (kmax, range, vmax) = run.read(h.d);
+            PrefixStats { qnorm: qnorm_up(h, i), kmax, range, vmax }
+        })
+        .collect()
+}
+
+per_isa! {
+    fn block_stats(h: &Head<'_, f32>, mask: Mask, rows: &[usize]) -> Vec<(Running, PrefixStats)> = block_stats_body;
+}
+
+per_isa! {
+    fn row_stats(h: &Head<'_, f32>, mask: Mask, rows: &[usize], run: Running) -> Vec<PrefixStats> = row_stats_body;
+}
+
+/// Rows per block of [`cheap_block_bounds`].
+pub const CHEAP_BLOCK: usize = 64;
+
+/// [`cheap_block_bounds`] refines blocks in parallel from this many rows on.
 pub const PAR_ROWS_MIN: usize = 2048;
+
+/// The a-priori bound of a row (or block) that sees `end` keys, from its statistics.
+fn cheap_bound(d: usize, tiling: Tiling, end: usize, st: &PrefixStats) -> f64 {
+    let a = st.qnorm * st.kmax;
+    let inp = RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a);
+    row_coeffs(&inp).bound(st.range, st.range, st.vmax)
+}
 
 /// Per output row, a bound of max_c |ô_ic − o_ic| for [`crate::reference::fast_f32::attention_f32`]
 /// from O(n·(d + dv)) input statistics only — no pass over the scores: by Cauchy–Schwarz
 /// A_i ≤ ‖q_i‖·max_{j∈J(i)}‖k_j‖ =: Ā_i, and every exact score lies in [−Ā_i, Ā_i], so R_i ≤ 2Ā_i.
 /// Looser than [`bounds_from_stats`] (by the ratio of ‖q‖‖k‖ to Σ|q_l k_l|) but as certified, and
-/// nearly free; the solver's exact plan uses it. Norms are computed in f64 from the f32 inputs and
-/// enlarged by (1 + 4d·2⁻⁵³) for their own rounding. Since [`RowCoeffs::bound`] increases in each
-/// argument, bound(max_c range_c, max_c range_c, max_c M_c) bounds every column. One serial pass keeps
-/// the running per-column extremes of the visible values (plain comparisons: finite inputs), then
-/// the rows' coefficients are evaluated in parallel.
+/// nearly free. Since [`RowCoeffs::bound`] increases in each argument, bound(max_c range_c,
+/// max_c range_c, max_c M_c) bounds every column ([`Running`] for the rounding of the statistics).
 pub fn cheap_row_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling) -> Vec<f64> {
-    let (d, dv) = (h.d, h.dv);
-    let up = 1.0 + 4.0 * d as f64 * U64;
+    cheap_block_bounds(h, mask, tiling, f64::NEG_INFINITY)
+}
+
+/// [`cheap_row_bounds`] at block granularity, the solver's exact plan: the rows of a block of
+/// [`CHEAP_BLOCK`] rows share one bound, the bound of a row with the block's largest ‖q_i‖ and the
+/// prefix, tile layout and value statistics of its last row. It bounds every row of the block:
+/// ρ grows with A (through θ = e_s + uR̂, R̂ ≤ 2A + 2e_s), with T (T_e and γ_K, K = B + T − 1) and B;
+/// f = (N − 1)φ_F and the absolute term grow with N, the largest admissible value
+/// f32::MAX/(4(N + T)) falls; and [`RowCoeffs::bound`] increases in D, Δ and M. A block whose shared
+/// bound exceeds `refine_above` (or whose first row sees no key) gets per-row bounds instead — the
+/// values [`cheap_row_bounds`] gives. One serial pass over the keys, and the refinement in parallel
+/// over blocks from [`PAR_ROWS_MIN`] rows on.
+pub fn cheap_block_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, refine_above: f64) -> Vec<f64> {
+    let d = h.d;
     let rows: Vec<usize> = mask.rows(h.nq).collect();
-    // Per row: (max_j<end ‖k_j‖, max_c range_c, max_c M_c) over its visible keys.
-    let mut stats = Vec::with_capacity(rows.len());
-    let (mut hi, mut lo) = (vec![f32::NEG_INFINITY; dv], vec![f32::INFINITY; dv]);
-    let (mut kmax, mut seen) = (0f64, 0usize);
-    for &i in &rows {
-        let end = mask.keys(i, h.nk).end;
-        while seen < end {
-            let kn = h.k_row(seen).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
-            kmax = if kn > kmax { kn } else { kmax };
-            for ((a, b), &x) in hi.iter_mut().zip(lo.iter_mut()).zip(h.v_row(seen)) {
-                *a = if x > *a { x } else { *a };
-                *b = if x < *b { x } else { *b };
-            }
-            seen += 1;
+    let blocks = block_stats(h, mask, &rows);
+    let refine = |(blk, (start, st)): (&[usize], &(Running, PrefixStats))| -> Vec<f64> {
+        let last = *blk.last().expect("chunks are non-empty");
+        let shared = cheap_bound(d, tiling, mask.keys(last, h.nk).end, st);
+        if shared <= refine_above && !mask.keys(blk[0], h.nk).is_empty() {
+            return vec![shared; blk.len()];
         }
-        let (mut rg, mut m) = (0f32, 0f32);
-        if seen > 0 {
-            // In f32: max_c (hi − lo) rounded to nearest is within a relative u₃₂ of the exact
-            // difference, so it is widened by (1 + 2⁻²³) below; |x| and max are exact.
-            for (&a, &b) in hi.iter().zip(&lo) {
-                let r = a - b;
-                rg = if r > rg { r } else { rg };
-                let x = if a.abs() > b.abs() { a.abs() } else { b.abs() };
-                m = if x > m { x } else { m };
-            }
-        }
-        let (rg, m) = (rg as f64 * (1.0 + 2.0 * U32), m as f64);
-        stats.push((kmax, rg, m));
-    }
-    // The layout part of the coefficients changes only when a row's tile count or largest tile
-    // does: cached per run of rows (same values as `row_coeffs`, which calls the same two parts).
-    let row = |lc: &mut Option<(RowLayout, Option<LayoutCoeffs>)>, (&i, &(km, rg, m)): (&usize, &(f64, f64, f64))| {
-        let end = mask.keys(i, h.nk).end;
-        let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
-        let a = qn * km;
-        let inp = RowInputs::a_priori(d, tiling.row_layout(end), a, 2.0 * a);
-        let l = inp.layout;
-        let layout = match lc {
-            Some((c, coeffs)) if c.tiles == l.tiles && c.max_tile_keys == l.max_tile_keys => *coeffs,
-            _ => {
-                let coeffs = layout_coeffs(l.tiles, l.max_tile_keys, inp.exp_factors);
-                *lc = Some((l, coeffs));
-                coeffs
-            }
-        };
-        row_coeffs_with(layout, &inp).bound(rg, rg, m)
+        let per_row = row_stats(h, mask, blk, start.clone());
+        blk.iter().zip(&per_row).map(|(&i, st)| cheap_bound(d, tiling, mask.keys(i, h.nk).end, st)).collect()
     };
     // Few rows: waking the pool costs more than the work (MiniLM, n = 512).
     if rows.len() < PAR_ROWS_MIN {
-        let mut lc = None;
-        rows.iter().zip(&stats).map(|x| row(&mut lc, x)).collect()
+        rows.chunks(CHEAP_BLOCK).zip(&blocks).flat_map(refine).collect()
     } else {
-        rows.par_iter().zip(stats.par_iter()).map_init(|| None, row).collect()
+        rows.par_chunks(CHEAP_BLOCK).zip(blocks.par_iter()).flat_map_iter(refine).collect()
     }
 }
 
@@ -683,9 +813,22 @@ mod tests {
     }
 
     #[test]
-    fn cached_layout_coefficients_give_the_uncached_bounds_bitwise() {
-        // cheap_row_bounds caches the layout part of row_coeffs; serial (n < PAR_ROWS_MIN) and parallel
-        // paths must give exactly what row_coeffs gives row by row.
+    fn expm1_up_bounds_expm1_from_above_and_stays_within_its_cubic_slack() {
+        // expm1_up(x) ≥ e^x − 1 (libm to a few ulp, hence the 4u margin), and exceeds it by at most
+        // the gap of the cubic coefficient, x³(1/5 − 1/6) plus the tail, relative ≤ x²/30 + 16u.
+        for k in 0..=20_000 {
+            let x = 0.5 * k as f64 / 20_000.0;
+            let (up, e) = (expm1_up(x), x.exp_m1());
+            assert!(up >= e * (1.0 + 4.0 * U64), "x = {x}: {up} < {e}");
+            assert!(up <= e * (1.0 + x * x / 30.0 + 16.0 * U64), "x = {x}: {up} vs {e}");
+        }
+        assert_eq!(expm1_up(2.0), 2f64.exp_m1());
+    }
+
+    #[test]
+    fn cheap_row_bounds_match_a_row_by_row_recomputation_bitwise() {
+        // cheap_row_bounds keeps running statistics over blocks of rows; serial (n < PAR_ROWS_MIN) and
+        // parallel paths must give exactly what row_coeffs gives from each row's own prefix.
         let mut rng = crate::rng::seeded(78);
         for &(n, d, dv, scale) in &[(300usize, 16usize, 8usize, 3.0f64), (PAR_ROWS_MIN + 300, 8, 4, 2.0)] {
             let s = crate::data::synthetic::gaussian(&mut rng, n, d, dv, scale);
@@ -693,20 +836,55 @@ mod tests {
             let t = Tiling::new(16, 64);
             let got = cheap_row_bounds(&h, Mask::Causal, t);
             let up = 1.0 + 4.0 * d as f64 * U64;
-            let (mut kmax, mut hi, mut lo) = (0f64, vec![f32::NEG_INFINITY; dv], vec![f32::INFINITY; dv]);
+            let (mut k2max, mut hi, mut lo) = (0f64, vec![f32::NEG_INFINITY; dv], vec![f32::INFINITY; dv]);
             for (i, g) in got.iter().enumerate() {
-                let kn = h.k_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
-                kmax = kmax.max(kn);
+                k2max = k2max.max(sum_sq_f64(h.k_row(i)));
                 for ((a, b), &x) in hi.iter_mut().zip(lo.iter_mut()).zip(h.v_row(i)) {
                     *a = a.max(x);
                     *b = b.min(x);
                 }
                 let rg = hi.iter().zip(&lo).map(|(a, b)| a - b).fold(0f32, f32::max) as f64 * (1.0 + 2.0 * U32);
                 let m = hi.iter().zip(&lo).map(|(a, b)| a.abs().max(b.abs())).fold(0f32, f32::max) as f64;
-                let qn = h.q_row(i).iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() * up;
-                let a = qn * kmax;
+                let qn = sum_sq_f64(h.q_row(i)).sqrt() * up;
+                let a = qn * (k2max.sqrt() * up);
                 let want = row_coeffs(&RowInputs::a_priori(d, t.row_layout(i + 1), a, 2.0 * a)).bound(rg, rg, m);
                 assert_eq!(g.to_bits(), want.to_bits(), "n = {n}, row {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn block_bounds_cover_the_row_bounds_and_refine_above_the_threshold() {
+        // A shared block bound is ≥ every row bound of its block (the monotonicity argument of
+        // cheap_block_bounds); blocks over the threshold carry the row bounds themselves.
+        let mut rng = crate::rng::seeded(79);
+        for &(n, d, dv, scale) in &[(300usize, 16usize, 8usize, 3.0f64), (PAR_ROWS_MIN + 300, 8, 4, 6.0)] {
+            let s = crate::data::synthetic::gaussian(&mut rng, n, d, dv, scale);
+            let h = Head::new(&s.q, &s.k, &s.v, n, d, dv).unwrap();
+            for mask in [Mask::Causal, Mask::StrictPrefix] {
+                let t = Tiling::default();
+                let rows = cheap_row_bounds(&h, mask, t);
+                // A threshold between the smallest and the largest block bound: some blocks of each kind.
+                let shared = cheap_block_bounds(&h, mask, t, f64::INFINITY);
+                let mut sorted = shared.clone();
+                sorted.sort_by(f64::total_cmp);
+                let cut = sorted[sorted.len() / 2];
+                let mixed = cheap_block_bounds(&h, mask, t, cut);
+                let (mut kept, mut refined) = (0, 0);
+                for (r, ((&row, &sh), &mx)) in rows.iter().zip(&shared).zip(&mixed).enumerate() {
+                    assert!(sh >= row, "{mask:?} n = {n} row {r}: block {sh:e} < row {row:e}");
+                    let blk = r / CHEAP_BLOCK;
+                    let own = &shared[blk * CHEAP_BLOCK..((blk + 1) * CHEAP_BLOCK).min(shared.len())];
+                    assert!(own.iter().all(|x| x.to_bits() == own[0].to_bits()), "one value per block");
+                    if sh <= cut {
+                        assert_eq!(mx.to_bits(), sh.to_bits());
+                        kept += 1;
+                    } else {
+                        assert_eq!(mx.to_bits(), row.to_bits());
+                        refined += 1;
+                    }
+                }
+                assert!(kept > 0 && refined > 0, "{mask:?} n = {n}: {kept} kept, {refined} refined");
             }
         }
     }
