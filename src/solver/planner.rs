@@ -170,13 +170,15 @@ fn probe_once(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, st
     (work / exact.max(1.0), oc)
 }
 
-/// Build the tree over the keys [0, nk) and set its frontier at r ≤ frontier_nats / max_i ‖q_i‖
+/// Build the tree over the keys [0, nk) (leaves: ≤ `leaf` keys, or r ≤ leaf_nats / max_i ‖q_i‖)
+/// and set its frontier at r ≤ frontier_nats / max_i ‖q_i‖
 /// (no first-order moments: [`probe`] enables them on demand).
 fn build(p: &Prepared<'_>, opts: &SolverOptions, nk: usize, secs: &mut f64) -> Tree {
     let t0 = std::time::Instant::now();
-    let mut t = Tree::build(&p.k32[..nk * p.d], &p.v32[..nk * p.dv], nk, p.d, p.dv, opts.leaf);
-    *secs += t0.elapsed().as_secs_f64();
     let qmax = p.qnorm.iter().cloned().fold(0.0f64, f64::max);
+    let tight_r = if qmax > 0.0 { opts.leaf_nats / qmax } else { 0.0 };
+    let mut t = Tree::build_with(&p.k32[..nk * p.d], &p.v32[..nk * p.dv], nk, p.d, p.dv, opts.leaf, tight_r);
+    *secs += t0.elapsed().as_secs_f64();
     if opts.frontier_nats > 0.0 && qmax > 0.0 {
         t.set_frontier(opts.frontier_nats / qmax);
     }

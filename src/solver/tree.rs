@@ -74,6 +74,10 @@ pub struct Tree {
 impl Tree {
     /// Build over keys `k` (n × d) and values `v` (n × dv), leaves of at most `leaf` keys.
     pub fn build(k: &[f32], v: &[f32], n: usize, d: usize, dv: usize, leaf: usize) -> Tree {
+        Tree::build_with(k, v, n, d, dv, leaf, 0.0)
+    }
+    /// [`Tree::build`], and a node whose radius is ≤ `tight_r` is a leaf whatever its size.
+    pub fn build_with(k: &[f32], v: &[f32], n: usize, d: usize, dv: usize, leaf: usize, tight_r: f64) -> Tree {
         let leaf = leaf.max(1);
         let mut perm: Vec<u32> = (0..n as u32).collect();
         let mut nodes: Vec<Node> = Vec::with_capacity(2 * n / leaf + 2);
@@ -84,7 +88,7 @@ impl Tree {
             // Two buffers in turn: a node reads its rows from one and writes them, reordered for its
             // children, into the other.
             let (mut kb, mut kb2) = (k[..n * d].to_vec(), vec![0.0f32; n * d]);
-            build_rec(&mut kb, &mut kb2, d, leaf, &mut perm, 0, n, NONE, &mut nodes, &mut z);
+            build_rec(&mut kb, &mut kb2, d, (leaf, tight_r), &mut perm, 0, n, NONE, &mut nodes, &mut z);
         }
         // Keys and values in leaf order (in parallel: 2·n·(d + dv)·4 bytes to write).
         let gather = |src: &[f32], w: usize| {
@@ -323,7 +327,7 @@ fn build_rec(
     kb: &mut [f32],
     kb2: &mut [f32],
     d: usize,
-    leaf: usize,
+    (leaf, tight_r): (usize, f64),
     perm: &mut [u32],
     lo: usize,
     hi: usize,
@@ -334,9 +338,10 @@ fn build_rec(
     let id = nodes.len() as u32;
     let m = hi - lo;
     let (c, mn, mx, r2) = node_stats(&kb[lo * d..hi * d], d);
-    nodes.push(Node { lo: lo as u32, hi: hi as u32, left: NONE, right: NONE, parent, r: radius_up(r2.sqrt(), d) });
+    let r = radius_up(r2.sqrt(), d);
+    nodes.push(Node { lo: lo as u32, hi: hi as u32, left: NONE, right: NONE, parent, r });
     z.extend_from_slice(&c);
-    if m <= leaf {
+    if m <= leaf || r <= tight_r {
         perm[lo..hi].sort_unstable();
         return id;
     }
@@ -375,8 +380,8 @@ fn build_rec(
         }
     }
     if m < PAR_BUILD_MIN {
-        let l = build_rec(kb2, kb, d, leaf, perm, lo, lo + mid, id, nodes, z);
-        let r = build_rec(kb2, kb, d, leaf, perm, lo + mid, hi, id, nodes, z);
+        let l = build_rec(kb2, kb, d, (leaf, tight_r), perm, lo, lo + mid, id, nodes, z);
+        let r = build_rec(kb2, kb, d, (leaf, tight_r), perm, lo + mid, hi, id, nodes, z);
         nodes[id as usize].left = l;
         nodes[id as usize].right = r;
         return id;
@@ -388,7 +393,7 @@ fn build_rec(
     let (kl2, kr2) = kb.split_at_mut((lo + mid) * d);
     let sub = |kb: &mut [f32], kb2: &mut [f32], perm: &mut [u32], a: usize, b: usize| {
         let (mut nn, mut zz) = (Vec::new(), Vec::new());
-        build_rec(kb, kb2, d, leaf, perm, a, b, NONE, &mut nn, &mut zz);
+        build_rec(kb, kb2, d, (leaf, tight_r), perm, a, b, NONE, &mut nn, &mut zz);
         (nn, zz)
     };
     let r = hi - lo - mid;
@@ -603,6 +608,46 @@ mod tests {
         for nd in t.nodes.iter().filter(|n| n.is_leaf()) {
             let pos: Vec<u32> = (nd.lo..nd.hi).map(|p| t.perm[p as usize]).collect();
             assert!(pos.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn tight_nodes_become_leaves_whatever_their_size() {
+        // 20 tight clusters of 50 keys (spread 1e-4) among 300 spread keys: with tight_r = 0.01 each
+        // cluster ends in a leaf of up to 50 keys; every leaf has ≤ leaf keys or r ≤ tight_r, radii
+        // still cover their keys, and insertion sums still match the plain sums.
+        let mut rng = crate::rng::seeded(6);
+        let (n, d, dv) = (1300, 4, 2);
+        let spread = crate::data::synthetic::gaussian(&mut rng, 300, d, dv, 2.0);
+        let mut k = spread.k.clone();
+        let mut v = spread.v.clone();
+        for c in 0..20 {
+            for j in 0..50 {
+                for l in 0..d {
+                    k.push(c as f32 + 1e-4 * ((j * 7 + l * 3) % 11) as f32);
+                }
+                v.extend((0..dv).map(|x| (c * 50 + j + x) as f32 * 0.01));
+            }
+        }
+        let mut t = Tree::build_with(&k, &v, n, d, dv, 6, 0.01);
+        let mut big = 0;
+        for (id, nd) in t.nodes.iter().enumerate() {
+            if nd.is_leaf() {
+                assert!(nd.hi - nd.lo <= 6 || nd.r <= 0.01, "leaf {id}: {} keys, r = {}", nd.hi - nd.lo, nd.r);
+                big += (nd.hi - nd.lo > 6) as usize;
+            }
+            for p in nd.lo..nd.hi {
+                let kk = &t.kperm[p as usize * d..(p as usize + 1) * d];
+                let dist: f64 =
+                    kk.iter().zip(t.centre(id)).map(|(&a, b)| (a as f64 - b) * (a as f64 - b)).sum::<f64>().sqrt();
+                assert!(dist <= nd.r, "node {id}");
+            }
+        }
+        assert!(big >= 20, "{big} tight leaves above the size limit");
+        t.insert_range(&k, &v, n);
+        for c in 0..dv {
+            let s: f64 = (0..n).map(|j| v[j * dv + c] as f64).sum();
+            assert!((t.s[c] - s).abs() < 1e-9 * s.abs().max(1.0), "{} {s}", t.s[c]);
         }
     }
 
