@@ -370,10 +370,13 @@ fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64]) -
 /// with f(Δ) ≤ Δ(1 + Δ)): `acc[f]` = 1 accepted, 0 otherwise; returns the number not accepted.
 #[inline(always)]
 fn accept_zeroth(fb: &FrontierBlock, e: &[f64], delta: &[f64], zl: f64, ts: f64, vmax: f64, acc: &mut [u8]) -> usize {
+    // Every slice cut to the frontier's length: no bounds checks in the loop, so it vectorises.
+    let nf = fb.len();
+    let (e, delta, mm, absb, acc) = (&e[..nf], &delta[..nf], &fb.m[..nf], &fb.absb[..nf], &mut acc[..nf]);
     let mut rejected = 0usize;
-    for f in 0..fb.len() {
-        let (e, dl, m) = (e[f], delta[f], fb.m[f]);
-        let ok = (dl <= 1.0) & budget_accepts(e, dl * (1.0 + dl), fb.absb[f] + vmax * m, m, ts, own_mass(e, dl, zl));
+    for f in 0..nf {
+        let (e, dl, m) = (e[f], delta[f], mm[f]);
+        let ok = (dl <= 1.0) & budget_accepts(e, dl * (1.0 + dl), absb[f] + vmax * m, m, ts, own_mass(e, dl, zl));
         acc[f] = ok as u8;
         rejected += (!ok) as usize;
     }
@@ -396,6 +399,7 @@ struct ZerothSums {
 fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc: &[u8], w: &mut [f64]) -> ZerothSums {
     let nf = fb.len();
     let n8 = nf / LANES * LANES;
+    let (a, delta, acc, w, mm, absb) = (&a[..nf], &delta[..nf], &acc[..nf], &mut w[..nf], &fb.m[..nf], &fb.absb[..nf]);
     let (mut zm, mut zmd, mut zad, mut dm) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0f64; LANES]);
     let mut special = 0usize;
     let mut one = |f: usize,
@@ -409,9 +413,9 @@ fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc
         let wv = if keep { w[f] } else { 0.0 };
         w[f] = wv;
         let dl = if keep { delta[f] } else { 0.0 };
-        zm[l] += wv * fb.m[f];
-        zmd[l] += wv * fb.m[f] * dl;
-        zad[l] += wv * fb.absb[f] * dl;
+        zm[l] += wv * mm[f];
+        zmd[l] += wv * mm[f] * dl;
+        zad[l] += wv * absb[f] * dl;
         dm[l] = if dl > dm[l] { dl } else { dm[l] };
     };
     for b in (0..n8).step_by(LANES) {
