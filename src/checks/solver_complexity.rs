@@ -1,5 +1,5 @@
 //! Check of `solver.complexity`: the solver's work per row (key-equivalents: exact keys + centre
-//! scores, fallbacks included — a deterministic count, not a timing) against n. In the tight-cluster
+//! scores + ⌈d·dv/(d + dv)⌉ per first-order term, fallbacks included — a deterministic count, not a timing) against n. In the tight-cluster
 //! regime the fitted slope of work per row vs n is ≤ `clustered_work_slope_max` (≈ constant work per
 //! row: total O(n·(clusters·depth + band))); for isotropic Gaussian keys in d = 64 (no structure) the
 //! planner chooses the exact path, so work per row grows like n (slope ≈ 1).
