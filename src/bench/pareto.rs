@@ -197,6 +197,8 @@ impl Grid {
 pub struct Data {
     pub label: String,
     pub h: SynthHead,
+    /// max|v|, computed once (not inside the timed solver runs).
+    vmax: f64,
 }
 
 impl Data {
@@ -204,8 +206,12 @@ impl Data {
         let h = &self.h;
         Head { q: &h.q, k: &h.k, v: &h.v, nq: h.n, nk: h.n, d: h.d, dv: h.dv }
     }
+    pub fn new(label: String, h: SynthHead) -> Data {
+        let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+        Data { label, h, vmax }
+    }
     pub fn vmax(&self) -> f64 {
-        self.h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64))
+        self.vmax
     }
 }
 
@@ -223,9 +229,9 @@ pub fn load(src: &Source, seed: u64) -> Result<Data> {
             let dv = h.dv();
             let nn = n.unwrap_or(h.n).min(h.n);
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("file");
-            Ok(Data {
-                label: format!("{stem}:L{layer}H{head}, first {nn} of {} tokens", h.n),
-                h: SynthHead {
+            Ok(Data::new(
+                format!("{stem}:L{layer}H{head}, first {nn} of {} tokens", h.n),
+                SynthHead {
                     n: nn,
                     d: h.d,
                     dv,
@@ -233,7 +239,7 @@ pub fn load(src: &Source, seed: u64) -> Result<Data> {
                     k: h.k[..nn * h.d].to_vec(),
                     v: h.v[..nn * dv].to_vec(),
                 },
-            })
+            ))
         }
         Source::Regime { name, n, d } => {
             if *n < 2 {
@@ -244,7 +250,7 @@ pub fn load(src: &Source, seed: u64) -> Result<Data> {
             }
             let spec = super::solver_regime(name)?;
             let g = spec.generate(*n, *d, *d, seed)?;
-            Ok(Data { label: format!("{name} = {}, seed {seed}", spec.label()), h: g })
+            Ok(Data::new(format!("{name} = {}, seed {seed}", spec.label()), g))
         }
     }
 }
