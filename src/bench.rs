@@ -234,7 +234,7 @@ pub fn solver_vs_exact(
     reps: usize,
     mut print: impl FnMut(String),
 ) -> Result<Vec<SolverPoint>> {
-    use crate::reference::{Head, Mask};
+    use crate::reference::Mask;
     use crate::solver::{SolverOptions, compare, solve};
     let spec = solver_regime(regime)?;
     let mut pts = Vec::new();
@@ -253,7 +253,7 @@ pub fn solver_vs_exact(
     ));
     for &n in ns {
         let h = spec.generate(n, d, d, seed)?;
-        let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
+        let head = h.head()?;
         let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
         let tol = tol_rel * vmax.max(f64::MIN_POSITIVE);
         let exact_run = || {

@@ -284,7 +284,7 @@ mod tests {
     fn band_matches_keyset_reference() {
         // n not a multiple of the block; windows crossing blocks; globals beyond and inside the band.
         let g = head(301, 16, 3, 3.0);
-        let h = Head::new(&g.q, &g.k, &g.v, g.n, g.d, g.dv).unwrap();
+        let h = g.head().unwrap();
         for (half, global) in [(0, 0), (9, 0), (70, 0), (31, 2), (5, 100), (400, 0)] {
             let fast = band_attention(&h, half, global);
             let refm = KeySet::Longformer { half_window: half, global };
@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn topk_matches_keyset_reference() {
         let g = head(200, 16, 4, 3.0);
-        let h = Head::new(&g.q, &g.k, &g.v, g.n, g.d, g.dv).unwrap();
+        let h = g.head().unwrap();
         for k in [1, 7, 64, 500] {
             let fast = topk_attention(&h, k);
             let r = KeySet::TopK { k }.forward(&h, &Request::new(Mask::Causal, 0)).unwrap();
@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn performer_matches_reference_and_is_causal() {
         let g = head(333, 16, 5, 2.0);
-        let h = Head::new(&g.q, &g.k, &g.v, g.n, g.d, g.dv).unwrap();
+        let h = g.head().unwrap();
         for m in [8, 64] {
             let om = omegas(9, h.d, m, true);
             let fast = performer_attention(&h, &om);

@@ -155,7 +155,7 @@ pub fn matrix(ctx: &Ctx) -> Result<(Vec<Cell>, Vec<Cell>)> {
     let spec = crate::sweep::dataset::DatasetSpec::RealStats { file, layer: 0, head: 1, clusters: 8 };
     for &n in ns {
         let s = spec.generate(n, 32, 32, ctx.seed)?;
-        let hv = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv)?;
+        let hv = s.head()?;
         big.extend(cells(&hv, &format!("real_stats(L0H1) n={n}"), ctx.seed, 0, false)?);
     }
     Ok((real, big))
@@ -370,7 +370,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let k = Criteria::from(thm)?;
     let (n, d) = (p.usize("n")?, p.usize("d")?);
     let s = p.dataset.generate(n, d, d, p.seed)?;
-    let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv)?;
+    let h = s.head()?;
     let cs = cells(&h, "", p.seed, 0, false)?;
     let mut m = crate::sweep::run::Metrics::new();
     for (i, c) in cs.iter().enumerate() {

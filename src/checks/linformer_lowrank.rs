@@ -187,7 +187,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let c = thm.claimed_f64("jl_denominator")?;
     let (n, d, k) = (p.usize("n")?, p.usize("d")?, p.usize("k")?);
     let s = p.dataset.generate(n, d, d, p.seed)?;
-    let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv)?;
+    let h = s.head()?;
     let r = check_against_exact(&Linformer { k }, &h, Mask::Full, p.seed)?;
     let x = exp_row(&h, 0);
     let y: Vec<f64> = (0..h.nk).map(|j| s.v[j * s.dv] as f64).collect();

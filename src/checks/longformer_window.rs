@@ -114,7 +114,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let e = thm.claimed_f64("mass_exponent")?;
     let (n, d, half) = (p.usize("n")?, p.usize("d")?, p.usize("w")?);
     let s = p.dataset.generate(n, d, d, p.seed)?;
-    let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv)?;
+    let h = s.head()?;
     let mut w = Worst::new("identity");
     let (mass, err) = identity(&h, Mask::Full, &KeySet::Longformer { half_window: half, global: 0 }, e, &mut w, "")?;
     Ok([

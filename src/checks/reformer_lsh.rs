@@ -98,7 +98,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         let mut ps = Vec::new();
         for &n in &ns {
             let s = spec.generate(n, 32, 32, ctx.seed)?;
-            let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv)?;
+            let h = s.head()?;
             ps.push(pairs(&h, ctx.seed)?.0);
         }
         let xs: Vec<f64> = ns.iter().map(|&n| n as f64).collect();

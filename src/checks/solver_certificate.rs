@@ -5,7 +5,7 @@
 use super::Ctx;
 use crate::Result;
 use crate::data::synthetic::{self, SynthHead};
-use crate::reference::{Head, Mask};
+use crate::reference::Mask;
 use crate::registry::Theorem;
 use crate::solver::{Force, SolverOptions, compare, solve};
 use crate::sweep::dataset::DatasetSpec;
@@ -74,7 +74,7 @@ fn check_head(
     w: &mut Worst,
     tolw: &mut Worst,
 ) -> Result<(usize, usize)> {
-    let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
+    let head = h.head()?;
     let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
     let (mut rows, mut refused) = (0, 0);
     for mask in [Mask::Causal, Mask::StrictPrefix] {
@@ -162,7 +162,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
             p.usize_or("dv", 4)?,
             p.seed.wrapping_add(t),
         )?;
-        let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
+        let head = h.head()?;
         let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
         let tol = p.f64_or("tol", 1e-3)? * vmax;
         let r = solve(&head, Mask::Causal, tol, &opts)?;

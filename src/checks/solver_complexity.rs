@@ -5,7 +5,7 @@
 //! planner chooses the exact path, so work per row grows like n (slope ≈ 1).
 use super::Ctx;
 use crate::Result;
-use crate::reference::{Head, Mask};
+use crate::reference::Mask;
 use crate::registry::Theorem;
 use crate::solver::{SolverOptions, solve};
 use crate::stats::loglog_slope;
@@ -22,7 +22,7 @@ pub fn work_of(
     seed: u64,
 ) -> Result<(f64, f64, String, f64)> {
     let h = spec.generate(n, d, dv, seed)?;
-    let head = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv)?;
+    let head = h.head()?;
     let tol = 1e-3 * h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
     // The theorem is about the tree algorithm's certified work in key-equivalents, so the planner
     // admits the tree whenever it saves work (0.6) and skips its stage-1 give-up filter; the

@@ -141,7 +141,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let gap = thm.claimed_f64("zero_gap")?;
     let (n, d, l) = (p.usize("n")?, p.usize("d")?, p.usize("l")?);
     let s = p.dataset.generate(n, d, d, p.seed)?;
-    let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv)?;
+    let h = s.head()?;
     let mut w = Worst::new("identity");
     let (mass, _) =
         super::longformer_window::identity(&h, Mask::Causal, &KeySet::Strided { stride: l }, 1.0, &mut w, "")?;

@@ -14,6 +14,13 @@ pub struct SynthHead {
     pub v: Vec<f32>,
 }
 
+impl SynthHead {
+    /// The head as a checked [`crate::reference::Head`] view (shapes and finiteness).
+    pub fn head(&self) -> crate::Result<crate::reference::Head<'_, f32>> {
+        crate::reference::Head::new(&self.q, &self.k, &self.v, self.n, self.d, self.dv)
+    }
+}
+
 fn normal_vec(rng: &mut impl rand::Rng, len: usize, scale: f64) -> Vec<f32> {
     (0..len)
         .map(|_| {

@@ -443,7 +443,7 @@ mod tests {
     #[test]
     fn prob_mse_is_zero_for_the_exact_weights_and_positive_for_a_window() {
         let s = head(96);
-        let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv).unwrap();
+        let h = s.head().unwrap();
         let rows = crate::methods::check::sample_rows(Mask::Causal, h.nq);
         let exact = Method { method: Box::new(exact::ExactF64), seed: 1 };
         let (_, w) = exact.head_with_weights(0, 0, &h, &rows).unwrap();
@@ -464,7 +464,7 @@ mod tests {
         // MaskModel::init is the recency prior: w decreasing in the offset, u = 0, so the kept set is
         // the last `budget` keys; the hook must then equal the last-window method exactly.
         let s = head(80);
-        let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv).unwrap();
+        let h = s.head().unwrap();
         let l = Learned {
             budget: 8,
             opts: TrainOpts { steps: 1, batch: 1, lr: 0.1, seed: 0, content: true, kept_mass: true },
@@ -501,7 +501,7 @@ mod tests {
     fn peak_bytes_is_none_without_the_counting_allocator() {
         // The library's unit tests do not install alloc_count::Counting.
         let s = head(32);
-        let h = Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv).unwrap();
+        let h = s.head().unwrap();
         assert_eq!(peak_bytes(&Exact, 0, 0, &h).unwrap(), None);
     }
 

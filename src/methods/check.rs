@@ -178,7 +178,7 @@ mod tests {
         synthetic::gaussian(&mut crate::rng::seeded(seed), n, d, d, scale)
     }
     fn view(s: &SynthHead) -> Head<'_, f32> {
-        Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv).unwrap()
+        s.head().unwrap()
     }
     fn run(m: &dyn AttentionMethod, s: &SynthHead, mask: Mask) -> MethodReport {
         check_against_exact(m, &view(s), mask, 7).unwrap()

@@ -3,7 +3,7 @@ use crate::data::synthetic::SynthHead;
 use crate::sweep::dataset::DatasetSpec;
 
 fn head(s: &SynthHead) -> Head<'_, f32> {
-    Head::new(&s.q, &s.k, &s.v, s.n, s.d, s.dv).unwrap()
+    s.head().unwrap()
 }
 
 fn small_opts() -> SolverOptions {
