@@ -142,6 +142,11 @@ pub struct Scratch {
     stack: Vec<(u32, f64)>,
     /// Δ_f = ‖q‖r_f (rounded up) of the current row.
     delta: Vec<f64>,
+    /// First-order terms of the block as (frontier index f, row t, weight w), and the rows w·q_t
+    /// and products (w·q_t)ᵀM̂_f of one node's group.
+    fo: Vec<(u32, u32, f64)>,
+    fo_x: Vec<f64>,
+    fo_y: Vec<f64>,
 }
 
 per_isa! {
@@ -192,6 +197,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     let (mut work, mut first_terms, mut candidates) = (0usize, 0usize, 0usize);
     sc.delta.resize(nf, 0.0);
     sc.accs.clear();
+    sc.fo.clear();
     if sc.terms.len() < r {
         sc.terms.resize_with(r, Terms::default);
     }
@@ -270,7 +276,6 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         let ZerothSums { mut zm, zmd, zad, dmax, special } = zeroth_order_sums(fb, arow, cut, &sc.delta, accrow, wrow);
         if special > 0 {
             let qrow = &qb[t * d..(t + 1) * d];
-            let n1 = &mut sc.n1[t * dv..(t + 1) * dv];
             for f in 0..nf {
                 if accrow[f] == 0 {
                     continue;
@@ -288,16 +293,12 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
                 // First order: Ẑ gains w·q·D̂, N̂ gains w·M̂ᵀq; errors with f = e^Δ − 1 − Δ + γΔ.
                 let w = exp_neg_f64(x);
                 wrow[f] = w;
-                let (dm, mm) = tree.node_moments(fb.ids[f] as usize).expect("first-order node has moments");
+                let (dm, _) = tree.node_moments(fb.ids[f] as usize).expect("first-order node has moments");
                 let fd = first_factor(delta, fb.m[f] as usize, d);
                 let z1 = dot(qrow, dm);
                 acc.zh += w * z1;
-                for (l, &ql) in qrow.iter().enumerate() {
-                    let wq = w * ql;
-                    for (o, &m) in n1.iter_mut().zip(&mm[l * dv..(l + 1) * dv]) {
-                        *o += wq * m;
-                    }
-                }
+                // N̂ gains w·M̂ᵀq: collected, one GEMM per node after the rows (first_order_numerators).
+                sc.fo.push((f as u32, t as u32, w));
                 acc.nterms += 1;
                 first_terms += 1;
                 acc.scale = acc.scale.max(first_order_scale(delta));
@@ -313,6 +314,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         acc.en_all += g * zad;
         sc.accs.push((acc, model));
     }
+    first_order_numerators(tree, fb, qb, d, dv, sc);
     // Numerators: N = W·S_F + P·V_band.
     sc.nb.clear();
     sc.nb.resize(r * dv, 0.0);
@@ -337,6 +339,38 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
 /// multiply-adds, the term d·dv).
 pub fn first_order_work(d: usize, dv: usize) -> usize {
     (d * dv).div_ceil((d + dv).max(1)).max(1)
+}
+
+/// n₁[t] += w·M̂_fᵀq_t for every first-order term (f, t, w) of the block: grouped by node (sorted by
+/// (f, t), so each row receives its terms in increasing f, whatever the thread count), one GEMM per
+/// node over the rows x_t = w·q_t of its group. Each (M̂ᵀ(wq))_c is a dot product of length d over
+/// the rounded products w·q_l — the model of [`crate::theory::solver`] (γ_{m+d+4} per term).
+#[inline(always)]
+fn first_order_numerators(tree: &Tree, fb: &FrontierBlock, qb: &[f64], d: usize, dv: usize, sc: &mut Scratch) {
+    if sc.fo.is_empty() {
+        return;
+    }
+    sc.fo.sort_unstable_by_key(|&(f, t, _)| (f, t));
+    let mut g0 = 0;
+    while g0 < sc.fo.len() {
+        let f = sc.fo[g0].0;
+        let g1 = g0 + sc.fo[g0..].iter().take_while(|x| x.0 == f).count();
+        let k = g1 - g0;
+        sc.fo_x.clear();
+        for &(_, t, w) in &sc.fo[g0..g1] {
+            sc.fo_x.extend(qb[t as usize * d..(t as usize + 1) * d].iter().map(|&ql| w * ql));
+        }
+        sc.fo_y.resize(k * dv, 0.0);
+        let (_, mm) = tree.node_moments(fb.ids[f as usize] as usize).expect("first-order node has moments");
+        gemm_ab(k, dv, d, &sc.fo_x, d, mm, &mut sc.fo_y, false);
+        for (&(_, t, _), y) in sc.fo[g0..g1].iter().zip(sc.fo_y.chunks_exact(dv)) {
+            for (o, &yc) in sc.n1[t as usize * dv..(t as usize + 1) * dv].iter_mut().zip(y) {
+                *o += yc;
+            }
+        }
+        g0 = g1;
+    }
+    sc.fo.clear();
 }
 
 /// Δ_f = c·r_f into `delta`, and Σ_f m_f e_f (1 − Δ_f)_+ (the frontier's certified lower mass).
