@@ -55,8 +55,10 @@ pub struct SolverOptions {
     /// --n 131072`: work fraction 0.0059 in 0.7 s of evaluation against 18 s exact, both under load),
     /// and the tree build and probe cost O(n·d·log n) on top; 0.05 keeps the tree plan to where it pays.
     pub max_work_fraction: f64,
-    /// Below this n the plan is exact without probing: in `bench solver` (clustered and peaked
-    /// regimes, 2-core AVX-512 CPU) the tree plan's build and probe did not pay below n = 2^15.
+    /// Below this n the plan is exact without probing. `bench solver --n 8192,16384` with 2^13
+    /// here (2-core AVX-512 CPU, session 4): at 16384 the tree plan gave 2.3× (clustered) and 1.8×
+    /// (peaked) and the probes cost unstructured heads 0.9× (bounded, real-stats); at 8192 the
+    /// probes alone made every regime 0.8× (peaked: tree rejected at 0.061). Hence 2^14.
     pub min_tree_n: usize,
     /// Stage 1 of the planner gives up (exact plan) when the probe at n/8 does more than this fraction
     /// of the exact work (∞: no stage 1) — a time-cost filter, see [`planner`].
@@ -85,7 +87,7 @@ impl Default for SolverOptions {
             probe_rows: 32,
             max_work_fraction: 0.05,
             stage1_give_up: 0.9,
-            min_tree_n: 1 << 15,
+            min_tree_n: 1 << 14,
             frontier_nats: 1.0,
             leaf_nats: 1e-2,
             first_order: true,
