@@ -145,6 +145,8 @@ pub struct Scratch {
     /// First-order terms of the block as (frontier index f, row t, weight w), and the rows w·q_t
     /// and products (w·q_t)ᵀM̂_f of one node's group.
     fo: Vec<(u32, u32, f64)>,
+    /// The block's queries in f64.
+    qb: Vec<f64>,
     fo_x: Vec<f64>,
     fo_y: Vec<f64>,
 }
@@ -178,7 +180,10 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     let band_lo = band.lo;
     let r = hi - lo;
     let nf = fb.len();
-    let qb = &p.qw[lo * d..hi * d];
+    // The block's queries widened (exact); taken out of the scratch while its other buffers are used.
+    let mut qbuf = std::mem::take(&mut sc.qb);
+    p.widen_q_rows(lo..hi, &mut qbuf);
+    let qb = &qbuf[..];
     sc.lim.clear();
     sc.lim.extend((lo..hi).map(|i| p.mask.keys(i, n).end));
     let lmax = sc.lim.iter().cloned().max().unwrap_or(band_lo).max(band_lo);
@@ -216,7 +221,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         shifted_exp(srow, rho0, pbrow);
         shifted_exp(arow, rho0, wrow);
         let zlow = lanes_sum(pbrow) + frontier_low_mass(delta_scale(qn), fb, wrow, &mut sc.delta);
-        let inp = p.row_input(i, l, tol, share);
+        let inp = p.row_input(&qb[t * d..(t + 1) * d], i, l, tol, share);
         let ts = tol * share;
         let lf = l as f64;
         let terms = &mut sc.terms[t];
@@ -332,6 +337,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     // ⌈d·dv/(d + dv)⌉ key-equivalents so that the planner sees it (clustered, tol 1e-4: 256 such
     // terms per row cost 4× the exact kernel while the node count alone said work 0.012).
     work += first_terms * first_order_work(d, dv);
+    sc.qb = qbuf;
     Outcome { work, first_order_terms: first_terms, first_order_candidates: candidates }
 }
 

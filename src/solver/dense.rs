@@ -102,10 +102,7 @@ fn exact_rows_body(p: &Prepared<'_>, rows: &[usize]) -> Vec<(f64, Vec<f64>)> {
         let r = blk.len();
         let lim: Vec<usize> = blk.iter().map(|&i| p.mask.keys(i, n).end).collect();
         let lmax = lim.iter().cloned().max().unwrap_or(0);
-        qb.clear();
-        for &i in blk {
-            qb.extend_from_slice(&p.qw[i * d..(i + 1) * d]);
-        }
+        p.widen_q_rows(blk.iter().copied(), &mut qb);
         s.clear();
         s.resize(r * lmax, 0.0);
         gemm_abt(r, lmax, d, &qb, &kw[..lmax * d], &mut s);

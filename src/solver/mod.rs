@@ -143,7 +143,8 @@ pub struct Prepared<'a> {
     pub mask: Mask,
     pub k32: &'a [f32],
     pub v32: &'a [f32],
-    pub qw: Vec<f64>,
+    /// Q as given (f32); the f64 paths widen the rows of their block (exact, so the same values).
+    pub q32: &'a [f32],
     /// K and V widened to f64, built on first use (the f64 exact path).
     kvw: std::sync::OnceLock<(Vec<f64>, Vec<f64>)>,
     pub qnorm: Vec<f64>,
@@ -154,9 +155,10 @@ pub struct Prepared<'a> {
 impl<'a> Prepared<'a> {
     fn new(h: &Head<'a, f32>, mask: Mask) -> Self {
         let (n, d, dv) = (h.nq, h.d, h.dv);
-        let qw = crate::reference::widen(h.q);
         let qnorm =
-            qw.par_chunks_exact(d.max(1)).map(|r| norm_up(r.iter().map(|x| x * x).sum::<f64>().sqrt(), d)).collect();
+            h.q.par_chunks_exact(d.max(1))
+                .map(|r| norm_up(r.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt(), d))
+                .collect();
         Prepared {
             n,
             d,
@@ -165,29 +167,31 @@ impl<'a> Prepared<'a> {
             k32: h.k,
             v32: h.v,
             kvw: std::sync::OnceLock::new(),
-            qw,
+            q32: h.q,
             qnorm,
             kmax: tree::max_key_norm(h.k, d),
             vmax: h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)),
         }
     }
-    /// K and V widened to f64 (n × d, n × dv), built on first use.
+    /// K and V widened to f64 (n × d, n × dv), built on first use. Its widening runs on the pool
+    /// (rayon::join), whose waiting thread may run other tasks of this solve: call it first outside
+    /// the solve's parallel regions ([`fallback_rows`] does), so that no task re-enters the cell.
     pub fn kv_wide(&self) -> (&[f64], &[f64]) {
         let (k, v) = self
             .kvw
             .get_or_init(|| rayon::join(|| crate::reference::widen(self.k32), || crate::reference::widen(self.v32)));
         (k, v)
     }
-    pub fn row_input(&self, i: usize, limit: usize, tol: f64, share: f64) -> RowInput<'_> {
-        RowInput {
-            q: &self.qw[i * self.d..(i + 1) * self.d],
-            qnorm: self.qnorm[i],
-            limit,
-            d: self.d,
-            vmax: self.vmax,
-            tol,
-            share,
+    /// Rows `rows` of Q widened to f64 into `out` (replaced), row-major.
+    pub fn widen_q_rows(&self, rows: impl IntoIterator<Item = usize>, out: &mut Vec<f64>) {
+        out.clear();
+        for i in rows {
+            out.extend(self.q32[i * self.d..(i + 1) * self.d].iter().map(|&x| x as f64));
         }
+    }
+    /// The inputs of row i, whose widened query is `q`.
+    pub fn row_input<'b>(&'b self, q: &'b [f64], i: usize, limit: usize, tol: f64, share: f64) -> RowInput<'b> {
+        RowInput { q, qnorm: self.qnorm[i], limit, d: self.d, vmax: self.vmax, tol, share }
     }
     pub fn eta(&self, i: usize) -> f64 {
         score_error(self.d, self.qnorm[i], self.kmax)
@@ -201,6 +205,7 @@ pub const BATCH_ROWS: usize = 32;
 /// ([`dense::exact_rows`]), in parallel over blocks; output row r = i − `row0`.
 fn fallback_rows(p: &Prepared<'_>, redo: &[usize], row0: usize, out: &mut [f64], cert: &mut [f64]) {
     let dv = p.dv;
+    p.kv_wide();
     let res: Vec<(f64, Vec<f64>)> =
         redo.par_chunks(dense::EXACT_BLOCK).flat_map_iter(|blk| dense::exact_rows(p, blk)).collect();
     for (&i, (eps, o)) in redo.iter().zip(res) {
