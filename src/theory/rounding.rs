@@ -466,15 +466,23 @@ impl Running {
     }
     #[inline(always)]
     fn advance(&mut self, h: &Head<'_, f32>, end: usize) {
-        while self.seen < end {
-            let s = sum_sq_f64(h.k_row(self.seen));
-            self.k2max = if s > self.k2max { s } else { self.k2max };
-            for ((a, b), &x) in self.hi.iter_mut().zip(self.lo.iter_mut()).zip(h.v_row(self.seen)) {
-                *a = if x > *a { x } else { *a };
-                *b = if x < *b { x } else { *b };
-            }
-            self.seen += 1;
+        if end <= self.seen {
+            return;
         }
+        let (d, dv, seen) = (h.d, h.dv, self.seen);
+        let (hi, lo) = (&mut self.hi[..dv], &mut self.lo[..dv]);
+        let mut k2max = self.k2max;
+        for (kr, vr) in h.k[seen * d..end * d].chunks_exact(d).zip(h.v[seen * dv..end * dv].chunks_exact(dv)) {
+            let s = sum_sq_f64(kr);
+            k2max = if s > k2max { s } else { k2max };
+            for c in 0..dv {
+                let x = vr[c];
+                hi[c] = if x > hi[c] { x } else { hi[c] };
+                lo[c] = if x < lo[c] { x } else { lo[c] };
+            }
+        }
+        self.k2max = k2max;
+        self.seen = end;
     }
     /// (kmax, range, vmax) of the keys seen, rounded up as in the type's documentation.
     #[inline(always)]
@@ -522,7 +530,11 @@ fn block_stats_body(h: &Head<'_, f32>, mask: Mask, rows: &[usize]) -> Vec<(Runni
         let start = run.clone();
         let last = *blk.last().expect("chunks are non-empty");
         run.advance(h, mask.keys(last, h.nk).end);
-        let qnorm = blk.iter().map(|&i| qnorm_up(h, i)).fold(0.0, f64::max);
+        let mut qnorm = 0.0f64;
+        for &i in blk {
+            let x = qnorm_up(h, i);
+            qnorm = if x > qnorm { x } else { qnorm };
+        }
         let (kmax, range, vmax) = run.read(h.d);
         out.push((start, PrefixStats { qnorm, kmax, range, vmax }));
     }
@@ -597,7 +609,11 @@ pub fn cheap_block_bounds(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, refine_
     };
     // Few rows: waking the pool costs more than the work (MiniLM, n = 512).
     if rows.len() < PAR_ROWS_MIN {
-        rows.chunks(CHEAP_BLOCK).zip(&blocks).flat_map(refine).collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for x in rows.chunks(CHEAP_BLOCK).zip(&blocks) {
+            out.extend_from_slice(&refine(x));
+        }
+        out
     } else {
         rows.par_chunks(CHEAP_BLOCK).zip(blocks.par_iter()).flat_map_iter(refine).collect()
     }
