@@ -333,7 +333,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         acc.add_terms(&sc.terms[t], tree, p.vmax, o);
         cert[t] = acc.finish(model, o);
     }
-    // A first-order term costs a d × dv matrix-vector product (M̂ᵀq), scalar: counted as
+    // A first-order term costs a d × dv product (M̂ᵀq, in first_order_numerators): counted as
     // ⌈d·dv/(d + dv)⌉ key-equivalents so that the planner sees it (clustered, tol 1e-4: 256 such
     // terms per row cost 4× the exact kernel while the node count alone said work 0.012).
     work += first_terms * first_order_work(d, dv);

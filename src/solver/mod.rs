@@ -156,9 +156,7 @@ impl<'a> Prepared<'a> {
     fn new(h: &Head<'a, f32>, mask: Mask) -> Self {
         let (n, d, dv) = (h.nq, h.d, h.dv);
         let qnorm =
-            h.q.par_chunks_exact(d.max(1))
-                .map(|r| norm_up(r.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt(), d))
-                .collect();
+            h.q.par_chunks_exact(d.max(1)).map(|r| norm_up(crate::theory::fp::sum_sq_f64(r).sqrt(), d)).collect();
         Prepared {
             n,
             d,

@@ -295,11 +295,12 @@ impl Tree {
         // all) than on this thread (0.16 s); only a handful of keys stays here.
         let serial = end - start < PAR_INSERT_MIN;
         let cx = InsertCtx { nodes: &self.nodes, leaf_of: &self.leaf_of, z: &self.z, k, v, d, dv };
-        let run = |part: Part<'_>| insert_part(&cx, part);
+        let run = |sc: &mut PartScratch, part: Part<'_>| insert_part(&cx, part, sc);
         if serial {
-            parts.into_iter().for_each(run);
+            let mut sc = PartScratch::default();
+            parts.into_iter().for_each(|part| run(&mut sc, part));
         } else {
-            parts.into_par_iter().with_min_len(8).for_each(run);
+            parts.into_par_iter().with_min_len(8).for_each_init(PartScratch::default, run);
         }
         self.inserted = end;
     }
@@ -431,17 +432,28 @@ struct InsertCtx<'a> {
     dv: usize,
 }
 
+/// Buffers of [`insert_part`], kept per worker across the parts of an insertion.
+#[derive(Default)]
+struct PartScratch {
+    /// Nodes whose sums changed.
+    touched: Vec<u32>,
+    /// (K − z)ᵀ (d × m) and V (m × dv) of the part's keys, in f64.
+    dt: Vec<f64>,
+    vf: Vec<f64>,
+}
+
 per_isa! {
     /// Insert one frontier subtree's keys: path sums, then Â of the touched nodes, then the frontier
     /// node's first-order moments; compiled for the best instruction set (same bits on every path).
-    fn insert_part(cx: &InsertCtx<'_>, part: Part<'_>) = insert_part_body;
+    fn insert_part(cx: &InsertCtx<'_>, part: Part<'_>, sc: &mut PartScratch) = insert_part_body;
 }
 
 #[inline(always)]
-fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>) {
+fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>, sc: &mut PartScratch) {
     let InsertCtx { nodes, leaf_of, z, k, v, d, dv } = *cx;
     let Part { root, base, keys, count, s, a, amax, moments } = part;
-    let mut touched: Vec<u32> = Vec::new();
+    let PartScratch { touched, dt, vf } = sc;
+    touched.clear();
     for &(_, j) in keys {
         let j = j as usize;
         let vr = &v[j * dv..(j + 1) * dv];
@@ -463,7 +475,7 @@ fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>) {
     }
     touched.sort_unstable();
     touched.dedup();
-    for &i in &touched {
+    for &i in touched.iter() {
         let i = i as usize;
         // Sums of absolute values are ≥ 0 and not NaN (finite inputs): a plain comparison max.
         amax[i] = a[i * dv..(i + 1) * dv].iter().fold(0.0f64, |m, &y| if y > m { y } else { m });
@@ -474,8 +486,9 @@ fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>) {
         // rounding model in crate::theory::solver, whatever the order).
         let zc = &z[root * d..(root + 1) * d];
         let m = keys.len();
-        let mut dt = vec![0.0f64; d * m];
-        let mut vf = Vec::with_capacity(m * dv);
+        dt.clear();
+        dt.resize(d * m, 0.0);
+        vf.clear();
         for (t, &(_, j)) in keys.iter().enumerate() {
             let j = j as usize;
             for (l, (&x, &c)) in k[j * d..(j + 1) * d].iter().zip(zc).enumerate() {
@@ -488,7 +501,7 @@ fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>) {
                 *dl += x;
             }
         }
-        super::dense::gemm_ab(d, dv, m, &dt, m, &vf, mm, true);
+        super::dense::gemm_ab(d, dv, m, dt, m, vf, mm, true);
     }
 }
 
@@ -580,8 +593,7 @@ fn append_subtree(
 
 /// max_j ‖k_j‖ over f32 keys, rounded up (K of [`crate::theory::solver::score_error`]).
 pub fn max_key_norm(k: &[f32], d: usize) -> f64 {
-    let m =
-        k.chunks_exact(d.max(1)).map(|r| r.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>()).fold(0.0, f64::max);
+    let m = k.chunks_exact(d.max(1)).map(crate::theory::fp::sum_sq_f64).fold(0.0, f64::max);
     norm_up(m.sqrt(), d)
 }
 

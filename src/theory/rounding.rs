@@ -121,7 +121,8 @@
 //! only up to the oracle's own error, which [`head_bounds`] covers with a 10⁻⁶ relative slack).
 use crate::reference::fast_f32::{EXP_FLUSH, EXP_REL_ERR, RowLayout, RowStats, Tiling};
 use crate::reference::{Head, Mask};
-use crate::theory::fp::{U32, U64, gamma};
+use crate::theory::fp::{U32, U64, gamma, sum_sq_f64};
+use crate::theory::solver::norm_up;
 use rayon::prelude::*;
 
 /// 2⁻¹⁴⁹, the smallest positive f32 (twice the largest underflow error of one operation).
@@ -199,39 +200,6 @@ impl RowCoeffs {
     }
 }
 
-/// The part of [`row_coeffs`] that depends only on the tile layout (T, B) and T_e: γ_K and the
-/// logarithms built from it; `None` where the theorem's conditions fail for every row of that layout.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LayoutCoeffs {
-    tiles: usize,
-    max_tile_keys: usize,
-    exp_factors: usize,
-    /// ln((1+γ_K)/(1−γ_K)).
-    log_g: f64,
-    /// T_e·ln((1+ε)/(1−ε)), ε the exp error.
-    log_exp: f64,
-    /// μ = (1+u)(1+γ_K)/(1−γ_K) − 1.
-    mu: f64,
-}
-
-/// [`LayoutCoeffs`] of rows with `tiles` tiles of at most `max_tile_keys` keys and `exp_factors`
-/// exp results other than 1.
-pub fn layout_coeffs(tiles: usize, max_tile_keys: usize, exp_factors: usize) -> Option<LayoutCoeffs> {
-    let (u, e, t, b) = (U32, EXP_REL_ERR, tiles, max_tile_keys);
-    let k = (b + t).saturating_sub(1).max(1);
-    let gk = gamma(k, u);
-    let te = exp_factors.max(1).min(t.max(1)) as i32;
-    if !gk.is_finite() || (1.0 + gk) * (1.0 + e).powi(t as i32) > 2.0 {
-        return None;
-    }
-    // U/L − 1 and μ through expm1/ln1p: no cancellation, a few ulp of f64 (covered by the final
-    // 1 + 64·2⁻⁵³ in `bound`).
-    let log_g = gk.ln_1p() - (-gk).ln_1p(); // ln((1+γ_K)/(1−γ_K))
-    let log_exp = te as f64 * (e.ln_1p() - (-e).ln_1p());
-    let mu = (u.ln_1p() + log_g).exp_m1();
-    Some(LayoutCoeffs { tiles, max_tile_keys, exp_factors, log_g, log_exp, mu })
-}
-
 /// An upper bound of e^x − 1 for x ≥ 0: x(1 + x(½ + x/5))·(1 + 8·2⁻⁵³) for x ≤ ½ (module
 /// documentation; no call into libm on the rows' path), libm's `exp_m1` above (a few ulp, covered by
 /// the final 1 + 64·2⁻⁵³ of [`RowCoeffs::bound`]) and for NaN.
@@ -244,11 +212,6 @@ static PHI_FLUSH_BASE: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| (E
 
 /// ρ, f, μ and the absolute term of one row (see the module documentation).
 pub fn row_coeffs(p: &RowInputs) -> RowCoeffs {
-    row_coeffs_with(layout_coeffs(p.layout.tiles, p.layout.max_tile_keys, p.exp_factors), p)
-}
-
-/// [`row_coeffs`] with its layout part given (it must be `layout_coeffs` of `p`'s layout and T_e).
-pub fn row_coeffs_with(lc: Option<LayoutCoeffs>, p: &RowInputs) -> RowCoeffs {
     let inf =
         RowCoeffs { rho: f64::INFINITY, flush: f64::INFINITY, mu: f64::INFINITY, abs: f64::INFINITY, max_value: 0.0 };
     let RowLayout { n_keys: n, tiles: t, max_tile_keys: b } = p.layout;
@@ -258,18 +221,27 @@ pub fn row_coeffs_with(lc: Option<LayoutCoeffs>, p: &RowInputs) -> RowCoeffs {
     if !(p.abs_dot.is_finite() && p.abs_dot <= 1e37 && p.computed_range.is_finite()) {
         return inf;
     }
-    let Some(lc) = lc else { return inf };
-    debug_assert_eq!((lc.tiles, lc.max_tile_keys, lc.exp_factors), (t, b, p.exp_factors));
     let u = U32;
+    let e = EXP_REL_ERR;
+    let k = (b + t).saturating_sub(1).max(1);
+    let gk = gamma(k, u);
+    let te = p.exp_factors.max(1).min(t.max(1)) as i32;
+    if !gk.is_finite() || (1.0 + gk) * (1.0 + e).powi(t as i32) > 2.0 {
+        return inf;
+    }
     let es = score_error(p.d, p.abs_dot);
     let theta = es + u * p.computed_range;
-    let log_ratio = 2.0 * theta + lc.log_exp + lc.log_g;
+    // U/L − 1 and μ through expm1/ln1p: no cancellation, a few ulp of f64 (covered by the final
+    // 1 + 64·2⁻⁵³ in `bound`).
+    let log_g = gk.ln_1p() - (-gk).ln_1p(); // ln((1+γ_K)/(1−γ_K))
+    let log_ratio = 2.0 * theta + te as f64 * (e.ln_1p() - (-e).ln_1p()) + log_g;
     let rho = 0.5 * expm1_up(log_ratio);
     let phi = *PHI_FLUSH_BASE * (1.0 + expm1_up(2.0 * es));
     let flush = (n - 1) as f64 * phi;
     let abs = (n + t + 1) as f64 * TINY;
     let max_value = f32::MAX as f64 / (4.0 * (n + t) as f64);
-    RowCoeffs { rho, flush, mu: lc.mu, abs, max_value }
+    let mu = (u.ln_1p() + log_g).exp_m1();
+    RowCoeffs { rho, flush, mu, abs, max_value }
 }
 
 /// The bound on |ô_ic − o_ic| for one element: `dev` ≥ D_c, `spread` ≥ Δ_c, `vmax` ≥ M_c.
@@ -415,25 +387,6 @@ pub fn bounds_from_stats(h: &Head<'_, f32>, mask: Mask, stats: &[RowStats]) -> V
     out
 }
 
-/// Σ x_l² in f64 over 8 independent lanes (it vectorises). The products of f32 values are exact in
-/// f64; any order of the d − 1 additions errs by at most γ_{d−1}, which the callers' (1 + 4d·2⁻⁵³)
-/// covers together with the square root.
-#[inline(always)]
-fn sum_sq_f64(x: &[f32]) -> f64 {
-    const L: usize = 8;
-    let mut acc = [0.0f64; L];
-    let mut chunks = x.chunks_exact(L);
-    for c in &mut chunks {
-        for j in 0..L {
-            acc[j] += c[j] as f64 * c[j] as f64;
-        }
-    }
-    for (j, &y) in chunks.remainder().iter().enumerate() {
-        acc[j] += y as f64 * y as f64;
-    }
-    acc.iter().sum()
-}
-
 /// Upper bounds over the visible keys J(i) of a row (or of every row of a block).
 #[derive(Debug, Clone, Copy)]
 struct PrefixStats {
@@ -449,7 +402,7 @@ struct PrefixStats {
 
 /// The running statistics of the keys [0, seen): max ‖k_j‖² (the square root is taken when read,
 /// it is monotone) and the per-column extremes of the values. Norms are computed in f64 from the
-/// f32 inputs and enlarged by (1 + 4d·2⁻⁵³) for their own rounding ([`sum_sq_f64`]); in f32,
+/// f32 inputs ([`sum_sq_f64`]) and rounded up by [`norm_up`]; in f32,
 /// max_c (hi − lo) rounded to nearest is within a relative u₃₂ of the exact difference, so it is
 /// widened by (1 + 2⁻²³); |x| and max are exact (plain comparisons, finite inputs).
 #[derive(Debug, Clone)]
@@ -508,15 +461,14 @@ impl Running {
             step(j, a, b);
         }
         let max = |v: [f32; L]| v.iter().fold(0f32, |m, &x| if x > m { x } else { m });
-        let up = 1.0 + 4.0 * d as f64 * U64;
-        (self.k2max.sqrt() * up, max(rg) as f64 * (1.0 + 2.0 * U32), max(m) as f64)
+        (norm_up(self.k2max.sqrt(), d), max(rg) as f64 * (1.0 + 2.0 * U32), max(m) as f64)
     }
 }
 
 /// ‖q_i‖ rounded up (see [`Running`]).
 #[inline(always)]
 fn qnorm_up(h: &Head<'_, f32>, i: usize) -> f64 {
-    sum_sq_f64(h.q_row(i)).sqrt() * (1.0 + 4.0 * h.d as f64 * U64)
+    norm_up(sum_sq_f64(h.q_row(i)).sqrt(), h.d)
 }
 
 /// Body of [`block_stats`]: one serial pass over the keys in position order; per block of rows, the
@@ -851,7 +803,6 @@ mod tests {
             let h = Head::new(&s.q, &s.k, &s.v, n, d, dv).unwrap();
             let t = Tiling::new(16, 64);
             let got = cheap_row_bounds(&h, Mask::Causal, t);
-            let up = 1.0 + 4.0 * d as f64 * U64;
             let (mut k2max, mut hi, mut lo) = (0f64, vec![f32::NEG_INFINITY; dv], vec![f32::INFINITY; dv]);
             for (i, g) in got.iter().enumerate() {
                 k2max = k2max.max(sum_sq_f64(h.k_row(i)));
@@ -861,8 +812,8 @@ mod tests {
                 }
                 let rg = hi.iter().zip(&lo).map(|(a, b)| a - b).fold(0f32, f32::max) as f64 * (1.0 + 2.0 * U32);
                 let m = hi.iter().zip(&lo).map(|(a, b)| a.abs().max(b.abs())).fold(0f32, f32::max) as f64;
-                let qn = sum_sq_f64(h.q_row(i)).sqrt() * up;
-                let a = qn * (k2max.sqrt() * up);
+                let qn = norm_up(sum_sq_f64(h.q_row(i)).sqrt(), d);
+                let a = qn * norm_up(k2max.sqrt(), d);
                 let want = row_coeffs(&RowInputs::a_priori(d, t.row_layout(i + 1), a, 2.0 * a)).bound(rg, rg, m);
                 assert_eq!(g.to_bits(), want.to_bits(), "n = {n}, row {i}");
             }
