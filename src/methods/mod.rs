@@ -110,7 +110,6 @@ pub trait AttentionMethod: Send + Sync {
     }
 }
 
-/// Masks the approximate methods accept.
 /// The checks every full-or-causal method runs first: the head ([`Head::check`]), the mask
 /// ([`full_or_causal`]) and the requested weight rows ([`check_rows`]).
 pub(crate) fn check_full_or_causal_request(name: &str, h: &Head<'_, f32>, req: &Request<'_>) -> Result<()> {
@@ -119,6 +118,7 @@ pub(crate) fn check_full_or_causal_request(name: &str, h: &Head<'_, f32>, req: &
     check_rows(h, req.weight_rows)
 }
 
+/// Masks the approximate methods accept.
 pub(crate) fn full_or_causal(name: &str, mask: Mask) -> Result<()> {
     match mask {
         Mask::Full | Mask::Causal => Ok(()),
