@@ -20,6 +20,7 @@
 //! the per-row work is ≥ the sum of the small blocks; one tree over all keys with prefix-inserted
 //! sums has per-row work independent of where i falls.
 pub mod batch;
+pub mod build;
 pub mod certificate;
 pub mod compare;
 pub mod dense;

@@ -11,7 +11,7 @@
 //! * Aggregates over inserted keys: count m, S_c = Σ v_jc, A_c = Σ |v_jc|, max_c A_c. Inserting
 //!   key j walks from its leaf up to its frontier node ([`Tree::set_frontier`]; the root by
 //!   default): O(depth · dv).
-use crate::theory::solver::{norm_up, radius_up};
+use crate::theory::solver::norm_up;
 
 pub const NONE: u32 = u32::MAX;
 
@@ -79,31 +79,25 @@ impl Tree {
     /// [`Tree::build`], and a node whose radius is ≤ `tight_r` is a leaf whatever its size.
     pub fn build_with(k: &[f32], v: &[f32], n: usize, d: usize, dv: usize, leaf: usize, tight_r: f64) -> Tree {
         let leaf = leaf.max(1);
-        let mut perm: Vec<u32> = (0..n as u32).collect();
-        let mut nodes: Vec<Node> = Vec::with_capacity(2 * n / leaf + 2);
-        let mut z: Vec<f64> = Vec::new();
-        if n > 0 {
-            // Key rows are kept in `perm` order (reordered at each split) so that every node reads
-            // its keys contiguously.
-            // Two buffers in turn: a node reads its rows from one and writes them, reordered for its
-            // children, into the other.
-            let (mut kb, mut kb2) = (k[..n * d].to_vec(), vec![0.0f32; n * d]);
-            build_rec(&mut kb, &mut kb2, d, (leaf, tight_r), &mut perm, 0, n, NONE, &mut nodes, &mut z);
-        }
-        // Keys and values in leaf order (in parallel: 2·n·(d + dv)·4 bytes to write).
-        let gather = |src: &[f32], w: usize| {
+        let (nodes, z, perm, kperm, scratch) = if n > 0 {
+            super::build::build_nodes(k, n, d, super::build::LeafRule { leaf, tight_r })
+        } else {
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new())
+        };
+        // Values in leaf order (in parallel: n·dv·4 bytes to gather), into the build's scratch buffer.
+        let vperm = {
             use rayon::prelude::*;
-            let mut dst = vec![0.0f32; n * w];
-            if w > 0 {
-                dst.par_chunks_mut(w * 256).zip(perm.par_chunks(256)).for_each(|(dc, pc)| {
-                    for (row, &p) in dc.chunks_exact_mut(w).zip(pc) {
-                        row.copy_from_slice(&src[p as usize * w..(p as usize + 1) * w]);
+            let mut dst = scratch;
+            dst.resize(n * dv, 0.0);
+            if dv > 0 {
+                dst.par_chunks_mut(dv * 256).zip(perm.par_chunks(256)).for_each(|(dc, pc)| {
+                    for (row, &p) in dc.chunks_exact_mut(dv).zip(pc) {
+                        row.copy_from_slice(&v[p as usize * dv..(p as usize + 1) * dv]);
                     }
                 });
             }
             dst
         };
-        let (kperm, vperm) = rayon::join(|| gather(k, d), || gather(v, dv));
         let mut leaf_of = vec![NONE; n];
         for (id, nd) in nodes.iter().enumerate() {
             if nd.is_leaf() {
@@ -323,92 +317,6 @@ impl Tree {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-/// `kb` holds the key rows in `perm` order (row t ↔ perm[t], same indexing as `perm`); `kb2` (same
-/// shape) receives them reordered for the children, which use the two buffers the other way round.
-fn build_rec(
-    kb: &mut [f32],
-    kb2: &mut [f32],
-    d: usize,
-    (leaf, tight_r): (usize, f64),
-    perm: &mut [u32],
-    lo: usize,
-    hi: usize,
-    parent: u32,
-    nodes: &mut Vec<Node>,
-    z: &mut Vec<f64>,
-) -> u32 {
-    let id = nodes.len() as u32;
-    let m = hi - lo;
-    let (c, mn, mx, r2) = node_stats(&kb[lo * d..hi * d], d);
-    let r = radius_up(r2.sqrt(), d);
-    nodes.push(Node { lo: lo as u32, hi: hi as u32, left: NONE, right: NONE, parent, r });
-    z.extend_from_slice(&c);
-    if m <= leaf || r <= tight_r {
-        perm[lo..hi].sort_unstable();
-        return id;
-    }
-    // Widest coordinate.
-    let (mut best, mut wbest) = (0usize, -1.0f64);
-    for t in 0..d {
-        if (mx[t] - mn[t]) as f64 > wbest {
-            wbest = (mx[t] - mn[t]) as f64;
-            best = t;
-        }
-    }
-    // Split point: the largest gap between consecutive sorted values of that coordinate among the
-    // middle half of the keys (balance ≥ 1/4, so depth ≤ log_{4/3} n), so that tight clusters are
-    // not cut when a gap separates them.
-    // Sort (coordinate, position) pairs held contiguously (ties broken by position: deterministic).
-    // Only the middle half must be in sorted order (and its left neighbour): two selections and a
-    // sort of m/2 keys.
-    let mut keyed: Vec<(f32, u32, u32)> = (0..m).map(|t| (kb[(lo + t) * d + best], perm[lo + t], t as u32)).collect();
-    let cmp = |a: &(f32, u32, u32), b: &(f32, u32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-    let (q1, q3) = ((m / 4).max(1) - 1, (3 * m / 4).min(m - 1));
-    keyed.select_nth_unstable_by(q1, cmp);
-    keyed[q1 + 1..].select_nth_unstable_by(q3 - q1 - 1, cmp);
-    keyed[q1 + 1..q3].sort_unstable_by(cmp);
-    for (t, &(_, p, src)) in keyed.iter().enumerate() {
-        perm[lo + t] = p;
-        let src = lo + src as usize;
-        kb2[(lo + t) * d..(lo + t + 1) * d].copy_from_slice(&kb[src * d..(src + 1) * d]);
-    }
-    let val = |t: usize| keyed[t].0;
-    let (mut mid, mut gap) = (m / 2, -1.0f32);
-    for t in (m / 4).max(1)..=(3 * m / 4).min(m - 1) {
-        let g = val(t) - val(t - 1);
-        if g > gap {
-            gap = g;
-            mid = t;
-        }
-    }
-    if m < PAR_BUILD_MIN {
-        let l = build_rec(kb2, kb, d, (leaf, tight_r), perm, lo, lo + mid, id, nodes, z);
-        let r = build_rec(kb2, kb, d, (leaf, tight_r), perm, lo + mid, hi, id, nodes, z);
-        nodes[id as usize].left = l;
-        nodes[id as usize].right = r;
-        return id;
-    }
-    // Large node: build both subtrees in parallel into their own arrays (ids local, ranges global),
-    // then append them in preorder — the same numbering as the sequential recursion.
-    let (pl, pr) = perm.split_at_mut(lo + mid);
-    let (kl, kr) = kb2.split_at_mut((lo + mid) * d);
-    let (kl2, kr2) = kb.split_at_mut((lo + mid) * d);
-    let sub = |kb: &mut [f32], kb2: &mut [f32], perm: &mut [u32], a: usize, b: usize| {
-        let (mut nn, mut zz) = (Vec::new(), Vec::new());
-        build_rec(kb, kb2, d, (leaf, tight_r), perm, a, b, NONE, &mut nn, &mut zz);
-        (nn, zz)
-    };
-    let r = hi - lo - mid;
-    let ((ln, lz), (rn, rz)) =
-        rayon::join(|| sub(kl, kl2, pl, lo, lo + mid), || sub(&mut kr[..r * d], &mut kr2[..r * d], &mut pr[..r], 0, r));
-    let l = append_subtree(nodes, z, ln, lz, id, 0);
-    let r = append_subtree(nodes, z, rn, rz, id, (lo + mid) as u32);
-    nodes[id as usize].left = l;
-    nodes[id as usize].right = r;
-    id
-}
-
 /// One frontier subtree's share of the work: its keys and its slices of the node arrays.
 struct Part<'a> {
     root: usize,
@@ -515,44 +423,6 @@ fn take<'a, T>(x: &mut &'a mut [T], w: usize, o: usize, lo: usize, hi: usize) ->
     mine
 }
 
-/// A node's centre (the mean of its keys), bounding box and max squared distance to the centre.
-type NodeStats = (Vec<f64>, Vec<f32>, Vec<f32>, f64);
-
-#[inline(always)]
-fn node_stats_body(rows: &[f32], d: usize) -> NodeStats {
-    let m = rows.len() / d;
-    // Centre (the mean of the node's keys) and bounding box, in one pass over the key rows.
-    let mut c = vec![0.0f64; d];
-    let mut mn = vec![f32::INFINITY; d];
-    let mut mx = vec![f32::NEG_INFINITY; d];
-    for row in rows.chunks_exact(d) {
-        for (ci, &x) in c.iter_mut().zip(row) {
-            *ci += x as f64;
-        }
-        for ((a, b), &x) in mn.iter_mut().zip(mx.iter_mut()).zip(row) {
-            *a = if x < *a { x } else { *a };
-            *b = if x > *b { x } else { *b };
-        }
-    }
-    c.iter_mut().for_each(|x| *x /= m as f64);
-    let mut r2 = 0.0f64;
-    for row in rows.chunks_exact(d) {
-        r2 = r2.max(dist2(&c, row));
-    }
-    (c, mn, mx, r2)
-}
-
-per_isa! {
-    /// [`node_stats_body`] compiled for the best instruction set of this CPU (same bits on every path).
-    fn node_stats(rows: &[f32], d: usize) -> NodeStats = node_stats_body;
-}
-
-/// ‖x − c‖² for an f32 row x and an f64 point c, in f64 with lane-split sums (fixed order; [`crate::theory::solver::radius_up`]'s γ_{d+5} holds for any summation order).
-#[inline(always)]
-fn dist2(c: &[f64], x: &[f32]) -> f64 {
-    super::lanes::lanes_sum_pairs(c, x, |c, x| (x as f64 - c) * (x as f64 - c))
-}
-
 /// One past the last preorder id of the subtree rooted at `id` (its rightmost leaf + 1).
 fn subtree_end(nodes: &[Node], mut id: usize) -> usize {
     while !nodes[id].is_leaf() {
@@ -563,33 +433,6 @@ fn subtree_end(nodes: &[Node], mut id: usize) -> usize {
 
 /// [`Tree::insert_range`] runs in parallel from this many keys on.
 const PAR_INSERT_MIN: usize = 64;
-
-/// Nodes with at least this many keys build their two subtrees in parallel.
-const PAR_BUILD_MIN: usize = 16384;
-
-/// Append a subtree built with local ids (root 0, parent NONE) and key ranges offset by `shift`
-/// (its `perm` slice started at global position `shift`); returns the root's global id.
-fn append_subtree(
-    nodes: &mut Vec<Node>,
-    z: &mut Vec<f64>,
-    sub: Vec<Node>,
-    subz: Vec<f64>,
-    parent: u32,
-    shift: u32,
-) -> u32 {
-    let off = nodes.len() as u32;
-    let fix = |x: u32| if x == NONE { NONE } else { x + off };
-    for (t, mut nd) in sub.into_iter().enumerate() {
-        nd.left = fix(nd.left);
-        nd.right = fix(nd.right);
-        nd.parent = if t == 0 { parent } else { fix(nd.parent) };
-        nd.lo += shift;
-        nd.hi += shift;
-        nodes.push(nd);
-    }
-    z.extend_from_slice(&subz);
-    off
-}
 
 /// max_j ‖k_j‖ over f32 keys, rounded up (K of [`crate::theory::solver::score_error`]).
 pub fn max_key_norm(k: &[f32], d: usize) -> f64 {
@@ -676,7 +519,7 @@ mod tests {
     #[test]
     fn parallel_build_keeps_the_tree_invariants() {
         // n above PAR_BUILD_MIN: the top levels are built by rayon::join and appended.
-        let n = 3 * PAR_BUILD_MIN;
+        let n = 3 * super::super::build::PAR_BUILD_MIN;
         let mut rng = crate::rng::seeded(5);
         let h = crate::data::synthetic::gaussian(&mut rng, n, 3, 1, 1.0);
         let t = Tree::build(&h.k, &h.v, n, 3, 1, 8);
