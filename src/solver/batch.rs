@@ -37,7 +37,10 @@ fn first_factor(delta: f64, m: usize, d: usize) -> f64 {
     (node_factor(delta, true) + first_order_rounding(m, d) * delta) * (1.0 + 4.0 * U64)
 }
 
-/// The tree's frontier nodes with at least one inserted key, gathered contiguously once per chunk.
+/// The tree's frontier nodes with at least one inserted key, contiguously: built once per probe
+/// ([`FrontierBlock::gather`]) or kept across the solve's chunks ([`FrontierBlock::sync`]: a node
+/// enters when it receives its first key, and only the nodes an insertion touched are updated —
+/// centres and radii never change).
 #[derive(Debug, Default)]
 pub struct FrontierBlock {
     pub ids: Vec<u32>,
@@ -50,27 +53,53 @@ pub struct FrontierBlock {
     /// min(max_c A_c(1 + 2γ), m V_max) ([`node_abs_bound`]).
     pub absb: Vec<f64>,
     pub mmax: usize,
+    /// Frontier index → slot in this block (u32::MAX: not in it yet).
+    slot: Vec<u32>,
 }
 
 impl FrontierBlock {
+    /// Every non-empty frontier node, in frontier order.
     pub fn gather(tree: &Tree, vmax: f64) -> FrontierBlock {
-        let (d, dv) = (tree.d, tree.dv);
         let mut fb = FrontierBlock::default();
-        for &id in &tree.frontier {
-            let i = id as usize;
+        let all: Vec<u32> = (0..tree.frontier.len() as u32).collect();
+        fb.sync(tree, vmax, &all);
+        fb
+    }
+
+    /// Bring the nodes of frontier indices `touched` up to date with `tree` (appending those that
+    /// are new and non-empty).
+    pub fn sync(&mut self, tree: &Tree, vmax: f64, touched: &[u32]) {
+        let (d, dv) = (tree.d, tree.dv);
+        if self.slot.len() != tree.frontier.len() {
+            self.slot = vec![u32::MAX; tree.frontier.len()];
+        }
+        for &fi in touched {
+            let i = tree.frontier[fi as usize] as usize;
             let m = tree.count[i] as usize;
             if m == 0 {
                 continue;
             }
-            fb.ids.push(id);
-            fb.z.extend_from_slice(&tree.z[i * d..(i + 1) * d]);
-            fb.s.extend_from_slice(&tree.s[i * dv..(i + 1) * dv]);
-            fb.m.push(m as f64);
-            fb.r.push(tree.nodes[i].r);
-            fb.absb.push(node_abs_bound(tree.amax[i], m, vmax));
-            fb.mmax = fb.mmax.max(m);
+            let at = match self.slot[fi as usize] {
+                u32::MAX => {
+                    self.slot[fi as usize] = self.ids.len() as u32;
+                    self.ids.push(i as u32);
+                    self.z.extend_from_slice(&tree.z[i * d..(i + 1) * d]);
+                    self.s.extend_from_slice(&tree.s[i * dv..(i + 1) * dv]);
+                    self.m.push(0.0);
+                    self.r.push(tree.nodes[i].r);
+                    self.absb.push(0.0);
+                    self.ids.len() - 1
+                }
+                a => {
+                    let a = a as usize;
+                    self.s[a * dv..(a + 1) * dv].copy_from_slice(&tree.s[i * dv..(i + 1) * dv]);
+                    a
+                }
+            };
+            self.m[at] = m as f64;
+            self.absb[at] = node_abs_bound(tree.amax[i], m, vmax);
+            self.mmax = self.mmax.max(m);
         }
-        fb
     }
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -440,38 +469,51 @@ fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc
     let nf = fb.len();
     let n8 = nf / LANES * LANES;
     let (a, delta, acc, w, mm, absb) = (&a[..nf], &delta[..nf], &acc[..nf], &mut w[..nf], &fb.m[..nf], &fb.absb[..nf]);
-    let (mut zm, mut zmd, mut zad, mut dm) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0f64; LANES]);
-    let mut special = 0usize;
-    let mut one = |f: usize,
-                   l: usize,
-                   zm: &mut [f64; LANES],
-                   zmd: &mut [f64; LANES],
-                   zad: &mut [f64; LANES],
-                   dm: &mut [f64; LANES]| {
-        let keep = (acc[f] == 1) & (a[f] >= cut);
-        special += ((acc[f] == 2) | ((acc[f] == 1) & (a[f] < cut))) as usize;
-        let wv = if keep { w[f] } else { 0.0 };
-        w[f] = wv;
-        let dl = if keep { delta[f] } else { 0.0 };
-        zm[l] += wv * mm[f];
-        zmd[l] += wv * mm[f] * dl;
-        zad[l] += wv * absb[f] * dl;
-        dm[l] = if dl > dm[l] { dl } else { dm[l] };
-    };
-    for b in (0..n8).step_by(LANES) {
+    // One lane-split pass (lane l takes the entries ≡ l mod LANES; the tail is summed apart and
+    // added last), branch-free so that it vectorises; `special` is counted per lane in f64.
+    let (mut zm, mut zmd, mut zad, mut dm, mut sp) = ([0.0f64; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    for ((((ac, ax), (dc, wc)), mc), bc) in acc[..n8]
+        .chunks_exact(LANES)
+        .map(|c| <[u8; LANES]>::try_from(c).expect("chunks_exact"))
+        .zip(a[..n8].chunks_exact(LANES))
+        .zip(delta[..n8].chunks_exact(LANES).zip(w[..n8].chunks_exact_mut(LANES)))
+        .zip(mm[..n8].chunks_exact(LANES))
+        .zip(absb[..n8].chunks_exact(LANES))
+    {
+        // Masks as 0/1 factors (w, Δ ≥ 0 finite: x·1 = x and x·0 = +0, the values a select gives),
+        // so that the lanes vectorise without branches.
+        let one = ac.map(|x| (x == 1) as u8 as f64);
+        let two = ac.map(|x| (x == 2) as u8 as f64);
+        let above: [f64; LANES] = std::array::from_fn(|l| (ax[l] >= cut) as u8 as f64);
         for l in 0..LANES {
-            one(b + l, l, &mut zm, &mut zmd, &mut zad, &mut dm);
+            let keep = one[l] * above[l];
+            let wv = wc[l] * keep;
+            wc[l] = wv;
+            let d = dc[l] * keep;
+            zm[l] += wv * mc[l];
+            zmd[l] += wv * mc[l] * d;
+            zad[l] += wv * bc[l] * d;
+            dm[l] = if d > dm[l] { d } else { dm[l] };
+            sp[l] += two[l] + one[l] - keep;
         }
     }
-    let (mut tm, mut tmd, mut tad, mut tdm) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0f64; LANES]);
+    let (mut tm, mut tmd, mut tad, mut tdm, mut tsp) = (0.0f64, 0.0, 0.0, 0.0f64, 0usize);
     for f in n8..nf {
-        one(f, 0, &mut tm, &mut tmd, &mut tad, &mut tdm);
+        let keep = (acc[f] == 1) & (a[f] >= cut);
+        tsp += ((acc[f] == 2) | ((acc[f] == 1) & (a[f] < cut))) as usize;
+        let wv = if keep { w[f] } else { 0.0 };
+        w[f] = wv;
+        let d = if keep { delta[f] } else { 0.0 };
+        tm += wv * mm[f];
+        tmd += wv * mm[f] * d;
+        tad += wv * absb[f] * d;
+        tdm = if d > tdm { d } else { tdm };
     }
     ZerothSums {
-        zm: fold_lanes(zm) + tm[0],
-        zmd: fold_lanes(zmd) + tmd[0],
-        zad: fold_lanes(zad) + tad[0],
-        dmax: dm.iter().chain(&tdm[..1]).fold(0.0f64, |x, &y| if y > x { y } else { x }),
-        special,
+        zm: fold_lanes(zm) + tm,
+        zmd: fold_lanes(zmd) + tmd,
+        zad: fold_lanes(zad) + tad,
+        dmax: dm.iter().fold(tdm, |x, &y| if y > x { y } else { x }),
+        special: sp.iter().sum::<f64>() as usize + tsp,
     }
 }

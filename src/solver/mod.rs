@@ -115,7 +115,7 @@ pub struct Stats {
     pub first_order_terms: usize,
     /// Seconds spent inserting keys into the tree (tree plan).
     pub insert_secs: f64,
-    /// Seconds spent gathering the frontier per chunk (tree plan).
+    /// Seconds spent updating the frontier block after each chunk's insertion (tree plan).
     pub gather_secs: f64,
 }
 
@@ -271,13 +271,11 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let b = opts.band;
             let mut c0 = 0;
             let (mut kband, mut vband) = (Vec::new(), Vec::new());
+            let mut fb = batch::FrontierBlock::default();
             while c0 < h.nq {
                 let c1 = (c0 + b).min(h.nq);
                 let (lo, hi) = (c0.max(rows.start), c1);
                 if lo < hi {
-                    let tg = std::time::Instant::now();
-                    let fb = batch::FrontierBlock::gather(t, p.vmax);
-                    stats.gather_secs += tg.elapsed().as_secs_f64();
                     let (r0, r1) = (lo - rows.start, hi - rows.start);
                     let t_ref: &Tree = t;
                     let band = batch::Band::widen(p, c0, c1, &mut kband, &mut vband);
@@ -310,8 +308,11 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                     }
                 }
                 let ti = std::time::Instant::now();
-                t.insert_range(h.k, h.v, c1);
+                let touched = t.insert_range(h.k, h.v, c1);
                 stats.insert_secs += ti.elapsed().as_secs_f64();
+                let tg = std::time::Instant::now();
+                fb.sync(t, p.vmax, &touched);
+                stats.gather_secs += tg.elapsed().as_secs_f64();
                 c0 = c1;
             }
         }

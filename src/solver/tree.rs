@@ -241,17 +241,18 @@ impl Tree {
     /// ranges of preorder ids, and each node receives its keys in position order — counts, value
     /// sums and D are bitwise those of inserting key by key (`Tree::insert_next`, the tests'
     /// reference), M is one GEMM per node and call (same bits for the same calls), whatever the
-    /// thread count.
-    pub fn insert_range(&mut self, k: &[f32], v: &[f32], end: usize) {
+    /// thread count. Returns the frontier indices of the nodes that received keys (increasing).
+    pub fn insert_range(&mut self, k: &[f32], v: &[f32], end: usize) -> Vec<u32> {
         use rayon::prelude::*;
         let (d, dv, start) = (self.d, self.dv, self.inserted);
         if end <= start {
-            return;
+            return Vec::new();
         }
         let mut keys: Vec<(u32, u32)> =
             (start..end).map(|j| (self.frontier_index[self.frontier_of[j] as usize], j as u32)).collect();
         keys.sort_unstable();
         let mut parts: Vec<Part<'_>> = Vec::new();
+        let mut touched = Vec::new();
         let has_moments = self.moments.is_some();
         {
             let (mut count, mut s, mut a, mut amax) =
@@ -264,6 +265,7 @@ impl Tree {
             let mut t = 0;
             while t < keys.len() {
                 let fi = keys[t].0 as usize;
+                touched.push(fi as u32);
                 let t1 = t + keys[t..].iter().take_while(|x| x.0 as usize == fi).count();
                 let root = self.frontier[fi] as usize;
                 let hi = subtree_end(&self.nodes, root);
@@ -297,6 +299,7 @@ impl Tree {
             parts.into_par_iter().with_min_len(8).for_each_init(PartScratch::default, run);
         }
         self.inserted = end;
+        touched
     }
 
     /// Forget every inserted key (keeps the structure).
