@@ -18,6 +18,9 @@
 //!   rows, and so every leaf's, in position order: the leaf order needs no sort, and the buffer the
 //!   leaves end in is the tree's `kperm`.
 //!
+//! Trees over ≥ [`super::skeleton::SKELETON_MIN`] keys get their top levels from a sample
+//! ([`super::skeleton`]) and run this recursion per bucket.
+//!
 //! Only the split rule and the radii matter for the solver's work; soundness needs only r ≥ ‖k_j − z‖
 //! for every key j of the node. Every sum is in position order and every choice is a function of the
 //! node's keys, so the tree is the same whatever the thread count (nodes of ≥ [`PAR_BUILD_MIN`] keys
@@ -52,7 +55,7 @@ impl Summary {
         }
     }
     /// The coordinate of widest range (the first one on ties).
-    fn widest(&self) -> usize {
+    pub(super) fn widest(&self) -> usize {
         let (mut best, mut wbest) = (0usize, -1.0f64);
         for (t, (a, b)) in self.mn.iter().zip(&self.mx).enumerate() {
             let w = (*b as f64) - (*a as f64);
@@ -67,14 +70,14 @@ impl Summary {
 
 /// f32 → i32 with the same order as `f32::total_cmp` (so −0 < +0; inputs are finite).
 #[inline(always)]
-fn order_key(x: f32) -> i32 {
+pub(super) fn order_key(x: f32) -> i32 {
     let b = x.to_bits() as i32;
     b ^ ((((b >> 31) as u32) >> 1) as i32)
 }
 
 /// Inverse of [`order_key`].
 #[inline(always)]
-fn key_value(k: i32) -> f32 {
+pub(super) fn key_value(k: i32) -> f32 {
     f32::from_bits((k ^ ((((k >> 31) as u32) >> 1) as i32)) as u32)
 }
 
@@ -127,6 +130,8 @@ pub struct Threshold {
     pub key: i32,
     pub pos: u32,
     pub left: usize,
+    /// For a gap split: the key of the largest value below the gap (`key` is the smallest above).
+    pub below: Option<i32>,
 }
 
 /// The split of a node of m ≥ 2 keys (module doc): `keys` are the [`order_key`]s of its widest
@@ -159,7 +164,7 @@ pub fn split_threshold(keys: &[i32], pos: &[u32], sel: &mut Vec<i32>) -> Thresho
             lo[t] = lo[t].min(k);
             hi[t] = hi[t].max(k);
         }
-        let (mut prev, mut gap, mut right_key) = (None::<i32>, -1.0f64, kb);
+        let (mut prev, mut gap, mut right_key, mut left_key) = (None::<i32>, -1.0f64, kb, ka);
         for t in 0..nb {
             if lo[t] > hi[t] {
                 continue;
@@ -169,6 +174,7 @@ pub fn split_threshold(keys: &[i32], pos: &[u32], sel: &mut Vec<i32>) -> Thresho
                 if g > gap {
                     gap = g;
                     right_key = lo[t];
+                    left_key = p;
                 }
             }
             prev = Some(hi[t]);
@@ -176,14 +182,14 @@ pub fn split_threshold(keys: &[i32], pos: &[u32], sel: &mut Vec<i32>) -> Thresho
         if gap > 0.0 {
             // Left: every value below the gap's upper end.
             let left = keys.iter().filter(|&&k| k < right_key).count();
-            return Threshold { key: right_key, pos: 0, left };
+            return Threshold { key: right_key, pos: 0, left, below: Some(left_key) };
         }
     }
     // No positive gap among the middle values (ties): the median of (value, position).
     let mut pairs: Vec<(i32, u32)> = keys.iter().copied().zip(pos.iter().copied()).collect();
     let mid = m / 2;
     let (_, &mut (key, p), _) = pairs.select_nth_unstable(mid);
-    Threshold { key, pos: p, left: mid }
+    Threshold { key, pos: p, left: mid, below: None }
 }
 
 #[inline(always)]
@@ -221,7 +227,7 @@ per_isa! {
 /// `dst.copy_from_slice(src)`, inlined for the common head dimensions (a `memcpy` call per 256-byte
 /// row costs as much as the row's statistics).
 #[inline(always)]
-fn copy_row(dst: &mut [f32], src: &[f32]) {
+pub(super) fn copy_row(dst: &mut [f32], src: &[f32]) {
     match (dst.len(), <&[f32; 64]>::try_from(src), <&mut [f32; 64]>::try_from(&mut *dst)) {
         (64, Ok(s), Ok(t)) => *t = *s,
         _ => {
@@ -241,12 +247,12 @@ pub struct LeafRule {
 
 /// One node's rows: `cur`/`pcur` where they are now (position order), `other`/`pother` the same
 /// range of the other buffers; `cur_is_out` says whether `cur` is the output buffer.
-struct Rows<'a> {
-    cur: &'a mut [f32],
-    other: &'a mut [f32],
-    pcur: &'a mut [u32],
-    pother: &'a mut [u32],
-    cur_is_out: bool,
+pub(super) struct Rows<'a> {
+    pub cur: &'a mut [f32],
+    pub other: &'a mut [f32],
+    pub pcur: &'a mut [u32],
+    pub pother: &'a mut [u32],
+    pub cur_is_out: bool,
 }
 
 /// The tree over keys `k` (n × d, n ≥ 1): nodes in preorder, centres (nodes × d), the leaf order
@@ -263,6 +269,10 @@ pub fn build_nodes(k: &[f32], n: usize, d: usize, rule: LeafRule) -> Built {
     let mut pscratch: Vec<u32> = (0..n as u32).collect();
     let mut nodes = Vec::with_capacity(2 * n / rule.leaf.max(1) + 2);
     let mut z = Vec::new();
+    if n >= super::skeleton::SKELETON_MIN {
+        let (nodes, z) = super::skeleton::build(k, n, d, rule, &mut out, &mut scratch, &mut pout, &mut pscratch);
+        return (nodes, z, pout, out, scratch);
+    }
     let sm = summary_pass(k, d);
     // The root reads K itself; its children live in `out`.
     root(k, &mut out, &mut scratch, &mut pout, &mut pscratch, d, rule, sm, &mut nodes, &mut z);
@@ -289,7 +299,7 @@ fn root(
 /// Build the node of `rows` (global offset `lo`; `src` overrides `rows.cur` as the source of its
 /// rows — the root reads K); returns its id.
 #[allow(clippy::too_many_arguments)]
-fn node(
+pub(super) fn node(
     src: Option<&[f32]>,
     rows: Rows<'_>,
     lo: usize,
@@ -358,7 +368,7 @@ fn node(
 
 /// Append a subtree built with local ids (root 0, parent NONE; key ranges already global);
 /// returns its root's global id.
-fn append_subtree(nodes: &mut Vec<Node>, z: &mut Vec<f64>, sub: Vec<Node>, subz: Vec<f64>, parent: u32) -> u32 {
+pub(super) fn append_subtree(nodes: &mut Vec<Node>, z: &mut Vec<f64>, sub: Vec<Node>, subz: Vec<f64>, parent: u32) -> u32 {
     let off = nodes.len() as u32;
     let fix = |x: u32| if x == NONE { NONE } else { x + off };
     for (t, mut nd) in sub.into_iter().enumerate() {

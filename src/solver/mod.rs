@@ -28,6 +28,7 @@ pub mod eval;
 pub mod exp64;
 pub mod lanes;
 pub mod planner;
+pub mod skeleton;
 pub mod tree;
 
 pub use planner::{Force, Plan};

@@ -123,3 +123,28 @@ fn first_order_terms_are_used_and_sound_on_peaked_clusters() {
     let (w0, w1) = (work(false), work(true));
     assert!(w1 < w0, "work zeroth order {w0}, first order {w1}");
 }
+
+#[test]
+fn large_trees_from_a_skeleton_are_sound() {
+    // n ≥ skeleton::SKELETON_MIN: the top of the tree is built from a sample and its radii are
+    // triangle-inequality bounds; forced tree plan, rows all over the range checked against float64.
+    let n = super::skeleton::SKELETON_MIN + 3000;
+    for (t, spec) in [
+        DatasetSpec::Clustered { clusters: 32, spread: 1e-3, scale: 2.0 },
+        DatasetSpec::Clustered { clusters: 8, spread: 1e-3, scale: 6.0 },
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = spec.generate(n, 8, 4, 40 + t as u64).unwrap();
+        let vmax = s.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+        let opts = SolverOptions { force: Some(Force::Tree), ..Default::default() };
+        let r = solve(&head(&s), Mask::Causal, 1e-3 * vmax, &opts).unwrap();
+        assert!(r.plan.is_tree());
+        let rows: Vec<usize> = (0..n).step_by(97).chain([n - 1]).collect();
+        for c in compare::check_rows(&head(&s), Mask::Causal, &r, Some(&rows)) {
+            assert!(c.ok(), "{spec:?}: {c:?}");
+        }
+        assert!((r.stats.work as f64) < 0.2 * r.stats.exact_work as f64, "{spec:?}: {:?}", r.stats);
+    }
+}
