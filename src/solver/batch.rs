@@ -20,19 +20,19 @@
 //! node (exact zeros for rejected ones) and every walked term.
 use super::Prepared;
 use super::certificate::{Accum, RowModel, SKIP_BELOW, Terms, node_abs_bound};
-use super::dense::{gemm_ab, gemm_abt};
+use super::dense::{gemm_ab, gemm_ab_f32, gemm_abt};
 use super::eval::{Running, budget_accepts, dot, own_mass, walk};
 use super::exp64::exp_neg_f64;
 use super::lanes::{LANES, fold_lanes, lanes_max, lanes_min, lanes_sum, lanes_sum_above, shifted_exp};
 use super::tree::Tree;
 use crate::reference::widen_into;
 use crate::theory::fp::U64;
-use crate::theory::solver::{delta_scale, first_order_rounding, first_order_scale, node_factor};
+use crate::theory::solver::{delta_scale, first_order_rounding, first_order_scale, first_order_underflow, node_factor};
 
 /// First-order node terms are used only for Δ ≤ this ([`first_order_scale`] stays ≤ 3).
 pub const FIRST_ORDER_MAX_DELTA: f64 = 0.25;
 
-/// The first-order node factor with its rounding: e^Δ − 1 − Δ + γ_{m+d+4}·Δ (rounded up).
+/// The first-order node factor with its rounding: e^Δ − 1 − Δ + γ₃₂(m+d+4)·Δ (rounded up).
 fn first_factor(delta: f64, m: usize, d: usize) -> f64 {
     (node_factor(delta, true) + first_order_rounding(m, d) * delta) * (1.0 + 4.0 * U64)
 }
@@ -176,8 +176,8 @@ pub struct Scratch {
     fo: Vec<(u32, u32, f64)>,
     /// The block's queries in f64.
     qb: Vec<f64>,
-    fo_x: Vec<f64>,
-    fo_y: Vec<f64>,
+    fo_x: Vec<f32>,
+    fo_y: Vec<f32>,
 }
 
 per_isa! {
@@ -338,7 +338,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
                 acc.scale = acc.scale.max(first_order_scale(delta));
                 zm += w * fb.m[f];
                 acc.ez += w * fb.m[f] * fd;
-                acc.en_all += w * fd * fb.absb[f];
+                acc.en_all += w * (fd * fb.absb[f] + first_order_underflow(fb.m[f], d, p.qnorm[i]));
             }
         }
         // f(Δ) ≤ g·Δ with g = f(Δ_max)/Δ_max (rounded up: node_factor's 1 + 64u, and 2u for the division).
@@ -348,7 +348,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         acc.en_all += g * zad;
         sc.accs.push((acc, model));
     }
-    first_order_numerators(tree, fb, qb, d, dv, sc);
+    first_order_numerators(tree, fb, p.q32, lo, d, dv, sc);
     // Numerators: N = W·S_F + P·V_band.
     sc.nb.clear();
     sc.nb.resize(r * dv, 0.0);
@@ -376,12 +376,14 @@ pub fn first_order_work(d: usize, dv: usize) -> usize {
     (d * dv).div_ceil((d + dv).max(1)).max(1)
 }
 
-/// n₁[t] += w·M̂_fᵀq_t for every first-order term (f, t, w) of the block: grouped by node (sorted by
-/// (f, t), so each row receives its terms in increasing f, whatever the thread count), one GEMM per
-/// node over the rows x_t = w·q_t of its group. Each (M̂ᵀ(wq))_c is a dot product of length d over
-/// the rounded products w·q_l — the model of [`crate::theory::solver`] (γ_{m+d+4} per term).
+/// n₁[t] += w·(M̂_fᵀq_t) for every first-order term (f, t, w) of the block: grouped by node (sorted
+/// by (f, t), so each row receives its terms in increasing f, whatever the thread count), one float32
+/// GEMM per node over the rows q_t of its group (the query rows are the f32 inputs: exact), then the
+/// f64 product with w. Each (M̂ᵀq)_c is a float32 dot product of length d — the model of
+/// [`crate::theory::solver::first_order_rounding`] (γ₃₂(m + d + 4) per term, and
+/// [`first_order_underflow`] absolute).
 #[inline(always)]
-fn first_order_numerators(tree: &Tree, fb: &FrontierBlock, qb: &[f64], d: usize, dv: usize, sc: &mut Scratch) {
+fn first_order_numerators(tree: &Tree, fb: &FrontierBlock, q32: &[f32], lo: usize, d: usize, dv: usize, sc: &mut Scratch) {
     if sc.fo.is_empty() {
         return;
     }
@@ -392,15 +394,15 @@ fn first_order_numerators(tree: &Tree, fb: &FrontierBlock, qb: &[f64], d: usize,
         let g1 = g0 + sc.fo[g0..].iter().take_while(|x| x.0 == f).count();
         let k = g1 - g0;
         sc.fo_x.clear();
-        for &(_, t, w) in &sc.fo[g0..g1] {
-            sc.fo_x.extend(qb[t as usize * d..(t as usize + 1) * d].iter().map(|&ql| w * ql));
+        for &(_, t, _) in &sc.fo[g0..g1] {
+            sc.fo_x.extend_from_slice(&q32[(lo + t as usize) * d..(lo + t as usize + 1) * d]);
         }
         sc.fo_y.resize(k * dv, 0.0);
         let (_, mm) = tree.node_moments(fb.ids[f as usize] as usize).expect("first-order node has moments");
-        gemm_ab(k, dv, d, &sc.fo_x, d, mm, &mut sc.fo_y, false);
-        for (&(_, t, _), y) in sc.fo[g0..g1].iter().zip(sc.fo_y.chunks_exact(dv)) {
+        gemm_ab_f32(k, dv, d, &sc.fo_x, d, mm, &mut sc.fo_y, false);
+        for (&(_, t, w), y) in sc.fo[g0..g1].iter().zip(sc.fo_y.chunks_exact(dv)) {
             for (o, &yc) in sc.n1[t as usize * dv..(t as usize + 1) * dv].iter_mut().zip(y) {
-                *o += yc;
+                *o += w * yc as f64;
             }
         }
         g0 = g1;

@@ -26,20 +26,30 @@ pub fn gemm_ab(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c
     unsafe { gemm_raw(m, n, k, c, accumulate, a, lda, b, (1, n as isize)) }
 }
 
+/// [`gemm_ab`] in float32 (the first-order moments and their products, [`super::tree`],
+/// [`super::batch`]); same rounding model with u = 2⁻²⁴.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_ab_f32(m: usize, n: usize, k: usize, a: &[f32], lda: usize, b: &[f32], c: &mut [f32], accumulate: bool) {
+    assert!(lda >= k && (m == 0 || a.len() >= (m - 1) * lda + k), "gemm_ab_f32: shapes of A");
+    assert!(b.len() >= k * n && c.len() >= m * n, "gemm_ab_f32: shapes of B, C");
+    // SAFETY: the asserted lengths cover every index the strides reach.
+    unsafe { gemm_raw(m, n, k, c, accumulate, a, lda, b, (1, n as isize)) }
+}
+
 /// C (m×n, row-major) (+)= A (m×k, row stride `lda`) · B with B's (column, row) strides `bs`; one
 /// thread. Empty shapes are handled here (k = 0: C = 0 unless accumulating).
 ///
 /// SAFETY: the caller guarantees that every addressed element is in bounds of its buffer.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_raw(
+unsafe fn gemm_raw<T: num_traits::Float + 'static>(
     m: usize,
     n: usize,
     k: usize,
-    c: &mut [f64],
+    c: &mut [T],
     accumulate: bool,
-    a: &[f64],
+    a: &[T],
     lda: usize,
-    b: &[f64],
+    b: &[T],
     bs: (isize, isize),
 ) {
     if m == 0 || n == 0 {
@@ -47,7 +57,7 @@ unsafe fn gemm_raw(
     }
     if k == 0 {
         if !accumulate {
-            c[..m * n].fill(0.0);
+            c[..m * n].fill(T::zero());
         }
         return;
     }
@@ -67,8 +77,8 @@ unsafe fn gemm_raw(
             b.as_ptr(),
             bs.0,
             bs.1,
-            if accumulate { 1.0f64 } else { 0.0 },
-            1.0f64,
+            if accumulate { T::one() } else { T::zero() },
+            T::one(),
             false,
             false,
             false,

@@ -66,9 +66,10 @@ pub struct Tree {
     /// Key position → the frontier node above its leaf.
     pub frontier_of: Vec<u32>,
     /// First-order moments of the frontier nodes over their inserted keys (when enabled):
-    /// D = Σ_j (k_j − z) (F × d) and M = Σ_j (k_j − z) v_jᵀ (F × d × dv, row l of node f at
-    /// `(f·d + l)·dv`).
-    pub moments: Option<(Vec<f64>, Vec<f64>)>,
+    /// D = Σ_j (k_j − z) (F × d, float64) and M = Σ_j (k_j − z) v_jᵀ (F × d × dv, row l of node f
+    /// at `(f·d + l)·dv`, float32: its rounding, γ₃₂ relative to Σ_j |k_jl − z_l||v_jc|, is part of
+    /// [`crate::theory::solver::first_order_rounding`]).
+    pub moments: Option<(Vec<f64>, Vec<f32>)>,
 }
 
 impl Tree {
@@ -140,12 +141,12 @@ impl Tree {
             self.moments = None;
             return false;
         }
-        self.moments = Some((vec![0.0; f * self.d], vec![0.0; f * self.d * self.dv]));
+        self.moments = Some((vec![0.0; f * self.d], vec![0.0f32; f * self.d * self.dv]));
         true
     }
 
     /// D and M of frontier node `id` (if moments are kept and `id` is on the frontier).
-    pub fn node_moments(&self, id: usize) -> Option<(&[f64], &[f64])> {
+    pub fn node_moments(&self, id: usize) -> Option<(&[f64], &[f32])> {
         let (d1, m1) = self.moments.as_ref()?;
         let fi = self.frontier_index[id];
         if fi == NONE {
@@ -198,7 +199,7 @@ impl Tree {
                 let dl = k[l] as f64 - z[l];
                 dd[l] += dl;
                 for (m, &vc) in mm[l * dv..(l + 1) * dv].iter_mut().zip(v) {
-                    *m += dl * vc as f64;
+                    *m += (dl as f32) * vc;
                 }
             }
         }
@@ -329,7 +330,7 @@ struct Part<'a> {
     s: &'a mut [f64],
     a: &'a mut [f64],
     amax: &'a mut [f64],
-    moments: Option<(&'a mut [f64], &'a mut [f64])>,
+    moments: Option<(&'a mut [f64], &'a mut [f32])>,
 }
 
 /// What every [`Part`] of one insertion reads: the tree's structure, the centres and the head's rows.
@@ -348,9 +349,10 @@ struct InsertCtx<'a> {
 struct PartScratch {
     /// Nodes whose sums changed.
     touched: Vec<u32>,
-    /// (K − z)ᵀ (d × m) and V (m × dv) of the part's keys, in f64.
+    /// (K − z)ᵀ (d × m) of the part's keys in f64 (for D) and rounded to f32, and their V (m × dv).
     dt: Vec<f64>,
-    vf: Vec<f64>,
+    dt32: Vec<f32>,
+    vf: Vec<f32>,
 }
 
 per_isa! {
@@ -363,7 +365,7 @@ per_isa! {
 fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>, sc: &mut PartScratch) {
     let InsertCtx { nodes, leaf_of, z, k, v, d, dv } = *cx;
     let Part { root, base, keys, count, s, a, amax, moments } = part;
-    let PartScratch { touched, dt, vf } = sc;
+    let PartScratch { touched, dt, dt32, vf } = sc;
     touched.clear();
     for &(_, j) in keys {
         let j = j as usize;
@@ -392,9 +394,9 @@ fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>, sc: &mut PartScratch) {
         amax[i] = a[i * dv..(i + 1) * dv].iter().fold(0.0f64, |m, &y| if y > m { y } else { m });
     }
     if let Some((dd, mm)) = moments {
-        // D += Σ_j (k_j − z) in position order; M += (K − z)ᵀV over the part's keys by one GEMM
-        // (each entry a sum of the m products fl(k_jl − z_l)·v_jc in some order: the γ_m of the
-        // rounding model in crate::theory::solver, whatever the order).
+        // D += Σ_j (k_j − z) in position order (f64); M += (K − z)ᵀV over the part's keys by one
+        // float32 GEMM (each entry a sum of the m products fl₃₂(fl(k_jl − z_l))·v_jc in some order:
+        // the γ₃₂ of crate::theory::solver::first_order_rounding, whatever the order).
         let zc = &z[root * d..(root + 1) * d];
         let m = keys.len();
         dt.clear();
@@ -405,14 +407,16 @@ fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>, sc: &mut PartScratch) {
             for (l, (&x, &c)) in k[j * d..(j + 1) * d].iter().zip(zc).enumerate() {
                 dt[l * m + t] = x as f64 - c;
             }
-            vf.extend(v[j * dv..(j + 1) * dv].iter().map(|&x| x as f64));
+            vf.extend_from_slice(&v[j * dv..(j + 1) * dv]);
         }
+        dt32.clear();
+        dt32.extend(dt.iter().map(|&x| x as f32));
         for (l, dl) in dd.iter_mut().enumerate() {
             for &x in &dt[l * m..(l + 1) * m] {
                 *dl += x;
             }
         }
-        super::dense::gemm_ab(d, dv, m, dt, m, vf, mm, true);
+        super::dense::gemm_ab_f32(d, dv, m, dt32, m, vf, mm, true);
     }
 }
 
@@ -562,16 +566,17 @@ mod tests {
     }
 
     /// First-order moments M of two insertions that sum the same products in different orders
-    /// (`insert_range`: one GEMM per part; `insert_next`: key by key): each entry is a sum of at
-    /// most n products fl(k_jl − z_l)·v_jc with |·| ≤ 2·max|k|·max|v| (z is a mean of keys), so the
-    /// two differ by at most 2γ_n·n·2·max|k|·max|v|; D is summed in position order by both.
+    /// (`insert_range`: one float32 GEMM per part; `insert_next`: key by key): each entry is a float32
+    /// sum of at most n products fl₃₂(k_jl − z_l)·v_jc with |·| ≤ 2·max|k|·max|v| (z is a mean of
+    /// keys), each within γ₃₂(n + 2) of the exact sum, so the two differ by at most
+    /// 2γ₃₂(n + 2)·n·2·max|k|·max|v|; D is summed in position order (f64) by both.
     fn assert_moments_close(a: &Tree, b: &Tree, k: &[f32], v: &[f32], n: usize, what: &str) {
         let ((da, ma), (db, mb)) = (a.moments.as_ref().unwrap(), b.moments.as_ref().unwrap());
         assert_eq!(da, db, "{what}: D");
         let amax = |x: &[f32]| x.iter().fold(0f64, |m, &y| m.max(y.abs() as f64));
-        let bound = 2.0 * crate::theory::fp::gamma(n, crate::theory::fp::U64) * n as f64 * 2.0 * amax(k) * amax(v);
+        let bound = 2.0 * crate::theory::fp::gamma(n + 2, crate::theory::fp::U32) * n as f64 * 2.0 * amax(k) * amax(v);
         for (x, y) in ma.iter().zip(mb) {
-            assert!((x - y).abs() <= bound, "{what}: M {x} vs {y} (bound {bound:e})");
+            assert!((*x as f64 - *y as f64).abs() <= bound, "{what}: M {x} vs {y} (bound {bound:e})");
         }
     }
 

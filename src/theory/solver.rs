@@ -11,12 +11,18 @@
 //!   e^{−Δ} − 1 + Δ ≤ e^{Δ} − 1 − Δ),
 //!   $$|Z − Ẑ| ≤ e^{a−ρ}\,m\,(e^{Δ} − 1 − Δ),\qquad |N_c − N̂_c| ≤ e^{a−ρ}\,(e^{Δ} − 1 − Δ)\,A_c.$$
 //!
-//! *Rounding of the first-order terms* (frontier nodes, [`crate::solver::batch`]): D̂ and M̂ are
-//! sums over the node's m keys of fl(k_jl − z_l) and fl(fl(k_jl − z_l)·v_jc), and q·D̂, M̂ᵀq dot
-//! products of length d, so each computed first-order term differs from the exact
-//! Σ_j δ_j (resp. Σ_j δ_j v_jc) by at most γ_{m+d+4}·Σ_j Σ_l |q_l||k_jl − z_l|(|v_jc|) ≤
-//! γ_{m+d+4}·Δ·m (resp. ·Δ·A_c), since Σ_l |q_l||k_jl − z_l| ≤ ‖q‖‖k_j − z‖ ≤ Δ (Cauchy–Schwarz);
-//! [`first_order_rounding`] returns γ_{m+d+4}, added to the factor: f = e^{Δ} − 1 − Δ + γ_{m+d+4}Δ.
+//! *Rounding of the first-order terms* (frontier nodes, [`crate::solver::batch`]): D̂ is the f64 sum
+//! over the node's m keys of fl(k_jl − z_l) and q·D̂ an f64 dot product of length d; M̂ is a
+//! **float32** sum over the m keys of fl₃₂(fl₃₂(fl(k_jl − z_l))·v_jc), and M̂ᵀq a float32 dot product
+//! of length d (the f32 query row), multiplied by the weight in f64. With u₃₂ = 2⁻²⁴ and gradual
+//! underflow (every f32 operation fl(x) = x(1 + δ) + η, |η| ≤ 2⁻¹⁵⁰), each computed first-order term
+//! differs from the exact Σ_j δ_j (resp. Σ_j δ_j v_jc) by at most
+//! γ₃₂(m + d + 4)·Σ_j Σ_l |q_l||k_jl − z_l|(|v_jc|) ≤ γ₃₂(m + d + 4)·Δ·m (resp. ·Δ·A_c), since
+//! Σ_l |q_l||k_jl − z_l| ≤ ‖q‖‖k_j − z‖ ≤ Δ (Cauchy–Schwarz; the f64 parts' γ₆₄ are far smaller), plus
+//! an absolute underflow term (d + m(2 + ‖q‖₁))·2⁻¹⁴⁹ ≤ (d + m(2 + √d‖q‖))·2⁻¹⁴⁹ per numerator
+//! component ([`first_order_underflow`]: m products and one difference per key into M̂, d products
+//! into M̂ᵀq, each η then multiplied by at most |q_l| resp. 1). [`first_order_rounding`] returns
+//! γ₃₂(m + d + 4), added to the factor: f = e^{Δ} − 1 − Δ + γ₃₂(m + d + 4)Δ.
 //! A first-order node's terms are bounded by Vmax·(1+2Δ)/(1−2Δ) times its Ẑ term (Δ ≤ ¼), a factor
 //! applied to κ_Z and κ_N below ([`first_order_scale`]).
 //!
@@ -39,7 +45,7 @@
 //! E_N). The bound expressions themselves are evaluated in f64 and multiplied by
 //! (1 + 8γ_{T+dv+64}) ([`bound_slack`]), which covers their own relative rounding.
 
-use super::fp::{U64, gamma};
+use super::fp::{U32, U64, gamma};
 
 /// Node approximation factor: e^{Δ} − 1 (zeroth order) or e^{Δ} − 1 − Δ (first order), rounded up.
 pub fn node_factor(delta: f64, first_order: bool) -> f64 {
@@ -60,9 +66,16 @@ pub fn delta_scale(qnorm: f64) -> f64 {
     qnorm * (1.0 + 4.0 * U64)
 }
 
-/// γ_{m+d+4}: relative (to Δ·m and Δ·A_c) rounding of a first-order node term over m keys in dimension d.
+/// γ₃₂(m + d + 4): relative (to Δ·m and Δ·A_c) rounding of a first-order node term over m keys in
+/// dimension d (float32 moments M̂, module doc).
 pub fn first_order_rounding(m: usize, d: usize) -> f64 {
-    gamma(m + d + 4, U64)
+    gamma(m + d + 4, U32)
+}
+
+/// The absolute underflow allowance of one first-order numerator term (before its weight):
+/// (d + m(2 + √d·‖q‖))·2⁻¹⁴⁹, rounded up (module doc).
+pub fn first_order_underflow(m: f64, d: usize, qnorm: f64) -> f64 {
+    (d as f64 + m * (2.0 + (d as f64).sqrt() * qnorm)) * 1.401_298_464_324_817e-45 * (1.0 + 8.0 * U64)
 }
 
 /// (1 + 2Δ)/(1 − 2Δ), rounded up, for Δ < ½: the bound of a first-order node's summed terms relative
