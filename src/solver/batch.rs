@@ -20,14 +20,17 @@
 //! node (exact zeros for rejected ones) and every walked term.
 use super::Prepared;
 use super::certificate::{Accum, RowModel, SKIP_BELOW, Terms, node_abs_bound};
-use super::dense::{gemm_ab, gemm_ab_f32, gemm_abt};
+use super::dense::{gemm_ab, gemm_ab_f32, gemm_abt, gemm_abt_f32};
 use super::eval::{Running, budget_accepts, dot, own_mass, walk};
 use super::exp64::exp_neg_f64;
 use super::lanes::{LANES, fold_lanes, lanes_max, lanes_min, lanes_sum, lanes_sum_above, shifted_exp};
 use super::tree::Tree;
 use crate::reference::widen_into;
 use crate::theory::fp::U64;
-use crate::theory::solver::{delta_scale, first_order_rounding, first_order_scale, first_order_underflow, node_factor};
+use crate::theory::solver::{
+    delta_scale, first_order_rounding, first_order_scale, first_order_underflow, node_factor, numerator_rounding_f32,
+    numerator_underflow_f32, score_error_f32,
+};
 
 /// First-order node terms are used only for Δ ≤ this ([`first_order_scale`] stays ≤ 3).
 pub const FIRST_ORDER_MAX_DELTA: f64 = 0.25;
@@ -44,10 +47,12 @@ fn first_factor(delta: f64, m: usize, d: usize) -> f64 {
 #[derive(Debug, Default)]
 pub struct FrontierBlock {
     pub ids: Vec<u32>,
-    /// Centres, F × d.
+    /// Centres, F × d, and rounded to f32 (the float32 block products).
     pub z: Vec<f64>,
-    /// Inserted value sums S, F × dv.
+    pub z32: Vec<f32>,
+    /// Inserted value sums S, F × dv, and rounded to f32.
     pub s: Vec<f64>,
+    pub s32: Vec<f32>,
     pub m: Vec<f64>,
     pub r: Vec<f64>,
     /// min(max_c A_c(1 + 2γ), m V_max) ([`node_abs_bound`]).
@@ -84,7 +89,9 @@ impl FrontierBlock {
                     self.slot[fi as usize] = self.ids.len() as u32;
                     self.ids.push(i as u32);
                     self.z.extend_from_slice(&tree.z[i * d..(i + 1) * d]);
+                    self.z32.extend(tree.z[i * d..(i + 1) * d].iter().map(|&x| x as f32));
                     self.s.extend_from_slice(&tree.s[i * dv..(i + 1) * dv]);
+                    self.s32.extend(tree.s[i * dv..(i + 1) * dv].iter().map(|&x| x as f32));
                     self.m.push(0.0);
                     self.r.push(tree.nodes[i].r);
                     self.absb.push(0.0);
@@ -93,6 +100,9 @@ impl FrontierBlock {
                 a => {
                     let a = a as usize;
                     self.s[a * dv..(a + 1) * dv].copy_from_slice(&tree.s[i * dv..(i + 1) * dv]);
+                    for (x, &y) in self.s32[a * dv..(a + 1) * dv].iter_mut().zip(&tree.s[i * dv..(i + 1) * dv]) {
+                        *x = y as f32;
+                    }
                     a
                 }
             };
@@ -112,19 +122,33 @@ impl FrontierBlock {
 /// The exact band of a chunk: keys and values [lo, lo + k.len()/d) widened to f64 (n_b × d, n_b × dv).
 pub struct Band<'a> {
     pub lo: usize,
+    /// The f32 inputs.
+    pub k32: &'a [f32],
+    pub v32: &'a [f32],
+    /// Widened (empty for float32 block products).
     pub k: &'a [f64],
     pub v: &'a [f64],
 }
 
 impl<'a> Band<'a> {
-    /// Widen keys and values [lo, hi) of `p` into the buffers and borrow them.
-    pub fn widen(p: &Prepared<'_>, lo: usize, hi: usize, kb: &'a mut Vec<f64>, vb: &'a mut Vec<f64>) -> Band<'a> {
+    /// Keys and values [lo, hi) of `p`, widened into the buffers unless `f32_products`.
+    pub fn widen(
+        p: &'a Prepared<'_>,
+        lo: usize,
+        hi: usize,
+        kb: &'a mut Vec<f64>,
+        vb: &'a mut Vec<f64>,
+        f32_products: bool,
+    ) -> Band<'a> {
         let (ks, vs) = (&p.k32[lo * p.d..hi * p.d], &p.v32[lo * p.dv..hi * p.dv]);
+        if f32_products {
+            return Band { lo, k32: ks, v32: vs, k: &[], v: &[] };
+        }
         kb.resize(ks.len(), 0.0);
         vb.resize(vs.len(), 0.0);
         widen_into(ks, kb);
         widen_into(vs, vb);
-        Band { lo, k: kb, v: vb }
+        Band { lo, k32: ks, v32: vs, k: kb, v: vb }
     }
 }
 
@@ -156,8 +180,9 @@ impl std::ops::Add for Outcome {
 pub struct Scratch {
     a: Vec<f64>,
     wf: Vec<f64>,
-    /// 0 rejected (walked), 1 accepted (zeroth order), 2 accepted (first order).
-    acc: Vec<u8>,
+    /// 0 rejected (walked), 1 accepted (zeroth order), 2 accepted (first order); f64 so that the
+    /// passes over it vectorise with the other frontier arrays.
+    acc: Vec<f64>,
     /// First-order numerator corrections, rows × dv.
     n1: Vec<f64>,
     sb: Vec<f64>,
@@ -178,6 +203,11 @@ pub struct Scratch {
     qb: Vec<f64>,
     fo_x: Vec<f32>,
     fo_y: Vec<f32>,
+    /// Float32 block products: scores, weights and numerators.
+    a32: Vec<f32>,
+    s32: Vec<f32>,
+    w32: Vec<f32>,
+    n32: Vec<f32>,
 }
 
 per_isa! {
@@ -200,11 +230,13 @@ pub struct Rows<'a> {
     pub hi: usize,
     pub tol: f64,
     pub share: f64,
+    /// Scores and numerators of the block by float32 GEMMs (module doc of [`crate::theory::solver`]).
+    pub f32_products: bool,
 }
 
 #[inline(always)]
 fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Scratch) -> Outcome {
-    let Rows { p, tree, fb, band, lo, hi, tol, share } = *job;
+    let Rows { p, tree, fb, band, lo, hi, tol, share, f32_products } = *job;
     let (d, dv, n) = (p.d, p.dv, p.n);
     let band_lo = band.lo;
     let r = hi - lo;
@@ -220,14 +252,24 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     sc.a.resize(r * nf, 0.0);
     sc.wf.resize(r * nf, 0.0);
     sc.acc.clear();
-    sc.acc.resize(r * nf, 0);
+    sc.acc.resize(r * nf, 0.0);
     sc.n1.clear();
     sc.n1.resize(r * dv, 0.0);
     let first = tree.moments.is_some();
     sc.sb.resize(r * nbk, 0.0);
     sc.pb.resize(r * nbk, 0.0);
-    gemm_abt(r, nf, d, qb, &fb.z, &mut sc.a);
-    gemm_abt(r, nbk, d, qb, &band.k[..nbk * d], &mut sc.sb);
+    if f32_products {
+        let q32 = &p.q32[lo * d..hi * d];
+        sc.a32.resize(r * nf, 0.0);
+        sc.s32.resize(r * nbk, 0.0);
+        gemm_abt_f32(r, nf, d, q32, &fb.z32, &mut sc.a32);
+        gemm_abt_f32(r, nbk, d, q32, &band.k32[..nbk * d], &mut sc.s32);
+        widen_into(&sc.a32, &mut sc.a);
+        widen_into(&sc.s32, &mut sc.sb);
+    } else {
+        gemm_abt(r, nf, d, qb, &fb.z, &mut sc.a);
+        gemm_abt(r, nbk, d, qb, &band.k[..nbk * d], &mut sc.sb);
+    }
     let (mut work, mut first_terms, mut candidates) = (0usize, 0usize, 0usize);
     sc.delta.resize(nf, 0.0);
     sc.accs.clear();
@@ -261,7 +303,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         let undecided = accept_zeroth(fb, wrow, &sc.delta, zlow / lf, ts, p.vmax, accrow);
         if undecided > 0 {
             for f in 0..nf {
-                if accrow[f] != 0 {
+                if accrow[f] != 0.0 {
                     continue;
                 }
                 let (e, delta) = (wrow[f], sc.delta[f]);
@@ -269,12 +311,12 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
                 let test = |fd: f64| budget_accepts(e, fd, fb.absb[f] + p.vmax * fb.m[f], fb.m[f], ts, own);
                 candidates += (!first && delta <= FIRST_ORDER_MAX_DELTA) as usize;
                 accrow[f] = if delta > 1.0 && test(delta.exp_m1()) {
-                    1
+                    1.0
                 } else if first && delta <= FIRST_ORDER_MAX_DELTA && test(first_factor(delta, fb.m[f] as usize, d)) {
-                    2
+                    2.0
                 } else {
                     sc.stack.push((fb.ids[f], arow[f]));
-                    0
+                    0.0
                 };
             }
         }
@@ -285,8 +327,13 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
             work += walk(&inp, tree, terms, &mut sc.stack, &mut run);
         }
         let rho = terms.leaf.iter().map(|x| x.0).chain(terms.nodes.iter().map(|x| x.0)).fold(rho0, f64::max);
-        let model = RowModel { eta: p.eta(i), vmax: p.vmax };
+        let eta = if f32_products { score_error_f32(d, p.qnorm[i], p.kmax) } else { p.eta(i) };
+        let model = RowModel { eta, vmax: p.vmax };
         let mut acc = Accum::new(rho, model);
+        if f32_products {
+            acc.kn_extra = numerator_rounding_f32(nf + nb);
+            acc.en_abs = numerator_underflow_f32(n, nf + nb, p.vmax);
+        }
         if rho != rho0 {
             shifted_exp(srow, rho, pbrow);
             shifted_exp(arow, rho, wrow);
@@ -311,7 +358,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         if special > 0 {
             let qrow = &qb[t * d..(t + 1) * d];
             for f in 0..nf {
-                if accrow[f] == 0 {
+                if accrow[f] == 0.0 {
                     continue;
                 }
                 let x = arow[f] - rho;
@@ -321,7 +368,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
                     wrow[f] = 0.0;
                     continue;
                 }
-                if accrow[f] != 2 {
+                if accrow[f] != 2.0 {
                     continue;
                 }
                 // First order: Ẑ gains w·q·D̂, N̂ gains w·M̂ᵀq; errors with f = e^Δ − 1 − Δ + γΔ.
@@ -352,8 +399,19 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     // Numerators: N = W·S_F + P·V_band.
     sc.nb.clear();
     sc.nb.resize(r * dv, 0.0);
-    gemm_ab(r, dv, nf, &sc.wf, nf, &fb.s, &mut sc.nb, false);
-    gemm_ab(r, dv, nbk, &sc.pb, nbk, &band.v[..nbk * dv], &mut sc.nb, true);
+    if f32_products {
+        sc.w32.clear();
+        sc.w32.extend(sc.wf.iter().chain(&sc.pb).map(|&x| x as f32));
+        let (w32, p32) = sc.w32.split_at(r * nf);
+        sc.n32.clear();
+        sc.n32.resize(r * dv, 0.0);
+        gemm_ab_f32(r, dv, nf, w32, nf, &fb.s32, &mut sc.n32, false);
+        gemm_ab_f32(r, dv, nbk, p32, nbk, &band.v32[..nbk * dv], &mut sc.n32, true);
+        widen_into(&sc.n32, &mut sc.nb);
+    } else {
+        gemm_ab(r, dv, nf, &sc.wf, nf, &fb.s, &mut sc.nb, false);
+        gemm_ab(r, dv, nbk, &sc.pb, nbk, &band.v[..nbk * dv], &mut sc.nb, true);
+    }
     for (t, &(mut acc, model)) in sc.accs.iter().enumerate() {
         let o = &mut out[t * dv..(t + 1) * dv];
         for ((o, &a), &b) in o.iter_mut().zip(&sc.nb[t * dv..(t + 1) * dv]).zip(&sc.n1[t * dv..(t + 1) * dv]) {
@@ -440,7 +498,7 @@ fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64]) -
 /// Zeroth-order acceptance of every frontier node with Δ ≤ 1 (the budget rule of the module doc,
 /// with f(Δ) ≤ Δ(1 + Δ)): `acc[f]` = 1 accepted, 0 otherwise; returns the number not accepted.
 #[inline(always)]
-fn accept_zeroth(fb: &FrontierBlock, e: &[f64], delta: &[f64], zl: f64, ts: f64, vmax: f64, acc: &mut [u8]) -> usize {
+fn accept_zeroth(fb: &FrontierBlock, e: &[f64], delta: &[f64], zl: f64, ts: f64, vmax: f64, acc: &mut [f64]) -> usize {
     // Every slice cut to the frontier's length: no bounds checks in the loop, so it vectorises.
     let nf = fb.len();
     let (e, delta, mm, absb, acc) = (&e[..nf], &delta[..nf], &fb.m[..nf], &fb.absb[..nf], &mut acc[..nf]);
@@ -448,7 +506,7 @@ fn accept_zeroth(fb: &FrontierBlock, e: &[f64], delta: &[f64], zl: f64, ts: f64,
     for f in 0..nf {
         let (e, dl, m) = (e[f], delta[f], mm[f]);
         let ok = (dl <= 1.0) & budget_accepts(e, dl * (1.0 + dl), absb[f] + vmax * m, m, ts, own_mass(e, dl, zl));
-        acc[f] = ok as u8;
+        acc[f] = if ok { 1.0 } else { 0.0 };
         rejected += (!ok) as usize;
     }
     rejected
@@ -467,16 +525,21 @@ struct ZerothSums {
 
 /// [`ZerothSums`]; `w` is zeroed for every node not summed here.
 #[inline(always)]
-fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc: &[u8], w: &mut [f64]) -> ZerothSums {
+fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc: &[f64], w: &mut [f64]) -> ZerothSums {
     let nf = fb.len();
     let n8 = nf / LANES * LANES;
     let (a, delta, acc, w, mm, absb) = (&a[..nf], &delta[..nf], &acc[..nf], &mut w[..nf], &fb.m[..nf], &fb.absb[..nf]);
     // One lane-split pass (lane l takes the entries ≡ l mod LANES; the tail is summed apart and
     // added last), branch-free so that it vectorises; `special` is counted per lane in f64.
     let (mut zm, mut zmd, mut zad, mut dm, mut sp) = ([0.0f64; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    // Whole-array steps on [f64; LANES] (each one a short fixed loop that vectorises on its own).
+    #[inline(always)]
+    fn lanes<F: Fn(usize) -> f64>(f: F) -> [f64; LANES] {
+        std::array::from_fn(f)
+    }
+    let arr = |c: &[f64]| -> [f64; LANES] { <[f64; LANES]>::try_from(c).expect("chunks_exact") };
     for ((((ac, ax), (dc, wc)), mc), bc) in acc[..n8]
         .chunks_exact(LANES)
-        .map(|c| <[u8; LANES]>::try_from(c).expect("chunks_exact"))
         .zip(a[..n8].chunks_exact(LANES))
         .zip(delta[..n8].chunks_exact(LANES).zip(w[..n8].chunks_exact_mut(LANES)))
         .zip(mm[..n8].chunks_exact(LANES))
@@ -484,25 +547,24 @@ fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc
     {
         // Masks as 0/1 factors (w, Δ ≥ 0 finite: x·1 = x and x·0 = +0, the values a select gives),
         // so that the lanes vectorise without branches.
-        let one = ac.map(|x| (x == 1) as u8 as f64);
-        let two = ac.map(|x| (x == 2) as u8 as f64);
-        let above: [f64; LANES] = std::array::from_fn(|l| (ax[l] >= cut) as u8 as f64);
-        for l in 0..LANES {
-            let keep = one[l] * above[l];
-            let wv = wc[l] * keep;
-            wc[l] = wv;
-            let d = dc[l] * keep;
-            zm[l] += wv * mc[l];
-            zmd[l] += wv * mc[l] * d;
-            zad[l] += wv * bc[l] * d;
-            dm[l] = if d > dm[l] { d } else { dm[l] };
-            sp[l] += two[l] + one[l] - keep;
-        }
+        let (ac, ax, dc, mc, bc, w0) = (arr(ac), arr(ax), arr(dc), arr(mc), arr(bc), arr(wc));
+        let one = lanes(|l| if ac[l] == 1.0 { 1.0 } else { 0.0 });
+        let two = lanes(|l| if ac[l] == 2.0 { 1.0 } else { 0.0 });
+        let keep = lanes(|l| if ax[l] >= cut { one[l] } else { 0.0 });
+        let wv = lanes(|l| w0[l] * keep[l]);
+        let dk = lanes(|l| dc[l] * keep[l]);
+        let wm = lanes(|l| wv[l] * mc[l]);
+        wc.copy_from_slice(&wv);
+        zm = lanes(|l| zm[l] + wm[l]);
+        zmd = lanes(|l| zmd[l] + wm[l] * dk[l]);
+        zad = lanes(|l| zad[l] + wv[l] * bc[l] * dk[l]);
+        dm = lanes(|l| if dk[l] > dm[l] { dk[l] } else { dm[l] });
+        sp = lanes(|l| sp[l] + (two[l] + one[l] - keep[l]));
     }
     let (mut tm, mut tmd, mut tad, mut tdm, mut tsp) = (0.0f64, 0.0, 0.0, 0.0f64, 0usize);
     for f in n8..nf {
-        let keep = (acc[f] == 1) & (a[f] >= cut);
-        tsp += ((acc[f] == 2) | ((acc[f] == 1) & (a[f] < cut))) as usize;
+        let keep = (acc[f] == 1.0) & (a[f] >= cut);
+        tsp += ((acc[f] == 2.0) | ((acc[f] == 1.0) & (a[f] < cut))) as usize;
         let wv = if keep { w[f] } else { 0.0 };
         w[f] = wv;
         let d = if keep { delta[f] } else { 0.0 };

@@ -70,6 +70,11 @@ pub struct Accum {
     /// ≥ 1: bound of Σ|summed terms| relative to Ẑ (resp. Vmax·Ẑ) — 1 without first-order nodes
     /// ([`crate::theory::solver::first_order_scale`]).
     pub scale: f64,
+    /// Extra numerator rounding relative to Vmax·Ẑ·scale (float32 block products:
+    /// [`crate::theory::solver::numerator_rounding_f32`]; 0 otherwise).
+    pub kn_extra: f64,
+    /// Extra absolute numerator error (float32 underflow allowances).
+    pub en_abs: f64,
 }
 
 impl Accum {
@@ -84,6 +89,8 @@ impl Accum {
             nterms: 0,
             mmax: 1,
             scale: 1.0,
+            kn_extra: 0.0,
+            en_abs: 0.0,
         }
     }
 
@@ -155,8 +162,11 @@ impl Accum {
         let mut eps = 0.0f64;
         for oc in o.iter_mut() {
             let x = *oc / self.zh;
-            let e_n =
-                self.en_all * et + kn * model.vmax * self.zh + self.skipped * model.vmax + sub * (1.0 + model.vmax);
+            let e_n = self.en_all * et
+                + (kn + self.kn_extra * self.scale) * model.vmax * self.zh
+                + self.en_abs
+                + self.skipped * model.vmax
+                + sub * (1.0 + model.vmax);
             eps = eps.max(component_bound(e_n, x.abs(), e_z, self.zh));
             *oc = x;
         }

@@ -18,6 +18,13 @@ pub fn gemm_abt(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], c: &mut [f64
     unsafe { gemm_raw(m, n, k, c, false, a, k, b, (k as isize, 1)) }
 }
 
+/// [`gemm_abt`] in float32 (the tree path's float32 block products); same rounding model, u = 2⁻²⁴.
+pub fn gemm_abt_f32(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n, "gemm_abt_f32: shapes");
+    // SAFETY: the asserted lengths cover every index the strides reach (Bᵀ: column stride k).
+    unsafe { gemm_raw(m, n, k, c, false, a, k, b, (k as isize, 1)) }
+}
+
 /// C (m×n) (+)= A (m×k, row stride `lda`) · B (k×n row-major); C row-major. `accumulate` adds to C.
 pub fn gemm_ab(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64], accumulate: bool) {
     assert!(lda >= k && (m == 0 || a.len() >= (m - 1) * lda + k), "gemm_ab: shapes of A");

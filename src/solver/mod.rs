@@ -76,9 +76,15 @@ pub struct SolverOptions {
     /// Keep first-order moments of the frontier nodes (D, M) and use them where the zeroth-order
     /// bound rejects a node ([`batch`]).
     pub first_order: bool,
+    /// Allow the tree path's float32 block products where their rounding floor
+    /// ([`crate::theory::solver::f32_products_floor`]) is at most [`F32_PRODUCTS_SHARE`] of tol/V_max.
+    pub f32_products: bool,
     /// Force a plan (tests and theorem checks).
     pub force: Option<Force>,
 }
+
+/// The share of tol/V_max the float32 block products' rounding floor may take.
+pub const F32_PRODUCTS_SHARE: f64 = 0.25;
 
 impl Default for SolverOptions {
     fn default() -> Self {
@@ -93,6 +99,7 @@ impl Default for SolverOptions {
             frontier_nats: 1.0,
             leaf_nats: 1e-2,
             first_order: true,
+            f32_products: true,
             force: None,
         }
     }
@@ -118,6 +125,8 @@ pub struct Stats {
     pub insert_secs: f64,
     /// Seconds spent updating the frontier block after each chunk's insertion (tree plan).
     pub gather_secs: f64,
+    /// The tree path ran its block products in float32.
+    pub f32_products: bool,
 }
 
 /// The result: `rows × dv` outputs (rows as in [`Mask::rows`]) and one certificate per row.
@@ -150,6 +159,8 @@ pub struct Prepared<'a> {
     /// K and V widened to f64, built on first use (the f64 exact path).
     kvw: std::sync::OnceLock<(Vec<f64>, Vec<f64>)>,
     pub qnorm: Vec<f64>,
+    /// max_i ‖q_i‖ (rounded up).
+    pub qmax: f64,
     pub kmax: f64,
     pub vmax: f64,
 }
@@ -157,8 +168,9 @@ pub struct Prepared<'a> {
 impl<'a> Prepared<'a> {
     fn new(h: &Head<'a, f32>, mask: Mask) -> Self {
         let (n, d, dv) = (h.nq, h.d, h.dv);
-        let qnorm =
+        let qnorm: Vec<f64> =
             h.q.par_chunks_exact(d.max(1)).map(|r| norm_up(crate::theory::fp::sum_sq_f64(r).sqrt(), d)).collect();
+        let qmax = qnorm.iter().cloned().fold(0.0f64, f64::max);
         Prepared {
             n,
             d,
@@ -169,6 +181,7 @@ impl<'a> Prepared<'a> {
             kvw: std::sync::OnceLock::new(),
             q32: h.q,
             qnorm,
+            qmax,
             kmax: tree::max_key_norm(h.k, d),
             vmax: h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)),
         }
@@ -195,6 +208,16 @@ impl<'a> Prepared<'a> {
     }
     pub fn eta(&self, i: usize) -> f64 {
         score_error(self.d, self.qnorm[i], self.kmax)
+    }
+    /// Whether the tree path may use float32 block products at `tol` for blocks of at most `terms`
+    /// products: allowed, no f32 overflow possible (‖q‖K ≤ 10³⁰, n·V_max ≤ 10³⁰), and the rounding
+    /// floor at most [`F32_PRODUCTS_SHARE`] of tol/V_max.
+    pub fn f32_products(&self, tol: f64, terms: usize, opts: &SolverOptions) -> bool {
+        let floor = crate::theory::solver::f32_products_floor(self.d, self.qmax, self.kmax, terms);
+        opts.f32_products
+            && self.qmax * self.kmax <= 1e30
+            && self.n as f64 * self.vmax <= 1e30
+            && floor * self.vmax <= F32_PRODUCTS_SHARE * tol
     }
 }
 
@@ -273,13 +296,15 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let mut c0 = 0;
             let (mut kband, mut vband) = (Vec::new(), Vec::new());
             let mut fb = batch::FrontierBlock::default();
+            let f32_products = p.f32_products(tol, t.frontier.len() + b, opts);
+            stats.f32_products = f32_products;
             while c0 < h.nq {
                 let c1 = (c0 + b).min(h.nq);
                 let (lo, hi) = (c0.max(rows.start), c1);
                 if lo < hi {
                     let (r0, r1) = (lo - rows.start, hi - rows.start);
                     let t_ref: &Tree = t;
-                    let band = batch::Band::widen(p, c0, c1, &mut kband, &mut vband);
+                    let band = batch::Band::widen(p, c0, c1, &mut kband, &mut vband, f32_products);
                     let oc = out[r0 * dv..r1 * dv]
                         .par_chunks_mut(BATCH_ROWS * dv)
                         .zip(cert[r0..r1].par_chunks_mut(BATCH_ROWS))
@@ -295,6 +320,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                                 hi: a + e.len(),
                                 tol,
                                 share: opts.share,
+                                f32_products,
                             };
                             batch::tree_rows(&job, o, e, sc)
                         })

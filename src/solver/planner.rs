@@ -160,8 +160,9 @@ fn probe_once(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, st
     let mut out = vec![0.0; (hi - lo) * p.dv];
     let mut cert = vec![0.0; hi - lo];
     let (mut kb, mut vb) = (Vec::new(), Vec::new());
-    let band = Band::widen(p, start, hi, &mut kb, &mut vb);
-    let job = Rows { p, tree: t, fb: &fb, band: &band, lo, hi, tol, share: opts.share };
+    let f32_products = p.f32_products(tol, t.frontier.len() + band, opts);
+    let band = Band::widen(p, start, hi, &mut kb, &mut vb, f32_products);
+    let job = Rows { p, tree: t, fb: &fb, band: &band, lo, hi, tol, share: opts.share, f32_products };
     let oc = tree_rows(&job, &mut out, &mut cert, &mut Scratch::default());
     let mut work = oc.work as f64;
     let mut exact = 0.0;

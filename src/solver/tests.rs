@@ -148,3 +148,31 @@ fn large_trees_from_a_skeleton_are_sound() {
         assert!((r.stats.work as f64) < 0.2 * r.stats.exact_work as f64, "{spec:?}: {:?}", r.stats);
     }
 }
+
+#[test]
+fn float32_block_products_are_sound() {
+    // Moderate ‖q‖ over tight clusters at tol 1e-3·max|v|: the rounding floor of the float32 block
+    // products is small, so the tree path uses them; every row is checked against float64, with values
+    // of mixed sign, tiny (subnormal in f32 after weighting) and large magnitudes.
+    let base = DatasetSpec::Clustered { clusters: 16, spread: 1e-4, scale: 2.0 }.generate(3000, 16, 5, 21).unwrap();
+    for (label, vscale) in [("unit", 1.0f32), ("tiny", 1e-36), ("large", 1e20)] {
+        let mut s = base.clone();
+        s.v.iter_mut().enumerate().for_each(|(j, x)| *x = (*x + if j % 2 == 0 { 3.0 } else { -3.0 }) * vscale);
+        let vmax = s.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+        let tol = 1e-3 * vmax;
+        for f32_products in [true, false] {
+            let opts = SolverOptions { band: 64, force: Some(Force::Tree), f32_products, ..Default::default() };
+            for mask in [Mask::Causal, Mask::StrictPrefix] {
+                let r = solve(&head(&s), mask, tol, &opts).unwrap();
+                assert_eq!(r.stats.f32_products, f32_products, "{label}");
+                assert!(r.max_cert() <= tol);
+                for c in compare::check_rows(&head(&s), mask, &r, None) {
+                    assert!(c.ok(), "{label} f32 {f32_products} {mask:?}: {c:?}");
+                }
+            }
+        }
+    }
+    // A tolerance below the float32 floor keeps the float64 products.
+    let r = solve(&head(&base), Mask::Causal, 1e-7, &SolverOptions { force: Some(Force::Tree), ..Default::default() }).unwrap();
+    assert!(!r.stats.f32_products);
+}

@@ -26,6 +26,21 @@
 //! A first-order node's terms are bounded by Vmax·(1+2Δ)/(1−2Δ) times its Ẑ term (Δ ≤ ¼), a factor
 //! applied to κ_Z and κ_N below ([`first_order_scale`]).
 //!
+//! **Float32 block products** (the tree path's *fast* mode, [`crate::solver::batch`], chosen when
+//! their rounding is small against tol: [`f32_products_floor`]). The scores of a block of rows
+//! against the frontier centres and the band keys come from float32 GEMMs of the f32 query rows
+//! (exact inputs) with the centres rounded to f32 (|z_l − fl₃₂(z_l)| ≤ u₃₂|z_l|) resp. the f32 keys:
+//! |ŝ − s| ≤ γ₃₂(d)·Σ_l|q_l||ẑ_l| + u₃₂‖q‖‖z‖ + d·2⁻¹⁴⁹ ≤ γ₃₂(d + 2)‖q‖K(1 + 2⁻²⁰) + d·2⁻¹⁴⁹
+//! =: η₃₂ ([`score_error_f32`], K ≥ max‖k‖ ≥ ‖z‖/(1 + γ_m)), which replaces η in θ for the whole
+//! row (walked terms, scored in f64, have a smaller error). The numerators N̂ = W·S_F + P·V_band are
+//! float32 GEMMs of the weights rounded to f32 (u₃₂ relative, 2⁻¹⁵⁰ absolute), the node sums
+//! rounded to f32 (the same) and the exact f32 values: each of the T summed products carries
+//! (1 + δ)³ and the sum γ₃₂(T), so
+//! |N̂_c − Σ_t w_t S_tc| ≤ γ₃₂(T + 3)·Σ_t w_t|S_tc| + 2⁻¹⁴⁹(n·V_max + 2T) with
+//! Σ_t w_t|S_tc| ≤ V_max·Σ_t w_t m_t ≤ V_max·Ẑ·scale ([`numerator_rounding_f32`],
+//! [`numerator_underflow_f32`]; Σ_t |S_tc| ≤ n·V_max since the node sums are over disjoint keys),
+//! added to E_N,c.
+//!
 //! **Row certificate.** o = N/Z, ô = N̂/Ẑ: o − ô = [(N − N̂) + ô(Ẑ − Z)]/Z, so with |N_c − N̂_c| ≤ E_{N,c},
 //! |Z − Ẑ| ≤ E_Z < Ẑ:
 //! $$|o_c − ô_c| ≤ \frac{E_{N,c} + |ô_c|\,E_Z}{Ẑ − E_Z}.$$
@@ -75,7 +90,7 @@ pub fn first_order_rounding(m: usize, d: usize) -> f64 {
 /// The absolute underflow allowance of one first-order numerator term (before its weight):
 /// (d + m(2 + √d·‖q‖))·2⁻¹⁴⁹, rounded up (module doc).
 pub fn first_order_underflow(m: f64, d: usize, qnorm: f64) -> f64 {
-    (d as f64 + m * (2.0 + (d as f64).sqrt() * qnorm)) * 1.401_298_464_324_817e-45 * (1.0 + 8.0 * U64)
+    (d as f64 + m * (2.0 + (d as f64).sqrt() * qnorm)) * F32_TINY * (1.0 + 8.0 * U64)
 }
 
 /// (1 + 2Δ)/(1 − 2Δ), rounded up, for Δ < ½: the bound of a first-order node's summed terms relative
@@ -91,6 +106,32 @@ pub fn first_order_scale(delta: f64) -> f64 {
 pub fn score_error(d: usize, qnorm: f64, kmax: f64) -> f64 {
     2.0 * gamma(d + 4, U64) * qnorm * kmax
 }
+
+/// η₃₂ = γ₃₂(d + 2)‖q‖K(1 + 2⁻²⁰) + d·2⁻¹⁴⁹: the error bound of a float32 block score (module doc).
+pub fn score_error_f32(d: usize, qnorm: f64, kmax: f64) -> f64 {
+    gamma(d + 2, U32) * qnorm * kmax * (1.0 + 1.0 / 1048576.0) + d as f64 * F32_TINY
+}
+
+/// γ₃₂(T + 3): relative rounding (to V_max·Ẑ·scale) of a float32 block numerator of T terms.
+pub fn numerator_rounding_f32(terms: usize) -> f64 {
+    gamma(terms + 3, U32)
+}
+
+/// 2⁻¹⁴⁹(n·V_max + 2T), rounded up: absolute underflow allowance of a float32 block numerator.
+pub fn numerator_underflow_f32(n: usize, terms: usize, vmax: f64) -> f64 {
+    (n as f64 * vmax + 2.0 * terms as f64) * F32_TINY * (1.0 + 8.0 * U64)
+}
+
+/// The relative rounding floor of the float32 block products for rows with ‖q‖ ≤ `qmax` and at most
+/// `terms` summed products, in units of V_max: 4(e^{η₃₂} − 1) + γ₃₂(T + 3) (the output moves by
+/// ≲ 2θ·2V_max for weights within e^{±θ}, plus the numerator's own rounding). The solver uses the
+/// float32 products only when this is a small part of tol/V_max.
+pub fn f32_products_floor(d: usize, qmax: f64, kmax: f64, terms: usize) -> f64 {
+    4.0 * score_error_f32(d, qmax, kmax).exp_m1() + numerator_rounding_f32(terms)
+}
+
+/// 2⁻¹⁴⁹, the smallest positive f32.
+const F32_TINY: f64 = 1.401_298_464_324_817e-45;
 
 /// θ = η + 703u + ε_e: ŵ/e^{x−ρ} ∈ [e^{−θ}, e^{θ}] for exponents x − ρ ∈ [−700, 0], whether ŵ
 /// comes from libm `exp` or from [`crate::solver::exp64::exp_neg_f64`] (ε_e =
