@@ -379,9 +379,37 @@ pub fn solver_svg(pts: &[SolverPoint], regime: &str, tol_rel: f64) -> Result<Str
 
 /// `attnproof solve FILE`: per head of a real-data file, the solver against the exact f32 kernel in
 /// the same run, the largest certificate, the true error against float64 on every row, the plan.
+/// The tolerance of `attnproof solve`: absolute, or relative to each head's max|v|.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tol {
+    Absolute(f64),
+    RelativeToMaxV(f64),
+}
+
+impl Tol {
+    fn value(&self) -> f64 {
+        match *self {
+            Tol::Absolute(t) | Tol::RelativeToMaxV(t) => t,
+        }
+    }
+    /// The absolute tolerance for a head whose values have max|v| = `vmax`.
+    pub fn for_head(&self, vmax: f64) -> f64 {
+        match *self {
+            Tol::Absolute(t) => t,
+            Tol::RelativeToMaxV(t) => t * vmax,
+        }
+    }
+    fn label(&self) -> String {
+        match *self {
+            Tol::Absolute(t) => format!("{t:.1e}"),
+            Tol::RelativeToMaxV(t) => format!("{t:.1e}·max|v| (per head)"),
+        }
+    }
+}
+
 pub fn solve_file(
     file: &std::path::Path,
-    tol: f64,
+    tol: Tol,
     layer: Option<usize>,
     head: Option<usize>,
     mask: crate::reference::Mask,
@@ -390,8 +418,8 @@ pub fn solve_file(
 ) -> Result<()> {
     use crate::reference::Head;
     use crate::solver::{SolverOptions, compare, solve};
-    if !(tol > 0.0 && tol.is_finite()) {
-        return Err(crate::Error::invalid("--tol", format!("expected a positive finite tolerance, got {tol}")));
+    if !(tol.value() > 0.0 && tol.value().is_finite()) {
+        return Err(crate::Error::invalid("--tol", format!("expected a positive finite tolerance, got {}", tol.value())));
     }
     let heads = crate::data::load_heads(file)?;
     let sel: Vec<_> =
@@ -400,9 +428,10 @@ pub fn solve_file(
         return Err(crate::Error::invalid("--layer/--head", format!("no such head in {}", file.display())));
     }
     print(format!(
-        "solve {} tol {tol:.1e} mask {mask:?}; exact = fast_f32::attention_f32; exact and solver timed alternately, \
+        "solve {} tol {} mask {mask:?}; exact = fast_f32::attention_f32; exact and solver timed alternately, \
          fastest of {reps}",
-        file.display()
+        file.display(),
+        tol.label()
     ));
     let (mut speedups, mut max_cert, mut all_err) = (Vec::new(), 0.0f64, 0.0f64);
     print(format!(
@@ -411,6 +440,7 @@ pub fn solve_file(
     ));
     for h in sel {
         let hd = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv())?;
+        let tol = tol.for_head(h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(f64::MIN_POSITIVE));
         let (te, ts, r) = time_alternating(
             reps,
             || {

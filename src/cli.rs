@@ -171,6 +171,9 @@ pub enum Cmd {
         file: PathBuf,
         #[arg(long)]
         tol: f64,
+        /// Read --tol relative to each head's max|v| (the convention of `bench solver`).
+        #[arg(long)]
+        tol_rel: bool,
         #[arg(long)]
         layer: Option<usize>,
         #[arg(long)]
@@ -535,7 +538,7 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Solve { file, tol, layer, head, mask, reps } => {
+        Cmd::Solve { file, tol, tol_rel, layer, head, mask, reps } => {
             let mask = match mask.as_str() {
                 "causal" => crate::reference::Mask::Causal,
                 "strict-prefix" => crate::reference::Mask::StrictPrefix,
@@ -546,6 +549,7 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
                     ));
                 }
             };
+            let tol = if tol_rel { crate::bench::Tol::RelativeToMaxV(tol) } else { crate::bench::Tol::Absolute(tol) };
             crate::bench::solve_file(&file, tol, layer, head, mask, reps, |l| println!("{l}"))?;
             Ok(ExitCode::SUCCESS)
         }

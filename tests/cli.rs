@@ -126,3 +126,18 @@ fn bench_pareto_on_the_shipped_slice_writes_table_json_and_plot() {
     assert!(std::fs::read_to_string(&md).unwrap().contains("| method |"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn solve_with_absolute_and_relative_tolerances() {
+    let p = attnproof::data::shipped_slice();
+    let s = p.to_str().unwrap();
+    let (code, out, err) = run(&["solve", s, "--tol", "1e-2", "--tol-rel", "--layer", "0", "--head", "0", "--reps", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1.0e-2·max|v| (per head)") && out.contains("1 heads: speedup"), "{out}");
+    let (code, out, err) = run(&["solve", s, "--tol", "1e-2", "--layer", "0", "--head", "0", "--reps", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("per head"), "{out}");
+    let (code, _, err) = run(&["solve", s, "--tol=-1", "--tol-rel"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--tol") && err.trim().lines().count() == 1, "{err}");
+}
