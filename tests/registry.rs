@@ -111,6 +111,7 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("solver.certificate", "value: 1.0", "value: 0.0"),
         ("solver.complexity", "value: 0.25", "value: -0.5"),
         ("solver.complexity", "value: 0.9", "value: 1.5"),
+        ("solver.complexity", "value: 0.85", "value: 1.5"),
         ("solver.feasibility", "value: 0.9", "value: 1.2"),
         ("solver.feasibility", "value: 3\n", "value: 40\n"),
         // --- notes 002-004 ---
