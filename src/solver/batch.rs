@@ -251,7 +251,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     let nbk = lmax - band_lo;
     sc.a.resize(r * nf, 0.0);
     sc.wf.resize(r * nf, 0.0);
-    sc.acc.clear();
+    // Every entry of a row's acceptance codes is written by accept_zeroth before it is read.
     sc.acc.resize(r * nf, 0.0);
     sc.n1.clear();
     sc.n1.resize(r * dv, 0.0);
@@ -397,13 +397,12 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     }
     first_order_numerators(tree, fb, p.q32, lo, d, dv, sc);
     // Numerators: N = W·S_F + P·V_band.
-    sc.nb.clear();
+    // Written whole by the first product (or the widening of the f32 one).
     sc.nb.resize(r * dv, 0.0);
     if f32_products {
         sc.w32.clear();
         sc.w32.extend(sc.wf.iter().chain(&sc.pb).map(|&x| x as f32));
         let (w32, p32) = sc.w32.split_at(r * nf);
-        sc.n32.clear();
         sc.n32.resize(r * dv, 0.0);
         gemm_ab_f32(r, dv, nf, w32, nf, &fb.s32, &mut sc.n32, false);
         gemm_ab_f32(r, dv, nbk, p32, nbk, &band.v32[..nbk * dv], &mut sc.n32, true);

@@ -159,17 +159,26 @@ impl Accum {
         let sub = (self.nterms + self.mmax + 4) as f64 * SUBNORMAL * 4.0;
         let e_z = self.ez * et + kz * self.zh + self.skipped + sub;
         let slack = bound_slack(self.nterms, dv);
-        let mut eps = 0.0f64;
+        // E_N,c is the same for every component and the component bound increases with |ô_c| (each
+        // rounded operation is monotone), so the largest |ô_c| gives the row's bound, bit for bit.
+        let zh = self.zh;
+        let (mut xmax, mut finite) = (0.0f64, true);
         for oc in o.iter_mut() {
-            let x = *oc / self.zh;
-            let e_n = self.en_all * et
-                + (kn + self.kn_extra * self.scale) * model.vmax * self.zh
-                + self.en_abs
-                + self.skipped * model.vmax
-                + sub * (1.0 + model.vmax);
-            eps = eps.max(component_bound(e_n, x.abs(), e_z, self.zh));
+            let x = *oc / zh;
             *oc = x;
+            let a = x.abs();
+            finite &= a.is_finite();
+            xmax = if a > xmax { a } else { xmax };
         }
+        if !finite {
+            return f64::INFINITY;
+        }
+        let e_n = self.en_all * et
+            + (kn + self.kn_extra * self.scale) * model.vmax * zh
+            + self.en_abs
+            + self.skipped * model.vmax
+            + sub * (1.0 + model.vmax);
+        let eps = component_bound(e_n, xmax, e_z, zh);
         if !eps.is_finite() {
             return f64::INFINITY;
         }
