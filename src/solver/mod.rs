@@ -296,6 +296,8 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let mut c0 = 0;
             let (mut kband, mut vband) = (Vec::new(), Vec::new());
             let mut fb = batch::FrontierBlock::default();
+            let scratch: Vec<std::sync::Mutex<batch::Scratch>> =
+                (0..rayon::current_num_threads().max(1)).map(|_| Default::default()).collect();
             let f32_products = p.f32_products(tol, t.frontier.len() + b, opts);
             stats.f32_products = f32_products;
             while c0 < h.nq {
@@ -309,7 +311,11 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                         .par_chunks_mut(BATCH_ROWS * dv)
                         .zip(cert[r0..r1].par_chunks_mut(BATCH_ROWS))
                         .enumerate()
-                        .map_init(batch::Scratch::default, |sc, (k, (o, e))| {
+                        .map(|(k, (o, e))| {
+                            // This worker's buffers (kept across chunks: no fresh pages per job).
+                            let mut sc = scratch[rayon::current_thread_index().unwrap_or(0) % scratch.len()]
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner());
                             let a = lo + k * BATCH_ROWS;
                             let job = batch::Rows {
                                 p,
@@ -322,7 +328,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                                 share: opts.share,
                                 f32_products,
                             };
-                            batch::tree_rows(&job, o, e, sc)
+                            batch::tree_rows(&job, o, e, &mut sc)
                         })
                         .reduce(batch::Outcome::default, |x, y| x + y);
                     stats.work += oc.work as u64;
