@@ -416,7 +416,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         for ((o, &a), &b) in o.iter_mut().zip(&sc.nb[t * dv..(t + 1) * dv]).zip(&sc.n1[t * dv..(t + 1) * dv]) {
             *o = a + b;
         }
-        acc.add_terms(&sc.terms[t], tree, p.vmax, o);
+        acc.add_terms(&sc.terms[t], tree, p.v32, p.vmax, o);
         cert[t] = acc.finish(model, o);
     }
     // A first-order term costs a d × dv product (M̂ᵀq, in first_order_numerators): counted as

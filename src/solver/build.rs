@@ -256,27 +256,26 @@ pub(super) struct Rows<'a> {
 }
 
 /// The tree over keys `k` (n × d, n ≥ 1): nodes in preorder, centres (nodes × d), the leaf order
-/// `perm`, the keys in leaf order, and the n × d scratch buffer (for the caller to reuse: fresh
-/// pages cost a page fault each).
-pub type Built = (Vec<Node>, Vec<f64>, Vec<u32>, Vec<f32>, Vec<f32>);
+/// `perm` and the keys in leaf order.
+pub type Built = (Vec<Node>, Vec<f64>, Vec<u32>, Vec<f32>);
 
 /// See [`Built`].
 pub fn build_nodes(k: &[f32], n: usize, d: usize, rule: LeafRule) -> Built {
     let k = &k[..n * d];
     let mut out = vec![0.0f32; n * d];
-    let mut scratch = vec![0.0f32; n * d];
     let mut pout = vec![0u32; n];
+    if n >= super::skeleton::SKELETON_MIN {
+        let (nodes, z) = super::skeleton::build(k, n, d, rule, &mut out, &mut pout);
+        return (nodes, z, pout, out);
+    }
+    let mut scratch = vec![0.0f32; n * d];
     let mut pscratch: Vec<u32> = (0..n as u32).collect();
     let mut nodes = Vec::with_capacity(2 * n / rule.leaf.max(1) + 2);
     let mut z = Vec::new();
-    if n >= super::skeleton::SKELETON_MIN {
-        let (nodes, z) = super::skeleton::build(k, n, d, rule, &mut out, &mut scratch, &mut pout, &mut pscratch);
-        return (nodes, z, pout, out, scratch);
-    }
     let sm = summary_pass(k, d);
     // The root reads K itself; its children live in `out`.
     root(k, &mut out, &mut scratch, &mut pout, &mut pscratch, d, rule, sm, &mut nodes, &mut z);
-    (nodes, z, pout, out, scratch)
+    (nodes, z, pout, out)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -23,7 +23,7 @@ const SUBNORMAL: f64 = 5e-324;
 /// The terms of one row, filled by the traversal.
 #[derive(Debug, Default)]
 pub struct Terms {
-    /// (ŝ, index into `tree.vperm`) — keys of exact leaves.
+    /// (ŝ, leaf-order index t: the key at position `tree.perm[t]`) — keys of exact leaves.
     pub leaf: Vec<(f64, u32)>,
     /// (â, Δ, node id) — accepted nodes.
     pub nodes: Vec<(f64, f64, u32)>,
@@ -194,12 +194,12 @@ pub fn node_abs_bound(amax: f64, m: usize, vmax: f64) -> f64 {
 }
 
 impl Accum {
-    /// Add every term of `terms` (leaf keys and nodes index `tree`).
-    pub fn add_terms(&mut self, terms: &Terms, tree: &Tree, vmax: f64, o: &mut [f64]) {
+    /// Add every term of `terms` (leaf keys and nodes index `tree`; `v` the head's values by position).
+    pub fn add_terms(&mut self, terms: &Terms, tree: &Tree, v: &[f32], vmax: f64, o: &mut [f64]) {
         let dv = o.len();
-        for &(s, j) in &terms.leaf {
-            let j = j as usize;
-            self.add_exact(s, &tree.vperm[j * dv..(j + 1) * dv], o);
+        for &(s, t) in &terms.leaf {
+            let j = tree.perm[t as usize] as usize;
+            self.add_exact(s, &v[j * dv..(j + 1) * dv], o);
         }
         for &(a, delta, id) in &terms.nodes {
             self.add_node(tree, a, delta, id as usize, vmax, o);

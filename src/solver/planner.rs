@@ -183,7 +183,7 @@ fn build(p: &Prepared<'_>, opts: &SolverOptions, nk: usize, secs: &mut f64) -> T
     let t0 = std::time::Instant::now();
     let qmax = p.qnorm.iter().cloned().fold(0.0f64, f64::max);
     let tight_r = if qmax > 0.0 { opts.leaf_nats / qmax } else { 0.0 };
-    let mut t = Tree::build_with(&p.k32[..nk * p.d], &p.v32[..nk * p.dv], nk, p.d, p.dv, opts.leaf, tight_r);
+    let mut t = Tree::build_with(&p.k32[..nk * p.d], nk, p.d, p.dv, opts.leaf, tight_r);
     *secs += t0.elapsed().as_secs_f64();
     if opts.frontier_nats > 0.0 && qmax > 0.0 {
         t.set_frontier(opts.frontier_nats / qmax);

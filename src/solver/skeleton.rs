@@ -106,19 +106,9 @@ struct Sub {
     m: usize,
 }
 
-/// See the module doc. Writes the keys in leaf order into `out` and their positions into `pout`;
-/// `scratch`, `pscratch` are n × d and n scratch buffers.
-#[allow(clippy::too_many_arguments)]
-pub fn build(
-    k: &[f32],
-    n: usize,
-    d: usize,
-    rule: LeafRule,
-    out: &mut [f32],
-    scratch: &mut [f32],
-    pout: &mut [u32],
-    pscratch: &mut [u32],
-) -> (Vec<Node>, Vec<f64>) {
+/// See the module doc. Writes the keys in leaf order into `out` and their positions into `pout`
+/// (each bucket's recursion uses its worker's bucket-sized scratch buffers).
+pub fn build(k: &[f32], n: usize, d: usize, rule: LeafRule, out: &mut [f32], pout: &mut [u32]) -> (Vec<Node>, Vec<f64>) {
     let step = n as f64 / SAMPLES as f64;
     let spos: Vec<u32> = (0..SAMPLES).map(|t| (((t as f64 + 0.5) * step) as usize).min(n - 1) as u32).collect();
     let mut srows = Vec::with_capacity(SAMPLES * d);
@@ -144,29 +134,33 @@ pub fn build(
         pout[*at] = j as u32;
         *at += 1;
     }
-    // Bucket subtrees, in parallel (disjoint ranges of the four buffers).
+    // Bucket subtrees, in parallel (disjoint ranges of `out`, `pout`).
     let mut parts = Vec::with_capacity(nb);
     {
-        let (mut o, mut s, mut po, mut ps) = (out, scratch, pout, pscratch);
+        let (mut o, mut po) = (out, pout);
         for b in 0..nb {
             let m = start[b + 1] - start[b];
             let (o1, o2) = std::mem::take(&mut o).split_at_mut(m * d);
-            let (s1, s2) = std::mem::take(&mut s).split_at_mut(m * d);
             let (po1, po2) = std::mem::take(&mut po).split_at_mut(m);
-            let (ps1, ps2) = std::mem::take(&mut ps).split_at_mut(m);
-            (o, s, po, ps) = (o2, s2, po2, ps2);
-            parts.push((start[b], Rows { cur: o1, other: s1, pcur: po1, pother: ps1, cur_is_out: true }));
+            (o, po) = (o2, po2);
+            parts.push((start[b], o1, po1));
         }
     }
     let subs: Vec<Sub> = parts
         .into_par_iter()
-        .map(|(lo, rows)| {
-            let sum = summary_pass(rows.cur, d);
-            let m = rows.pcur.len();
-            let (mut nodes, mut z) = (Vec::new(), Vec::new());
-            node(None, rows, lo, d, rule, sum.clone(), NONE, &mut nodes, &mut z);
-            Sub { nodes, z, sum, m }
-        })
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(sk, sp): &mut (Vec<f32>, Vec<u32>), (lo, cur, pcur)| {
+                let m = pcur.len();
+                sk.resize(sk.len().max(m * d), 0.0);
+                sp.resize(sp.len().max(m), 0);
+                let sum = summary_pass(cur, d);
+                let rows = Rows { cur, other: &mut sk[..m * d], pcur, pother: &mut sp[..m], cur_is_out: true };
+                let (mut nodes, mut z) = (Vec::new(), Vec::new());
+                node(None, rows, lo, d, rule, sum.clone(), NONE, &mut nodes, &mut z);
+                Sub { nodes, z, sum, m }
+            },
+        )
         .collect();
     let mut subs: Vec<Option<Sub>> = subs.into_iter().map(Some).collect();
     let (mut nodes, mut z) = (Vec::new(), Vec::new());
@@ -235,7 +229,7 @@ mod tests {
             k.extend(centres[(j * 7919) % c].iter().zip(&noise).map(|(a, b)| a + b));
         }
         let v = crate::data::synthetic::vector(&mut rng, n * dv, 1.0);
-        let t = Tree::build_with(&k, &v, n, d, dv, 16, 0.01);
+        let t = Tree::build_with(&k, n, d, dv, 16, 0.01);
         let mut seen = vec![false; n];
         for (id, nd) in t.nodes.iter().enumerate() {
             for p in nd.lo..nd.hi {
@@ -255,7 +249,7 @@ mod tests {
         }
         assert!(seen.iter().all(|&s| s));
         assert_eq!(t.nodes.iter().filter(|x| x.is_leaf()).count(), c);
-        let t2 = Tree::build_with(&k, &v, n, d, dv, 16, 0.01);
+        let t2 = Tree::build_with(&k, n, d, dv, 16, 0.01);
         assert_eq!((t.perm.clone(), t.z.clone()), (t2.perm, t2.z));
     }
 }

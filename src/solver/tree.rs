@@ -3,7 +3,7 @@
 //!
 //! * Split: along the coordinate of widest range (bounding box), at the largest gap among the middle
 //!   half of the sorted values;
-//!   leaves hold ≤ `leaf` keys, stored contiguously in position order (`kperm`, `vperm`), so the
+//!   leaves hold ≤ `leaf` keys, stored contiguously in position order (`perm`, `kperm`), so the
 //!   inserted keys of a leaf are a prefix of its range.
 //! * Per node: the centre z = mean of *all* its keys (any fixed point is valid for the bounds of
 //!   [`crate::theory::solver`]), the radius r ≥ max_j ‖k_j − z‖ over all its keys (rounded up with
@@ -17,7 +17,7 @@ pub const NONE: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Node {
-    /// Range in leaf order (`perm`, `kperm`, `vperm`).
+    /// Range in leaf order (`perm`, `kperm`).
     pub lo: u32,
     pub hi: u32,
     pub left: u32,
@@ -42,9 +42,9 @@ pub struct Tree {
     pub z: Vec<f64>,
     /// Leaf order → key position.
     pub perm: Vec<u32>,
-    /// Keys and values in leaf order (the f32 inputs; widened exactly where used).
+    /// Keys in leaf order (the f32 inputs; widened exactly where used). Values are read by position
+    /// (`v[perm[t]]`) where a walked leaf needs them.
     pub kperm: Vec<f32>,
-    pub vperm: Vec<f32>,
     /// Key position → its leaf.
     pub leaf_of: Vec<u32>,
     /// Inserted count per node.
@@ -73,31 +73,17 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// Build over keys `k` (n × d) and values `v` (n × dv), leaves of at most `leaf` keys.
-    pub fn build(k: &[f32], v: &[f32], n: usize, d: usize, dv: usize, leaf: usize) -> Tree {
-        Tree::build_with(k, v, n, d, dv, leaf, 0.0)
+    /// Build over keys `k` (n × d), for values of dimension dv, leaves of at most `leaf` keys.
+    pub fn build(k: &[f32], n: usize, d: usize, dv: usize, leaf: usize) -> Tree {
+        Tree::build_with(k, n, d, dv, leaf, 0.0)
     }
     /// [`Tree::build`], and a node whose radius is ≤ `tight_r` is a leaf whatever its size.
-    pub fn build_with(k: &[f32], v: &[f32], n: usize, d: usize, dv: usize, leaf: usize, tight_r: f64) -> Tree {
+    pub fn build_with(k: &[f32], n: usize, d: usize, dv: usize, leaf: usize, tight_r: f64) -> Tree {
         let leaf = leaf.max(1);
-        let (nodes, z, perm, kperm, scratch) = if n > 0 {
+        let (nodes, z, perm, kperm) = if n > 0 {
             super::build::build_nodes(k, n, d, super::build::LeafRule { leaf, tight_r })
         } else {
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new())
-        };
-        // Values in leaf order (in parallel: n·dv·4 bytes to gather), into the build's scratch buffer.
-        let vperm = {
-            use rayon::prelude::*;
-            let mut dst = scratch;
-            dst.resize(n * dv, 0.0);
-            if dv > 0 {
-                dst.par_chunks_mut(dv * 256).zip(perm.par_chunks(256)).for_each(|(dc, pc)| {
-                    for (row, &p) in dc.chunks_exact_mut(dv).zip(pc) {
-                        row.copy_from_slice(&v[p as usize * dv..(p as usize + 1) * dv]);
-                    }
-                });
-            }
-            dst
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new())
         };
         let mut leaf_of = vec![NONE; n];
         for (id, nd) in nodes.iter().enumerate() {
@@ -115,7 +101,6 @@ impl Tree {
             z,
             perm,
             kperm,
-            vperm,
             leaf_of,
             count: vec![0; nn],
             s: vec![0.0; nn * dv],
@@ -455,7 +440,7 @@ mod tests {
     fn radii_cover_keys_and_insertion_sums_match() {
         let mut rng = crate::rng::seeded(3);
         let h = crate::data::synthetic::gaussian(&mut rng, 300, 5, 3, 2.0);
-        let mut t = Tree::build(&h.k, &h.v, 300, 5, 3, 7);
+        let mut t = Tree::build(&h.k, 300, 5, 3, 7);
         for (id, nd) in t.nodes.iter().enumerate() {
             for p in nd.lo..nd.hi {
                 let kk = &t.kperm[p as usize * 5..(p as usize + 1) * 5];
@@ -501,7 +486,7 @@ mod tests {
                 v.extend((0..dv).map(|x| (c * 50 + j + x) as f32 * 0.01));
             }
         }
-        let mut t = Tree::build_with(&k, &v, n, d, dv, 6, 0.01);
+        let mut t = Tree::build_with(&k, n, d, dv, 6, 0.01);
         let mut big = 0;
         for (id, nd) in t.nodes.iter().enumerate() {
             if nd.is_leaf() {
@@ -529,7 +514,7 @@ mod tests {
         let n = 3 * super::super::build::PAR_BUILD_MIN;
         let mut rng = crate::rng::seeded(5);
         let h = crate::data::synthetic::gaussian(&mut rng, n, 3, 1, 1.0);
-        let t = Tree::build(&h.k, &h.v, n, 3, 1, 8);
+        let t = Tree::build(&h.k, n, 3, 1, 8);
         let mut seen = vec![false; n];
         for (id, nd) in t.nodes.iter().enumerate() {
             if id == 0 {
@@ -560,7 +545,7 @@ mod tests {
         }
         assert!(seen.iter().all(|&x| x));
         // Deterministic whatever the scheduling.
-        let t2 = Tree::build(&h.k, &h.v, n, 3, 1, 8);
+        let t2 = Tree::build(&h.k, n, 3, 1, 8);
         assert_eq!(t.perm, t2.perm);
         assert_eq!(t.z, t2.z);
     }
@@ -587,7 +572,7 @@ mod tests {
         let mut rng = crate::rng::seeded(11);
         let h = crate::data::synthetic::gaussian(&mut rng, n, d, dv, 1.5);
         for r_max in [f64::INFINITY, 0.8, 0.0] {
-            let mut serial = Tree::build(&h.k, &h.v, n, d, dv, 6);
+            let mut serial = Tree::build(&h.k, n, d, dv, 6);
             serial.set_frontier(r_max);
             assert!(serial.enable_moments(1 << 24));
             let mut par = serial.clone();
