@@ -13,7 +13,7 @@
 //!   of the maximum-gap problem (m/2 buckets over [v_{m/4}, v_{3m/4}]: a gap inside one bucket is
 //!   narrower than the bucket, so the largest gap lies between buckets); when every middle value is
 //!   equal (duplicate keys), the median of (value, position).
-//! * **Pass 2** ([`partition_pass`]): a *stable* partition of the rows into the other buffer (left
+//! * **Pass 2** (`partition_pass`): a *stable* partition of the rows into the other buffer (left
 //!   side first), which also sums the children's keys and bounding boxes. Stability keeps every node's
 //!   rows, and so every leaf's, in position order: the leaf order needs no sort, and the buffer the
 //!   leaves end in is the tree's `kperm`.

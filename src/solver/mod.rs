@@ -4,12 +4,16 @@
 //! |X̂_i − X_i|_∞ ≤ ε_i ≤ tol, where X is the exact-arithmetic attention of the same f32 inputs.
 //!
 //! Design (modules):
-//! * [`tree`]: one key tree over all n keys (median split on the widest coordinate, leaves ≤ `leaf`
-//!   keys), with per-node sums (m, S = Σv, A = Σ|v|) *inserted* in position order.
+//! * [`tree`]: one key tree over all n keys (largest-gap split on the widest coordinate, leaves ≤
+//!   `leaf` keys or tight), with per-node sums (m, S = Σv, A = Σ|v|) *inserted* in position order;
+//!   built by [`build`] (two streaming passes per level), with its top levels from a sample
+//!   ([`skeleton`]) for n ≥ 2^15.
 //! * Rows are processed in chunks of `band` rows; when chunk c starts, the tree holds keys
 //!   [0, c·band), and row i sees the exact band [c·band, L(i)) plus the tree (L(i) = i + 1 causal,
 //!   i strict prefix). Rows of a chunk run in parallel; then the chunk's keys are inserted.
-//! * [`eval`]: pass 1 walks the tree and chooses terms (exact leaf keys, accepted nodes).
+//! * [`batch`]: a block of rows against the band and the frontier by GEMMs (float32 where the
+//!   rounding floor allows, [`Prepared::f32_products`]); [`eval`]: the walk below rejected frontier
+//!   nodes (exact leaf keys, accepted nodes).
 //! * [`certificate`]: pass 2 sums the terms with a fixed reference and certifies them
 //!   (bounds and rounding model in [`crate::theory::solver`]); a row with ε > tol is recomputed
 //!   exactly (its certificate is then the exact path's rounding bound).
