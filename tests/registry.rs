@@ -113,6 +113,7 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("solver.complexity", "value: 0.9", "value: 1.5"),
         ("solver.complexity", "value: 0.85", "value: 1.5"),
         ("solver.feasibility", "value: 0.9", "value: 1.2"),
+        ("solver.feasibility", "value: 0.85", "value: 1.5"),
         ("solver.feasibility", "value: 3\n", "value: 40\n"),
         // --- notes 002-004 ---
         ("linear.recurrence", "value: 0", "value: 1"),

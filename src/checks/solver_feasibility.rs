@@ -3,39 +3,132 @@
 //! is dropped while the summed *upper bound* of the dropped blocks' mass stays ≤ ε·Z (ε = 1e-2).
 //! Work = kept keys + one evaluation per block, as a fraction of i + 1. Bounds: oracle
 //! |b|·e^{max_b s} (not computable without the scores) and ball |b|·e^{q·c + ‖q‖r} (centroid c,
-//! radius r). The ball bound's slack ln(ball) − ln(true block mass) is reported in nats. Claimed:
+//! radius r), box |b|·e^{Σ_l max(q_l lo_l, q_l hi_l)} (per-coordinate key range) and principal-axis
+//! box (the box of the keys' coordinates along the block's singular vectors; [`row_fractions`]), and
+//! the smallest of the three. The slacks ln(bound) − ln(true block mass) are reported in nats. Claimed:
 //! the median (over heads) of the median ball work fraction is ≥ `ball_work_fraction_min`, and the
-//! median slack ≥ `ball_slack_nats_min`: ball-bound pruning certifies little on real heads.
+//! median slack ≥ `ball_slack_nats_min`: ball-bound pruning certifies little on real heads; nor
+//! does the smallest of the ball, box and principal-axis box bounds (`best_work_fraction_min`).
 use super::Ctx;
 use crate::Result;
 use crate::data::RealHead;
 use crate::registry::Theorem;
-use crate::theory::solver::ball_slack;
+use crate::theory::solver::ball_slack as ball_slack_nats;
 use crate::verdict::{Finding, Report, Worst};
 
-/// Per row: (oracle work fraction, ball work fraction, slacks of the blocks in nats).
-pub fn row_fractions(q: &[f64], k: &[f64], d: usize, i: usize, block: usize, eps: f64) -> (f64, f64, Vec<f64>) {
+/// One row's measurements ([`row_fractions`]).
+#[derive(Debug, Clone, Default)]
+pub struct RowFractions {
+    /// Work fractions with the oracle, ball, box, principal-axis box and min(ball, box, pca) bounds.
+    pub oracle: f64,
+    pub ball: f64,
+    pub boxed: f64,
+    pub pca: f64,
+    pub best: f64,
+    /// Slacks of the blocks in nats: ball, box and principal-axis box bounds.
+    pub ball_slack: Vec<f64>,
+    pub box_slack: Vec<f64>,
+    pub pca_slack: Vec<f64>,
+}
+
+/// The query-independent geometry of one block of keys: centre, radius, per-coordinate range, and
+/// its principal axes (right singular vectors of the centred keys) with the range of the keys'
+/// coordinates along them and the largest residual off their span (≈ 0: rounding).
+#[derive(Debug, Clone)]
+pub struct BlockGeom {
+    c: Vec<f64>,
+    r: f64,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    axes: Vec<f64>,
+    ylo: Vec<f64>,
+    yhi: Vec<f64>,
+    resid: f64,
+}
+
+fn block_geom(k: &[f64], d: usize, b: usize, e: usize) -> BlockGeom {
+    let len = e - b;
+    let mut c = vec![0.0; d];
+    let (mut lo, mut hi) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
+    for j in b..e {
+        for t in 0..d {
+            let x = k[j * d + t];
+            c[t] += x / len as f64;
+            lo[t] = lo[t].min(x);
+            hi[t] = hi[t].max(x);
+        }
+    }
+    let x: Vec<f64> = (b..e).flat_map(|j| (0..d).map(move |t| (j, t))).map(|(j, t)| k[j * d + t] - c[t]).collect();
+    let r = x.chunks_exact(d).map(|row| row.iter().map(|v| v * v).sum::<f64>().sqrt()).fold(0.0, f64::max);
+    let vt = nalgebra::DMatrix::from_row_slice(len, d, &x).svd(false, true).v_t.expect("v_t was requested");
+    let na = vt.nrows();
+    let axes: Vec<f64> = (0..na).flat_map(|a| (0..d).map(move |t| (a, t))).map(|(a, t)| vt[(a, t)]).collect();
+    let (mut ylo, mut yhi, mut resid) = (vec![f64::INFINITY; na], vec![f64::NEG_INFINITY; na], 0.0f64);
+    for row in x.chunks_exact(d) {
+        let mut res = row.to_vec();
+        for a in 0..na {
+            let ax = &axes[a * d..(a + 1) * d];
+            let y: f64 = ax.iter().zip(row).map(|(u, v)| u * v).sum();
+            ylo[a] = ylo[a].min(y);
+            yhi[a] = yhi[a].max(y);
+            res.iter_mut().zip(ax).for_each(|(rv, u)| *rv -= y * u);
+        }
+        resid = resid.max(res.iter().map(|v| v * v).sum::<f64>().sqrt());
+    }
+    BlockGeom { c, r, lo, hi, axes, ylo, yhi, resid }
+}
+
+/// Per row: work fractions and slacks. Bounds of a block's scores: ball q·c + ‖q‖r; box
+/// Σ_l max(q_l lo_l, q_l hi_l) (the exact maximum of q·k over the per-coordinate key range);
+/// principal-axis box q·c + Σ_a max(p_a ylo_a, p_a yhi_a) + ‖q‖·resid with p = Vᵀq (the box of the
+/// keys' coordinates along the block's principal axes V, and the keys' residual off their span).
+pub fn row_fractions(q: &[f64], k: &[f64], d: usize, i: usize, block: usize, eps: f64) -> RowFractions {
+    row_fractions_cached(q, k, d, i, block, eps, &mut std::collections::HashMap::new())
+}
+
+/// [`row_fractions`] with the block geometries of earlier rows of the same keys in `cache`.
+pub fn row_fractions_cached(
+    q: &[f64],
+    k: &[f64],
+    d: usize,
+    i: usize,
+    block: usize,
+    eps: f64,
+    cache: &mut std::collections::HashMap<(usize, usize), BlockGeom>,
+) -> RowFractions {
     let s: Vec<f64> = (0..=i).map(|j| k[j * d..(j + 1) * d].iter().zip(q).map(|(a, b)| a * b).sum()).collect();
     let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
     let qn = q.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let (mut oracle, mut ball, mut slack) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut oracle, mut ball, mut boxed, mut pca, mut best) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut out = RowFractions::default();
     for b in (0..=i).step_by(block) {
         let e = (b + block).min(i + 1);
         let len = e - b;
-        let mut c = vec![0.0; d];
-        for j in b..e {
-            for t in 0..d {
-                c[t] += k[j * d + t] / len as f64;
-            }
-        }
-        let r = (b..e).map(|j| (0..d).map(|t| (k[j * d + t] - c[t]).powi(2)).sum::<f64>().sqrt()).fold(0.0, f64::max);
-        let qc: f64 = c.iter().zip(q).map(|(a, b)| a * b).sum();
+        let g = cache.entry((b, e)).or_insert_with(|| block_geom(k, d, b, e));
+        let qc: f64 = g.c.iter().zip(q).map(|(a, b)| a * b).sum();
+        let qbox: f64 = (0..d).map(|t| (q[t] * g.lo[t]).max(q[t] * g.hi[t])).sum();
+        let na = g.ylo.len();
+        let qpca: f64 = qc
+            + (0..na)
+                .map(|a| {
+                    let pa: f64 = g.axes[a * d..(a + 1) * d].iter().zip(q).map(|(u, v)| u * v).sum();
+                    (pa * g.ylo[a]).max(pa * g.yhi[a])
+                })
+                .sum::<f64>()
+            + qn * g.resid;
         let mass: f64 = s[b..e].iter().map(|x| (x - m).exp()).sum();
         let smax = s[b..e].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        oracle.push((len as f64 * (smax - m).exp(), len));
-        ball.push((len as f64 * (qc + qn * r - m).exp(), len));
-        slack.push(ball_slack(mass.ln(), len, qc - m, qn, r));
+        let lf = len as f64;
+        let (bb, xb, pb) = (lf * (qc + qn * g.r - m).exp(), lf * (qbox - m).exp(), lf * (qpca - m).exp());
+        oracle.push((lf * (smax - m).exp(), len));
+        ball.push((bb, len));
+        boxed.push((xb, len));
+        pca.push((pb, len));
+        best.push((bb.min(xb).min(pb), len));
+        out.ball_slack.push(ball_slack_nats(mass.ln(), len, qc - m, qn, g.r));
+        out.box_slack.push(lf.ln() + qbox - m - mass.ln());
+        out.pca_slack.push(lf.ln() + qpca - m - mass.ln());
     }
     let nb = oracle.len();
     let frac = |mut v: Vec<(f64, usize)>| {
@@ -50,7 +143,12 @@ pub fn row_fractions(q: &[f64], k: &[f64], d: usize, i: usize, block: usize, eps
         }
         ((i + 1 - dropped) + nb) as f64 / (i + 1) as f64
     };
-    (frac(oracle), frac(ball), slack)
+    out.oracle = frac(oracle);
+    out.ball = frac(ball);
+    out.boxed = frac(boxed);
+    out.pca = frac(pca);
+    out.best = frac(best);
+    out
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -58,44 +156,86 @@ fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
 }
 
-/// (median oracle fraction, median ball fraction, median slack) of one head.
-pub fn head_summary(h: &RealHead, rows: usize, block: usize, eps: f64) -> (f64, f64, f64, f64) {
+/// Medians over one head's rows (and, for slacks, blocks).
+#[derive(Debug, Clone, Copy)]
+pub struct HeadSummary {
+    pub oracle: f64,
+    pub ball: f64,
+    pub boxed: f64,
+    pub pca: f64,
+    pub best: f64,
+    pub ball_slack: f64,
+    pub box_slack: f64,
+    pub pca_slack: f64,
+    /// The smallest slack of any bound (≥ 0 up to rounding: both are upper bounds).
+    pub min_slack: f64,
+}
+
+/// [`HeadSummary`] of one head: `rows` rows from the second half, blocks of `block`.
+pub fn head_summary(h: &RealHead, rows: usize, block: usize, eps: f64) -> HeadSummary {
     let (q, k, _) = h.widen();
     let d = h.d;
-    let (mut of, mut bf, mut sl) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut of, mut bf, mut xf, mut pf, mut tf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut sl, mut xl, mut pl) = (Vec::new(), Vec::new(), Vec::new());
     let step = (h.n / 2 / rows.max(1)).max(1);
     let mut min_slack = f64::INFINITY;
+    let mut cache = std::collections::HashMap::new();
     for i in (h.n / 2..h.n).step_by(step) {
-        let (o, b, s) = row_fractions(&q[i * d..(i + 1) * d], &k, d, i, block, eps);
-        of.push(o);
-        bf.push(b);
-        min_slack = s.iter().cloned().fold(min_slack, f64::min);
-        sl.extend(s);
+        let r = row_fractions_cached(&q[i * d..(i + 1) * d], &k, d, i, block, eps, &mut cache);
+        of.push(r.oracle);
+        bf.push(r.ball);
+        xf.push(r.boxed);
+        pf.push(r.pca);
+        tf.push(r.best);
+        min_slack = r.ball_slack.iter().chain(&r.box_slack).chain(&r.pca_slack).cloned().fold(min_slack, f64::min);
+        sl.extend(r.ball_slack);
+        xl.extend(r.box_slack);
+        pl.extend(r.pca_slack);
     }
-    (median(&mut of), median(&mut bf), median(&mut sl), min_slack)
+    HeadSummary {
+        oracle: median(&mut of),
+        ball: median(&mut bf),
+        boxed: median(&mut xf),
+        pca: median(&mut pf),
+        best: median(&mut tf),
+        ball_slack: median(&mut sl),
+        box_slack: median(&mut xl),
+        pca_slack: median(&mut pl),
+        min_slack,
+    }
 }
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let fmin = thm.claimed_f64("ball_work_fraction_min")?;
     let smin = thm.claimed_f64("ball_slack_nats_min")?;
+    let tmin = thm.claimed_f64("best_work_fraction_min")?;
     let mut rep = Report::new(&thm.id, ctx.seed, ctx.quick);
     let rows = if ctx.quick { 8 } else { 32 };
-    let (mut bfs, mut sls, mut ofs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut sound = Worst::new("−(ball slack) ≤ rounding (the ball bound is an upper bound)");
+    let (mut bfs, mut sls, mut ofs, mut xfs, mut tfs, mut xls) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut pfs, mut pls) = (Vec::new(), Vec::new());
+    let mut sound = Worst::new("−(ball, box and principal-axis box slack) ≤ rounding (all are upper bounds)");
     for h in ctx.real_heads()? {
-        let (o, b, s, mn) = head_summary(h, rows, 32, 1e-2);
+        let hs = head_summary(h, rows, 32, 1e-2);
         rep.notes.push(format!(
-            "{}: median work fraction oracle {o:.3}, ball {b:.3}; median ball slack {s:.2} nats",
-            h.label
+            "{}: median work fraction oracle {:.3}, ball {:.3}, box {:.3}, principal-axis box {:.3}, min of the three {:.3}; median slack ball {:.2}, box {:.2}, principal-axis box {:.2} nats",
+            h.label, hs.oracle, hs.ball, hs.boxed, hs.pca, hs.best, hs.ball_slack, hs.box_slack, hs.pca_slack
         ));
-        sound.push(-mn, 1e-9, || h.label.clone());
-        ofs.push(o);
-        bfs.push(b);
-        sls.push(s);
+        sound.push(-hs.min_slack, 1e-9, || h.label.clone());
+        ofs.push(hs.oracle);
+        bfs.push(hs.ball);
+        sls.push(hs.ball_slack);
+        xfs.push(hs.boxed);
+        tfs.push(hs.best);
+        xls.push(hs.box_slack);
+        pfs.push(hs.pca);
+        pls.push(hs.pca_slack);
     }
     let (bf, sl, of) = (median(&mut bfs), median(&mut sls), median(&mut ofs));
+    let (xf, tf, xl) = (median(&mut xfs), median(&mut tfs), median(&mut xls));
+    let (pf, pl) = (median(&mut pfs), median(&mut pls));
     rep.notes.push(format!(
-        "{} ({} heads, {rows} rows each from the second half, blocks of 32, ε = 1e-2): median over heads — oracle work fraction {of:.3}, ball {bf:.3}, ball slack {sl:.2} nats",
+        "{} ({} heads, {rows} rows each from the second half, blocks of 32, ε = 1e-2): median over heads — oracle work fraction {of:.3}, ball {bf:.3}, box {xf:.3}, principal-axis box {pf:.3}, min of the three {tf:.3}; slack ball {sl:.2}, box {xl:.2}, principal-axis box {pl:.2} nats",
         ctx.data_label(),
         bfs.len()
     ));
@@ -108,6 +248,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             bfs.len() as u64,
         ),
         Finding::lower("median ball-bound slack, nats", ctx.data_label(), sl, smin, sls.len() as u64),
+        Finding::lower(
+            "median work fraction with min(ball, box, principal-axis box) per block",
+            ctx.data_label(),
+            tf,
+            tmin,
+            tfs.len() as u64,
+        ),
         sound.finish(),
     ];
     Ok(rep.conclude_all())
@@ -130,8 +277,18 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         out_full: None,
         out_causal: None,
     };
-    let (o, b, s, _) = head_summary(&rh, p.usize_or("rows", 8)?, p.usize_or("block", 32)?, 1e-2);
-    Ok([("oracle_fraction", o), ("ball_fraction", b), ("ball_slack_nats", s), ("ratio", fmin / b)]
+    let hs = head_summary(&rh, p.usize_or("rows", 8)?, p.usize_or("block", 32)?, 1e-2);
+    Ok([
+        ("oracle_fraction", hs.oracle),
+        ("ball_fraction", hs.ball),
+        ("ball_slack_nats", hs.ball_slack),
+        ("box_fraction", hs.boxed),
+        ("best_fraction", hs.best),
+        ("box_slack_nats", hs.box_slack),
+        ("pca_fraction", hs.pca),
+        ("pca_slack_nats", hs.pca_slack),
+        ("ratio", fmin / hs.ball),
+    ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect())

@@ -228,7 +228,6 @@ mod tests {
             let noise = crate::data::synthetic::vector(&mut rng, d, 1e-4);
             k.extend(centres[(j * 7919) % c].iter().zip(&noise).map(|(a, b)| a + b));
         }
-        let v = crate::data::synthetic::vector(&mut rng, n * dv, 1.0);
         let t = Tree::build_with(&k, n, d, dv, 16, 0.01);
         let mut seen = vec![false; n];
         for (id, nd) in t.nodes.iter().enumerate() {
