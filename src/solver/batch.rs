@@ -131,6 +131,12 @@ pub struct Band<'a> {
 }
 
 impl<'a> Band<'a> {
+    /// Keys and values [lo, hi) of `p` with buffers already widened by [`Band::widen`] (unused for
+    /// `f32_products`).
+    pub fn view(p: &'a Prepared<'_>, lo: usize, hi: usize, kb: &'a [f64], vb: &'a [f64], f32_products: bool) -> Band<'a> {
+        let (ks, vs) = (&p.k32[lo * p.d..hi * p.d], &p.v32[lo * p.dv..hi * p.dv]);
+        if f32_products { Band { lo, k32: ks, v32: vs, k: &[], v: &[] } } else { Band { lo, k32: ks, v32: vs, k: kb, v: vb } }
+    }
     /// Keys and values [lo, hi) of `p`, widened into the buffers unless `f32_products`.
     pub fn widen(
         p: &'a Prepared<'_>,

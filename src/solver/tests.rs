@@ -176,3 +176,36 @@ fn float32_block_products_are_sound() {
     let r = solve(&head(&base), Mask::Causal, 1e-7, &SolverOptions { force: Some(Force::Tree), ..Default::default() }).unwrap();
     assert!(!r.stats.f32_products);
 }
+
+#[test]
+fn persistent_workers_give_the_pool_loop_bits() {
+    // The tree plan without moments runs its chunks on persistent threads (workers.rs) when the pool
+    // has ≥ 2 threads, on the pool's loop with 1: the same outputs and certificates, bit for bit, for
+    // 1, 2 and 3 threads, causal and strict prefix, with and without float64 fallback rows.
+    let s = DatasetSpec::Clustered { clusters: 24, spread: 1e-3, scale: 3.0 }.generate(2500, 16, 6, 33).unwrap();
+    let vmax = s.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+    // share = 1000 lets the budget rule accept nodes whose errors add up beyond tol: those rows fall
+    // back to the float64 path inside the workers (per block, as on the pool).
+    for (tol, first_order, share) in [(1e-3 * vmax, false, 0.4), (1e-3 * vmax, false, 1000.0), (1e-3 * vmax, true, 0.4)] {
+        for mask in [Mask::Causal, Mask::StrictPrefix] {
+            let opts =
+                SolverOptions { band: 96, light_band: 40, first_order, share, force: Some(Force::Tree), ..Default::default() };
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| solve(&head(&s), mask, tol, &opts).unwrap())
+            };
+            let one = run(1);
+            for threads in [2, 3] {
+                let r = run(threads);
+                assert_eq!(r.out, one.out, "tol {tol} {mask:?} threads {threads}");
+                assert_eq!(r.cert, one.cert, "tol {tol} {mask:?} threads {threads}");
+                assert_eq!(r.stats.work, one.stats.work);
+                assert_eq!(r.stats.fallback_rows, one.stats.fallback_rows);
+            }
+            assert_eq!(one.stats.fallback_rows > 0, share > 1.0, "share {share}: {} fallback rows", one.stats.fallback_rows);
+            for c in compare::check_rows(&head(&s), mask, &one, None) {
+                assert!(c.ok(), "tol {tol} {mask:?}: {c:?}");
+            }
+        }
+    }
+}

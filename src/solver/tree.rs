@@ -229,6 +229,15 @@ impl Tree {
     /// reference), M is one GEMM per node and call (same bits for the same calls), whatever the
     /// thread count. Returns the frontier indices of the nodes that received keys (increasing).
     pub fn insert_range(&mut self, k: &[f32], v: &[f32], end: usize) -> Vec<u32> {
+        self.insert_range_with(k, v, end, true)
+    }
+
+    /// [`Tree::insert_range`] on this thread only (the same bits).
+    pub fn insert_range_serial(&mut self, k: &[f32], v: &[f32], end: usize) -> Vec<u32> {
+        self.insert_range_with(k, v, end, false)
+    }
+
+    fn insert_range_with(&mut self, k: &[f32], v: &[f32], end: usize, allow_parallel: bool) -> Vec<u32> {
         use rayon::prelude::*;
         let (d, dv, start) = (self.d, self.dv, self.inserted);
         if end <= start {
@@ -275,7 +284,7 @@ impl Tree {
         }
         // Measured (clustered, n = 2^17): a chunk of 256 keys inserts faster in parallel (0.10 s in
         // all) than on this thread (0.16 s); only a handful of keys stays here.
-        let serial = end - start < PAR_INSERT_MIN;
+        let serial = !allow_parallel || end - start < PAR_INSERT_MIN;
         let cx = InsertCtx { nodes: &self.nodes, leaf_of: &self.leaf_of, z: &self.z, k, v, d, dv };
         let run = |sc: &mut PartScratch, part: Part<'_>| insert_part(&cx, part, sc);
         if serial {
