@@ -90,6 +90,10 @@ pub struct SolverOptions {
     pub f32_products: bool,
     /// Force a plan (tests and theorem checks).
     pub force: Option<Force>,
+    /// Threads of the chunk loop on persistent threads ([`workers`]); 0: the pool's size when
+    /// called from outside the pool, 1 from one of its threads (an outer parallel loop, such as a
+    /// sweep's, already holds the cores). Any value gives the same bits.
+    pub threads: usize,
 }
 
 /// The share of tol/V_max the float32 block products' rounding floor may take.
@@ -111,6 +115,7 @@ impl Default for SolverOptions {
             first_order: true,
             f32_products: true,
             force: None,
+            threads: 0,
         }
     }
 }
@@ -334,8 +339,12 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                 (0..rayon::current_num_threads().max(1)).map(|_| Default::default()).collect();
             let f32_products = p.f32_products(tol, t.frontier.len() + b, opts);
             stats.f32_products = f32_products;
-            let threads = rayon::current_num_threads();
-            if t.moments.is_none() && threads >= 2 {
+            if t.moments.is_none() {
+                let threads = match opts.threads {
+                    0 if rayon::current_thread_index().is_some() => 1,
+                    0 => rayon::current_num_threads().max(1),
+                    t => t,
+                };
                 let lp = workers::Loop { p, opts, tol, rows: rows.clone(), f32_products };
                 workers::run(&lp, t, &mut out, &mut cert, &mut stats, threads);
                 c0 = h.nq;

@@ -179,9 +179,10 @@ fn float32_block_products_are_sound() {
 
 #[test]
 fn persistent_workers_give_the_pool_loop_bits() {
-    // The tree plan without moments runs its chunks on persistent threads (workers.rs) when the pool
-    // has ≥ 2 threads, on the pool's loop with 1: the same outputs and certificates, bit for bit, for
-    // 1, 2 and 3 threads, causal and strict prefix, with and without float64 fallback rows.
+    // The tree plan without moments runs its chunks on persistent threads (workers.rs; with
+    // moments, on the pool's loop): the same outputs and certificates, bit for bit, for 1, 2 and 3
+    // threads (pool and workers alike), causal and strict prefix, with and without float64 fallback
+    // rows.
     let s = DatasetSpec::Clustered { clusters: 24, spread: 1e-3, scale: 3.0 }.generate(2500, 16, 6, 33).unwrap();
     let vmax = s.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
     // share = 1000 lets the budget rule accept nodes whose errors add up beyond tol: those rows fall
@@ -192,7 +193,8 @@ fn persistent_workers_give_the_pool_loop_bits() {
                 SolverOptions { band: 96, light_band: 40, first_order, share, force: Some(Force::Tree), ..Default::default() };
             let run = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                pool.install(|| solve(&head(&s), mask, tol, &opts).unwrap())
+                // Inside the pool the workers would default to one thread: ask for the pool's size.
+                pool.install(|| solve(&head(&s), mask, tol, &SolverOptions { threads, ..opts.clone() }).unwrap())
             };
             let one = run(1);
             for threads in [2, 3] {

@@ -15,7 +15,9 @@
 //!
 //! A block's result does not depend on which thread computed it, so the output is the same bits as
 //! the pool's loop for any T. Used when the tree keeps no first-order moments (their insertion is the
-//! heavy part of a chunk there, and it runs in parallel on the pool).
+//! heavy part of a chunk there, and it runs in parallel on the pool). With one thread (a pool of one,
+//! or a call from inside the pool: [`super::SolverOptions::threads`]) the loop runs inline on the
+//! calling thread, without the pool's wake-ups per chunk.
 use super::batch::{self, Band, FrontierBlock, Outcome, Rows, Scratch};
 use super::tree::Tree;
 use super::{BATCH_ROWS, Prepared, SolverOptions, Stats};
@@ -74,7 +76,8 @@ pub struct Loop<'a> {
     pub f32_products: bool,
 }
 
-/// Run the tree plan's chunks on `threads` ≥ 2 persistent threads; adds to `stats`.
+/// Run the tree plan's chunks on `threads` ≥ 1 persistent threads (the calling one and `threads` − 1
+/// helpers); adds to `stats`.
 pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], stats: &mut Stats, threads: usize) {
     let Loop { p, opts, tol, ref rows, f32_products } = *lp;
     let (n, dv, b) = (p.n, p.dv, opts.band.max(1));
