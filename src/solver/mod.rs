@@ -31,6 +31,7 @@ pub mod dense;
 pub mod eval;
 pub mod exp64;
 pub mod lanes;
+pub mod pages;
 pub mod planner;
 pub mod skeleton;
 pub mod tree;
@@ -258,22 +259,8 @@ fn fallback_rows(p: &Prepared<'_>, redo: &[usize], row0: usize, out: &mut [f64],
     }
 }
 
-/// Outputs of at least this many values are faulted in ahead ([`prefaulted_zeros`]): 4 MiB.
+/// Outputs of at least this many values are faulted in ahead ([`pages::prefaulted_zeros`]): 4 MiB.
 const PREFAULT_MIN: usize = 1 << 19;
-
-/// `vec![0.0; len]` with every page written once, so that later writes find it mapped (measured on
-/// 2 cores, clustered n = 2^17: the first writes of the 64 MiB output cost ≈ 0.045 s of thread
-/// time inside the rows' loop).
-fn prefaulted_zeros(len: usize) -> Vec<f64> {
-    let mut v = vec![0.0f64; len];
-    // One write per 4 KiB page; volatile, so that the stores of a value the allocator already
-    // gave are not optimised away.
-    for x in v.iter_mut().step_by(512) {
-        // SAFETY: `x` is a valid, aligned, exclusive reference into `v`.
-        unsafe { std::ptr::write_volatile(x, 0.0) };
-    }
-    v
-}
 
 /// Recompute on the float64 path ([`dense::exact_rows`]) the rows of one block (first row `lo`;
 /// outputs `out`, certificates `cert`) whose certificate exceeds `tol`; returns (rows, their exact
@@ -322,12 +309,12 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
         // The output's pages are faulted in on a helper thread while the plan runs (its serial
         // stretches leave a core idle); the solve then writes into mapped pages.
         let len = rows.len() * dv;
-        let pages = (early.is_none() && len >= PREFAULT_MIN).then(|| s.spawn(move || prefaulted_zeros(len)));
+        let prefault = (early.is_none() && len >= PREFAULT_MIN).then(|| s.spawn(move || pages::prefaulted_zeros(len)));
         let planned = match early {
             Some(plan) => (plan, None, 0.0),
             None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),
         };
-        let out = match pages {
+        let out = match prefault {
             Some(j) => j.join().unwrap_or_else(|_| vec![0.0; len]),
             None => vec![0.0; len],
         };
