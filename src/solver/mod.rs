@@ -10,7 +10,9 @@
 //!   ([`skeleton`]) for n ≥ 2^15.
 //! * Rows are processed in chunks of `band` rows; when chunk c starts, the tree holds keys
 //!   [0, c·band), and row i sees the exact band [c·band, L(i)) plus the tree (L(i) = i + 1 causal,
-//!   i strict prefix). Rows of a chunk run in parallel; then the chunk's keys are inserted.
+//!   i strict prefix). Rows of a chunk run in parallel; then the chunk's keys are inserted (on
+//!   persistent threads, [`workers`], when the tree keeps no first-order moments; the output's
+//!   pages faulted in ahead by [`pages`]).
 //! * [`batch`]: a block of rows against the band and the frontier by GEMMs (float32 where the
 //!   rounding floor allows, [`Prepared::f32_products`]); [`eval`]: the walk below rejected frontier
 //!   nodes (exact leaf keys, accepted nodes).
