@@ -22,19 +22,32 @@ use super::batch::{self, Band, FrontierBlock, Outcome, Rows, Scratch};
 use super::tree::Tree;
 use super::{BATCH_ROWS, Prepared, SolverOptions, Stats};
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// A sense-reversing barrier that spins (yielding to the OS after a while, so that a descheduled
-/// partner costs little) instead of sleeping on a futex.
+/// partner costs little) instead of sleeping on a futex. A thread that panics marks it aborted
+/// ([`AbortOnPanic`]), and the others then panic at their next wait instead of waiting forever.
 struct SpinBarrier {
     n: usize,
     count: AtomicUsize,
     generation: AtomicUsize,
+    aborted: AtomicBool,
+}
+
+/// Marks the barrier aborted when dropped during a panic.
+struct AbortOnPanic<'b>(&'b SpinBarrier);
+
+impl Drop for AbortOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.aborted.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl SpinBarrier {
     fn new(n: usize) -> SpinBarrier {
-        SpinBarrier { n, count: AtomicUsize::new(0), generation: AtomicUsize::new(0) }
+        SpinBarrier { n, count: AtomicUsize::new(0), generation: AtomicUsize::new(0), aborted: AtomicBool::new(false) }
     }
     fn wait(&self) {
         let g = self.generation.load(Ordering::Acquire);
@@ -45,6 +58,9 @@ impl SpinBarrier {
         }
         let mut spins = 0u32;
         while self.generation.load(Ordering::Acquire) == g {
+            if self.aborted.load(Ordering::Acquire) {
+                panic!("another solver worker panicked");
+            }
             if spins < SPINS_BEFORE_YIELD {
                 std::hint::spin_loop();
                 spins += 1;
@@ -112,6 +128,7 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
     let barrier = SpinBarrier::new(threads);
     let timing = std::sync::Mutex::new((0.0f64, 0.0f64));
     let thread_loop = |t: usize, blocks: Vec<Block<'_>>| -> (Outcome, usize, u64) {
+        let _abort = AbortOnPanic(&barrier);
         let mut sc = Scratch::default();
         let (mut oc, mut fallback, mut fallback_work) = (Outcome::default(), 0usize, 0u64);
         let mut blocks = blocks.into_iter().peekable();
@@ -173,4 +190,23 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
     let tm = timing.into_inner().unwrap_or_else(|e| e.into_inner());
     stats.insert_secs += tm.0;
     stats.gather_secs += tm.1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AbortOnPanic, SpinBarrier};
+
+    #[test]
+    fn a_panicking_worker_makes_the_others_panic_instead_of_waiting_forever() {
+        let b = SpinBarrier::new(2);
+        let (first, second) = std::thread::scope(|s| {
+            let h = s.spawn(|| {
+                let _abort = AbortOnPanic(&b);
+                panic!("a worker's bug");
+            });
+            let w = s.spawn(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.wait())).is_err());
+            (h.join().is_err(), w.join().expect("the waiting thread returns its result"))
+        });
+        assert!(first && second, "panicked: {first}, the waiting thread panicked too: {second}");
+    }
 }
