@@ -419,7 +419,10 @@ pub fn solve_file(
     use crate::reference::Head;
     use crate::solver::{SolverOptions, compare, solve};
     if !(tol.value() > 0.0 && tol.value().is_finite()) {
-        return Err(crate::Error::invalid("--tol", format!("expected a positive finite tolerance, got {}", tol.value())));
+        return Err(crate::Error::invalid(
+            "--tol",
+            format!("expected a positive finite tolerance, got {}", tol.value()),
+        ));
     }
     let heads = crate::data::load_heads(file)?;
     let sel: Vec<_> =

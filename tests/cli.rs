@@ -131,7 +131,8 @@ fn bench_pareto_on_the_shipped_slice_writes_table_json_and_plot() {
 fn solve_with_absolute_and_relative_tolerances() {
     let p = attnproof::data::shipped_slice();
     let s = p.to_str().unwrap();
-    let (code, out, err) = run(&["solve", s, "--tol", "1e-2", "--tol-rel", "--layer", "0", "--head", "0", "--reps", "1"]);
+    let (code, out, err) =
+        run(&["solve", s, "--tol", "1e-2", "--tol-rel", "--layer", "0", "--head", "0", "--reps", "1"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("1.0e-2·max|v| (per head)") && out.contains("1 heads: speedup"), "{out}");
     let (code, out, err) = run(&["solve", s, "--tol", "1e-2", "--layer", "0", "--head", "0", "--reps", "1"]);

@@ -83,9 +83,11 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
                 let ka = &h.k[a * 64..(a + 1) * 64];
                 h.k.chunks_exact(64)
                     .enumerate()
-                    .filter(|(b, kb)| *b != a && {
-                        let d2: f64 = ka.iter().zip(*kb).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum();
-                        d2.sqrt() <= rstar
+                    .filter(|(b, kb)| {
+                        *b != a && {
+                            let d2: f64 = ka.iter().zip(*kb).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum();
+                            d2.sqrt() <= rstar
+                        }
                     })
                     .count()
             })

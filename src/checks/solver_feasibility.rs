@@ -100,7 +100,8 @@ pub fn row_fractions_cached(
     let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
     let qn = q.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let (mut oracle, mut ball, mut boxed, mut pca, mut best) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut oracle, mut ball, mut boxed, mut pca, mut best) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut out = RowFractions::default();
     for b in (0..=i).step_by(block) {
         let e = (b + block).min(i + 1);
@@ -289,7 +290,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ("pca_slack_nats", hs.pca_slack),
         ("ratio", fmin / hs.ball),
     ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
 }

@@ -133,9 +133,20 @@ pub struct Band<'a> {
 impl<'a> Band<'a> {
     /// Keys and values [lo, hi) of `p` with buffers already widened by [`Band::widen`] (unused for
     /// `f32_products`).
-    pub fn view(p: &'a Prepared<'_>, lo: usize, hi: usize, kb: &'a [f64], vb: &'a [f64], f32_products: bool) -> Band<'a> {
+    pub fn view(
+        p: &'a Prepared<'_>,
+        lo: usize,
+        hi: usize,
+        kb: &'a [f64],
+        vb: &'a [f64],
+        f32_products: bool,
+    ) -> Band<'a> {
         let (ks, vs) = (&p.k32[lo * p.d..hi * p.d], &p.v32[lo * p.dv..hi * p.dv]);
-        if f32_products { Band { lo, k32: ks, v32: vs, k: &[], v: &[] } } else { Band { lo, k32: ks, v32: vs, k: kb, v: vb } }
+        if f32_products {
+            Band { lo, k32: ks, v32: vs, k: &[], v: &[] }
+        } else {
+            Band { lo, k32: ks, v32: vs, k: kb, v: vb }
+        }
     }
     /// Keys and values [lo, hi) of `p`, widened into the buffers unless `f32_products`.
     pub fn widen(
@@ -446,7 +457,15 @@ pub fn first_order_work(d: usize, dv: usize) -> usize {
 /// [`crate::theory::solver::first_order_rounding`] (γ₃₂(m + d + 4) per term, and
 /// [`first_order_underflow`] absolute).
 #[inline(always)]
-fn first_order_numerators(tree: &Tree, fb: &FrontierBlock, q32: &[f32], lo: usize, d: usize, dv: usize, sc: &mut Scratch) {
+fn first_order_numerators(
+    tree: &Tree,
+    fb: &FrontierBlock,
+    q32: &[f32],
+    lo: usize,
+    d: usize,
+    dv: usize,
+    sc: &mut Scratch,
+) {
     if sc.fo.is_empty() {
         return;
     }
@@ -536,7 +555,8 @@ fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc
     let (a, delta, acc, w, mm, absb) = (&a[..nf], &delta[..nf], &acc[..nf], &mut w[..nf], &fb.m[..nf], &fb.absb[..nf]);
     // One lane-split pass (lane l takes the entries ≡ l mod LANES; the tail is summed apart and
     // added last), branch-free so that it vectorises; `special` is counted per lane in f64.
-    let (mut zm, mut zmd, mut zad, mut dm, mut sp) = ([0.0f64; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    let (mut zm, mut zmd, mut zad, mut dm, mut sp) =
+        ([0.0f64; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
     // Whole-array steps on [f64; LANES] (each one a short fixed loop that vectorises on its own).
     #[inline(always)]
     fn lanes<F: Fn(usize) -> f64>(f: F) -> [f64; LANES] {

@@ -367,7 +367,13 @@ pub(super) fn node(
 
 /// Append a subtree built with local ids (root 0, parent NONE; key ranges already global);
 /// returns its root's global id.
-pub(super) fn append_subtree(nodes: &mut Vec<Node>, z: &mut Vec<f64>, sub: Vec<Node>, subz: Vec<f64>, parent: u32) -> u32 {
+pub(super) fn append_subtree(
+    nodes: &mut Vec<Node>,
+    z: &mut Vec<f64>,
+    sub: Vec<Node>,
+    subz: Vec<f64>,
+    parent: u32,
+) -> u32 {
     let off = nodes.len() as u32;
     let fix = |x: u32| if x == NONE { NONE } else { x + off };
     for (t, mut nd) in sub.into_iter().enumerate() {
@@ -404,7 +410,12 @@ mod tests {
         for case in 0..400 {
             let m = 2 + case % 97;
             let levels = 1 + case % 7;
-            let vals: Vec<f32> = (0..m).map(|_| (rng.random_range(0..levels) as f32) * 0.37 + if case % 3 == 0 { rng.random_range(0.0..1e-3f32) } else { 0.0 }).collect();
+            let vals: Vec<f32> = (0..m)
+                .map(|_| {
+                    (rng.random_range(0..levels) as f32) * 0.37
+                        + if case % 3 == 0 { rng.random_range(0.0..1e-3f32) } else { 0.0 }
+                })
+                .collect();
             let keys: Vec<i32> = vals.iter().map(|&x| order_key(x)).collect();
             let pos: Vec<u32> = (0..m as u32).map(|p| p * 3 + 1).collect();
             let th = split_threshold(&keys, &pos, &mut Vec::new());

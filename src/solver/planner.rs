@@ -35,7 +35,9 @@ impl Plan {
     pub fn label(&self) -> String {
         match self {
             Plan::Exact { reason } => format!("exact ({reason})"),
-            Plan::Tree { probe_work_fraction, stage: 1 } => format!("tree (probe work {probe_work_fraction:.3} at n/8)"),
+            Plan::Tree { probe_work_fraction, stage: 1 } => {
+                format!("tree (probe work {probe_work_fraction:.3} at n/8)")
+            }
             Plan::Tree { probe_work_fraction, .. } => format!("tree (probe work {probe_work_fraction:.3})"),
         }
     }

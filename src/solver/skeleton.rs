@@ -22,7 +22,8 @@
 //! depends on the sample only, so the tree is the same whatever the thread count. Sample keys route
 //! exactly as the skeleton split them, so no bucket is empty.
 use super::build::{
-    LeafRule, copy_row, Rows, Summary, append_subtree, key_value, node, order_key, radius_pass, split_threshold, summary_pass,
+    LeafRule, Rows, Summary, append_subtree, copy_row, key_value, node, order_key, radius_pass, split_threshold,
+    summary_pass,
 };
 use super::tree::{NONE, Node};
 use crate::theory::fp::U64;
@@ -108,7 +109,14 @@ struct Sub {
 
 /// See the module doc. Writes the keys in leaf order into `out` and their positions into `pout`
 /// (each bucket's recursion uses its worker's bucket-sized scratch buffers).
-pub fn build(k: &[f32], n: usize, d: usize, rule: LeafRule, out: &mut [f32], pout: &mut [u32]) -> (Vec<Node>, Vec<f64>) {
+pub fn build(
+    k: &[f32],
+    n: usize,
+    d: usize,
+    rule: LeafRule,
+    out: &mut [f32],
+    pout: &mut [u32],
+) -> (Vec<Node>, Vec<f64>) {
     let step = n as f64 / SAMPLES as f64;
     let spos: Vec<u32> = (0..SAMPLES).map(|t| (((t as f64 + 0.5) * step) as usize).min(n - 1) as u32).collect();
     let mut srows = Vec::with_capacity(SAMPLES * d);

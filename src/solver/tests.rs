@@ -173,7 +173,8 @@ fn float32_block_products_are_sound() {
         }
     }
     // A tolerance below the float32 floor keeps the float64 products.
-    let r = solve(&head(&base), Mask::Causal, 1e-7, &SolverOptions { force: Some(Force::Tree), ..Default::default() }).unwrap();
+    let r = solve(&head(&base), Mask::Causal, 1e-7, &SolverOptions { force: Some(Force::Tree), ..Default::default() })
+        .unwrap();
     assert!(!r.stats.f32_products);
 }
 
@@ -187,10 +188,17 @@ fn persistent_workers_give_the_pool_loop_bits() {
     let vmax = s.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
     // share = 1000 lets the budget rule accept nodes whose errors add up beyond tol: those rows fall
     // back to the float64 path inside the workers (per block, as on the pool).
-    for (tol, first_order, share) in [(1e-3 * vmax, false, 0.4), (1e-3 * vmax, false, 1000.0), (1e-3 * vmax, true, 0.4)] {
+    for (tol, first_order, share) in [(1e-3 * vmax, false, 0.4), (1e-3 * vmax, false, 1000.0), (1e-3 * vmax, true, 0.4)]
+    {
         for mask in [Mask::Causal, Mask::StrictPrefix] {
-            let opts =
-                SolverOptions { band: 96, light_band: 40, first_order, share, force: Some(Force::Tree), ..Default::default() };
+            let opts = SolverOptions {
+                band: 96,
+                light_band: 40,
+                first_order,
+                share,
+                force: Some(Force::Tree),
+                ..Default::default()
+            };
             let run = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 // Inside the pool the workers would default to one thread: ask for the pool's size.
@@ -204,7 +212,12 @@ fn persistent_workers_give_the_pool_loop_bits() {
                 assert_eq!(r.stats.work, one.stats.work);
                 assert_eq!(r.stats.fallback_rows, one.stats.fallback_rows);
             }
-            assert_eq!(one.stats.fallback_rows > 0, share > 1.0, "share {share}: {} fallback rows", one.stats.fallback_rows);
+            assert_eq!(
+                one.stats.fallback_rows > 0,
+                share > 1.0,
+                "share {share}: {} fallback rows",
+                one.stats.fallback_rows
+            );
             for c in compare::check_rows(&head(&s), mask, &one, None) {
                 assert!(c.ok(), "tol {tol} {mask:?}: {c:?}");
             }

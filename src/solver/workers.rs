@@ -175,12 +175,17 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
     let mut lists = per_thread.into_iter();
     let mine = lists.next().expect("threads ≥ 1");
     let results: Vec<(Outcome, usize, u64)> = std::thread::scope(|s| {
-        let helpers: Vec<_> =
-            lists.enumerate().map(|(i, bl)| s.spawn({ let f = &thread_loop; move || f(i + 1, bl) })).collect();
+        let helpers: Vec<_> = lists
+            .enumerate()
+            .map(|(i, bl)| {
+                s.spawn({
+                    let f = &thread_loop;
+                    move || f(i + 1, bl)
+                })
+            })
+            .collect();
         let first = thread_loop(0, mine);
-        std::iter::once(first)
-            .chain(helpers.into_iter().map(|h| h.join().expect("solver worker panicked")))
-            .collect()
+        std::iter::once(first).chain(helpers.into_iter().map(|h| h.join().expect("solver worker panicked"))).collect()
     });
     for (oc, fallback, fw) in results {
         stats.work += oc.work as u64 + fw;
