@@ -254,7 +254,7 @@ pub fn solver_vs_exact(
     for &n in ns {
         let h = spec.generate(n, d, d, seed)?;
         let head = h.head()?;
-        let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+        let vmax = crate::theory::fp::max_abs_f64(&h.v);
         let tol = tol_rel * vmax.max(f64::MIN_POSITIVE);
         let exact_run = || {
             let o = crate::reference::fast_f32::attention_f32(&head, Mask::Causal);
@@ -377,8 +377,6 @@ pub fn solver_svg(pts: &[SolverPoint], regime: &str, tol_rel: f64) -> Result<Str
     )
 }
 
-/// `attnproof solve FILE`: per head of a real-data file, the solver against the exact f32 kernel in
-/// the same run, the largest certificate, the true error against float64 on every row, the plan.
 /// The tolerance of `attnproof solve`: absolute, or relative to each head's max|v|.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Tol {
@@ -407,6 +405,8 @@ impl Tol {
     }
 }
 
+/// `attnproof solve FILE`: per head of a real-data file, the solver against the exact f32 kernel in
+/// the same run, the largest certificate, the true error against float64 on every row, the plan.
 pub fn solve_file(
     file: &std::path::Path,
     tol: Tol,
@@ -443,7 +443,7 @@ pub fn solve_file(
     ));
     for h in sel {
         let hd = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv())?;
-        let tol = tol.for_head(h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(f64::MIN_POSITIVE));
+        let tol = tol.for_head(crate::theory::fp::max_abs_f64(&h.v).max(f64::MIN_POSITIVE));
         let (te, ts, r) = time_alternating(
             reps,
             || {

@@ -108,7 +108,7 @@ fn every_path_is_finite_or_refuses_on_extreme_inputs() {
         let h = Head::new(&c.q, &c.k, &c.v, c.n, c.d, c.dv).unwrap();
         let (qw, kw, vw) = (widen(&c.q), widen(&c.k), widen(&c.v));
         let hw = Head { q: &qw, k: &kw, v: &vw, nq: c.n, nk: c.n, d: c.d, dv: c.dv };
-        let vmax = c.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+        let vmax = attnproof::theory::fp::max_abs_f64(&c.v);
         for mask in [Mask::Full, Mask::Causal, Mask::StrictPrefix] {
             let exact = attention_f64(&hw, mask);
             finite(c.label, "attention_f64", exact.out.iter().copied());

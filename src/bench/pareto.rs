@@ -207,7 +207,7 @@ impl Data {
         Head { q: &h.q, k: &h.k, v: &h.v, nq: h.n, nk: h.n, d: h.d, dv: h.dv }
     }
     pub fn new(label: String, h: SynthHead) -> Data {
-        let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+        let vmax = crate::theory::fp::max_abs_f64(&h.v);
         Data { label, h, vmax }
     }
     pub fn vmax(&self) -> f64 {

@@ -75,7 +75,7 @@ fn check_head(
     tolw: &mut Worst,
 ) -> Result<(usize, usize)> {
     let head = h.head()?;
-    let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
+    let vmax = crate::theory::fp::max_abs_f64(&h.v).max(1e-300);
     let (mut rows, mut refused) = (0, 0);
     for mask in [Mask::Causal, Mask::StrictPrefix] {
         for &t in tols {
@@ -163,7 +163,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
             p.seed.wrapping_add(t),
         )?;
         let head = h.head()?;
-        let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
+        let vmax = crate::theory::fp::max_abs_f64(&h.v).max(1e-300);
         let tol = p.f64_or("tol", 1e-3)? * vmax;
         let r = solve(&head, Mask::Causal, tol, &opts)?;
         for c in compare::check_rows(&head, Mask::Causal, &r, None) {

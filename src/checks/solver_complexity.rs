@@ -24,7 +24,7 @@ pub fn work_of(
 ) -> Result<(f64, f64, String, f64)> {
     let h = spec.generate(n, d, dv, seed)?;
     let head = h.head()?;
-    let tol = 1e-3 * h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
+    let tol = 1e-3 * crate::theory::fp::max_abs_f64(&h.v).max(1e-300);
     // The theorem is about the tree algorithm's certified work in key-equivalents, so the planner
     // admits the tree whenever it saves work (0.6) and skips its stage-1 give-up filter; the
     // defaults are time-cost choices for the f32 kernel on CPU (see SolverOptions).

@@ -157,15 +157,14 @@ impl<'a> Band<'a> {
         vb: &'a mut Vec<f64>,
         f32_products: bool,
     ) -> Band<'a> {
-        let (ks, vs) = (&p.k32[lo * p.d..hi * p.d], &p.v32[lo * p.dv..hi * p.dv]);
-        if f32_products {
-            return Band { lo, k32: ks, v32: vs, k: &[], v: &[] };
+        if !f32_products {
+            let (ks, vs) = (&p.k32[lo * p.d..hi * p.d], &p.v32[lo * p.dv..hi * p.dv]);
+            kb.resize(ks.len(), 0.0);
+            vb.resize(vs.len(), 0.0);
+            widen_into(ks, kb);
+            widen_into(vs, vb);
         }
-        kb.resize(ks.len(), 0.0);
-        vb.resize(vs.len(), 0.0);
-        widen_into(ks, kb);
-        widen_into(vs, vb);
-        Band { lo, k32: ks, v32: vs, k: kb, v: vb }
+        Band::view(p, lo, hi, kb, vb, f32_products)
     }
 }
 

@@ -201,7 +201,7 @@ impl<'a> Prepared<'a> {
             qnorm,
             qmax,
             kmax: tree::max_key_norm(h.k, d),
-            vmax: h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)),
+            vmax: crate::theory::fp::max_abs_f64(&h.v),
         }
     }
     /// K and V widened to f64 (n × d, n × dv), built on first use, on the calling thread: a widening
@@ -251,6 +251,7 @@ pub const BATCH_ROWS: usize = 32;
 /// ([`dense::exact_rows`]), in parallel over blocks; output row r = i − `row0`.
 fn fallback_rows(p: &Prepared<'_>, redo: &[usize], row0: usize, out: &mut [f64], cert: &mut [f64]) {
     let dv = p.dv;
+    // Widened once here, before the parallel blocks (which would otherwise wait on its cell).
     p.kv_wide();
     let res: Vec<(f64, Vec<f64>)> =
         redo.par_chunks(dense::EXACT_BLOCK).flat_map_iter(|blk| dense::exact_rows(p, blk)).collect();
@@ -264,11 +265,23 @@ fn fallback_rows(p: &Prepared<'_>, redo: &[usize], row0: usize, out: &mut [f64],
 /// Outputs of at least this many values are faulted in ahead ([`pages::prefaulted_zeros`]): 4 MiB.
 const PREFAULT_MIN: usize = 1 << 19;
 
+/// One block of rows of the tree plan ([`batch::tree_rows`]), then its rows whose certificate
+/// exceeds tol recomputed on the float64 path; returns the block's outcome and (fallback rows,
+/// their exact work). The pool's loop and [`workers`] both run blocks through here.
+pub fn solve_block(
+    job: &batch::Rows<'_>,
+    out: &mut [f64],
+    cert: &mut [f64],
+    sc: &mut batch::Scratch,
+) -> (batch::Outcome, (usize, u64)) {
+    let oc = batch::tree_rows(job, out, cert, sc);
+    (oc, block_fallback(job.p, job.lo, out, cert, job.tol))
+}
+
 /// Recompute on the float64 path ([`dense::exact_rows`]) the rows of one block (first row `lo`;
 /// outputs `out`, certificates `cert`) whose certificate exceeds `tol`; returns (rows, their exact
-/// work). Per block, so that the float64 path sees the same groups of rows whatever the threads
-/// ([`workers`] does the same).
-pub fn block_fallback(p: &Prepared<'_>, lo: usize, out: &mut [f64], cert: &mut [f64], tol: f64) -> (usize, u64) {
+/// work). Per block, so that the float64 path sees the same groups of rows whatever the threads.
+fn block_fallback(p: &Prepared<'_>, lo: usize, out: &mut [f64], cert: &mut [f64], tol: f64) -> (usize, u64) {
     let dv = p.dv;
     let redo: Vec<usize> = (lo..lo + cert.len()).filter(|&i| !(cert[i - lo] <= tol)).collect();
     if redo.is_empty() {
@@ -394,8 +407,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                                 share: opts.share,
                                 f32_products,
                             };
-                            let oc = batch::tree_rows(&job, o, e, &mut sc);
-                            (oc, block_fallback(p, a, o, e, tol))
+                            solve_block(&job, o, e, &mut sc)
                         })
                         .reduce(
                             || (batch::Outcome::default(), (0, 0)),

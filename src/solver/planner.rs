@@ -192,7 +192,7 @@ fn probe_once(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, st
 /// (no first-order moments: [`probe`] enables them on demand).
 fn build(p: &Prepared<'_>, opts: &SolverOptions, nk: usize, secs: &mut f64) -> Tree {
     let t0 = std::time::Instant::now();
-    let qmax = p.qnorm.iter().cloned().fold(0.0f64, f64::max);
+    let qmax = p.qmax;
     let tight_r = if qmax > 0.0 { opts.leaf_nats / qmax } else { 0.0 };
     let mut t = Tree::build_with(&p.k32[..nk * p.d], nk, p.d, p.dv, opts.leaf, tight_r);
     *secs += t0.elapsed().as_secs_f64();

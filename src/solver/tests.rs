@@ -104,7 +104,7 @@ fn first_order_terms_are_used_and_sound_on_peaked_clusters() {
     // Large ‖q‖ over tight clusters: the zeroth-order factor e^Δ − 1 ≈ Δ rejects the dominant cluster
     // at tol 1e-4, the first-order factor ≈ Δ²/2 accepts it.
     let s = DatasetSpec::Clustered { clusters: 8, spread: 1e-3, scale: 6.0 }.generate(1024, 16, 4, 7).unwrap();
-    let vmax = s.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+    let vmax = crate::theory::fp::max_abs_f64(&s.v);
     for first_order in [false, true] {
         let opts = SolverOptions { band: 32, leaf: 8, first_order, force: Some(Force::Tree), ..Default::default() };
         for mask in [Mask::Causal, Mask::StrictPrefix] {
@@ -137,7 +137,7 @@ fn large_trees_from_a_skeleton_are_sound() {
     .enumerate()
     {
         let s = spec.generate(n, 8, 4, 40 + t as u64).unwrap();
-        let vmax = s.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+        let vmax = crate::theory::fp::max_abs_f64(&s.v);
         let opts = SolverOptions { force: Some(Force::Tree), ..Default::default() };
         let r = solve(&head(&s), Mask::Causal, 1e-3 * vmax, &opts).unwrap();
         assert!(r.plan.is_tree());
@@ -158,7 +158,7 @@ fn float32_block_products_are_sound() {
     for (label, vscale) in [("unit", 1.0f32), ("tiny", 1e-36), ("large", 1e20)] {
         let mut s = base.clone();
         s.v.iter_mut().enumerate().for_each(|(j, x)| *x = (*x + if j % 2 == 0 { 3.0 } else { -3.0 }) * vscale);
-        let vmax = s.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+        let vmax = crate::theory::fp::max_abs_f64(&s.v);
         let tol = 1e-3 * vmax;
         for f32_products in [true, false] {
             let opts = SolverOptions { band: 64, force: Some(Force::Tree), f32_products, ..Default::default() };
@@ -185,7 +185,7 @@ fn persistent_workers_give_the_pool_loop_bits() {
     // threads (pool and workers alike), causal and strict prefix, with and without float64 fallback
     // rows.
     let s = DatasetSpec::Clustered { clusters: 24, spread: 1e-3, scale: 3.0 }.generate(2500, 16, 6, 33).unwrap();
-    let vmax = s.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64));
+    let vmax = crate::theory::fp::max_abs_f64(&s.v);
     // share = 1000 lets the budget rule accept nodes whose errors add up beyond tol: those rows fall
     // back to the float64 path inside the workers (per block, as on the pool).
     for (tol, first_order, share) in [(1e-3 * vmax, false, 0.4), (1e-3 * vmax, false, 1000.0), (1e-3 * vmax, true, 0.4)]

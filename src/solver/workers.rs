@@ -18,7 +18,7 @@
 //! heavy part of a chunk there, and it runs in parallel on the pool). With one thread (a pool of one,
 //! or a call from inside the pool: [`super::SolverOptions::threads`]) the loop runs inline on the
 //! calling thread, without the pool's wake-ups per chunk.
-use super::batch::{self, Band, FrontierBlock, Outcome, Rows, Scratch};
+use super::batch::{Band, FrontierBlock, Outcome, Rows, Scratch};
 use super::tree::Tree;
 use super::{BATCH_ROWS, Prepared, SolverOptions, Stats};
 use std::sync::RwLock;
@@ -126,11 +126,13 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
         Band::widen(p, 0, b.min(n), kb, vb, f32_products);
     }
     let barrier = SpinBarrier::new(threads);
-    let timing = std::sync::Mutex::new((0.0f64, 0.0f64));
-    let thread_loop = |t: usize, blocks: Vec<Block<'_>>| -> (Outcome, usize, u64) {
+    // Per thread: the blocks' outcome, fallback rows and their work, and (thread 0) the seconds
+    // spent inserting and updating the frontier block.
+    let thread_loop = |t: usize, blocks: Vec<Block<'_>>| -> (Outcome, usize, u64, f64, f64) {
         let _abort = AbortOnPanic(&barrier);
         let mut sc = Scratch::default();
         let (mut oc, mut fallback, mut fallback_work) = (Outcome::default(), 0usize, 0u64);
+        let (mut insert_secs, mut gather_secs) = (0.0f64, 0.0f64);
         let mut blocks = blocks.into_iter().peekable();
         for c in 0..nchunks {
             let (c0, c1) = (c * b, ((c + 1) * b).min(n));
@@ -143,8 +145,8 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
                     let bl = blocks.next().expect("peeked");
                     let hi = bl.lo + bl.cert.len();
                     let job = Rows { p, tree, fb, band: &band, lo: bl.lo, hi, tol, share: opts.share, f32_products };
-                    oc = oc + batch::tree_rows(&job, bl.out, bl.cert, &mut sc);
-                    let (rows, work) = super::block_fallback(p, bl.lo, bl.out, bl.cert, tol);
+                    let (o, (rows, work)) = super::solve_block(&job, bl.out, bl.cert, &mut sc);
+                    oc = oc + o;
                     fallback += rows;
                     fallback_work += work;
                 }
@@ -155,7 +157,7 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
                 let mut g = shared.write().unwrap_or_else(|e| e.into_inner());
                 let (tree, fb) = &mut *g;
                 let touched = tree.insert_range_serial(p.k32, p.v32, c1);
-                let ins = ti.elapsed().as_secs_f64();
+                insert_secs += ti.elapsed().as_secs_f64();
                 let tg = std::time::Instant::now();
                 fb.sync(tree, p.vmax, &touched);
                 drop(g);
@@ -164,17 +166,15 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
                     let (kb, vb) = &mut *bg;
                     Band::widen(p, c1, (c1 + b).min(n), kb, vb, f32_products);
                 }
-                let mut tm = timing.lock().unwrap_or_else(|e| e.into_inner());
-                tm.0 += ins;
-                tm.1 += tg.elapsed().as_secs_f64();
+                gather_secs += tg.elapsed().as_secs_f64();
             }
             barrier.wait();
         }
-        (oc, fallback, fallback_work)
+        (oc, fallback, fallback_work, insert_secs, gather_secs)
     };
     let mut lists = per_thread.into_iter();
     let mine = lists.next().expect("threads ≥ 1");
-    let results: Vec<(Outcome, usize, u64)> = std::thread::scope(|s| {
+    let results: Vec<_> = std::thread::scope(|s| {
         let helpers: Vec<_> = lists
             .enumerate()
             .map(|(i, bl)| {
@@ -187,14 +187,13 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
         let first = thread_loop(0, mine);
         std::iter::once(first).chain(helpers.into_iter().map(|h| h.join().expect("solver worker panicked"))).collect()
     });
-    for (oc, fallback, fw) in results {
+    for (oc, fallback, fw, ins, gather) in results {
         stats.work += oc.work as u64 + fw;
         stats.first_order_terms += oc.first_order_terms;
         stats.fallback_rows += fallback;
+        stats.insert_secs += ins;
+        stats.gather_secs += gather;
     }
-    let tm = timing.into_inner().unwrap_or_else(|e| e.into_inner());
-    stats.insert_secs += tm.0;
-    stats.gather_secs += tm.1;
 }
 
 #[cfg(test)]

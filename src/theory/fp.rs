@@ -34,6 +34,11 @@ pub fn sum_sq_f64(x: &[f32]) -> f64 {
     acc.iter().sum()
 }
 
+/// max_j |x_j| of float32 values, in f64 (exact: widening is exact); 0 for an empty slice.
+pub fn max_abs_f64(x: &[f32]) -> f64 {
+    x.iter().fold(0.0f64, |m, &y| m.max(y.abs() as f64))
+}
+
 /// Error bound of a dot product of length n computed in any order in precision u:
 /// |fl(x·y) − x·y| ≤ γₙ Σ|xᵢ yᵢ| (Higham eq. 3.5).
 pub fn dot_bound(n: usize, u: f64, abs_dot: f64) -> f64 {

@@ -32,7 +32,7 @@ proptest! {
         }
         let head = Head::new(&h.q, &h.k, &h.v, n, d, dv).unwrap();
         let mask = if strict { Mask::StrictPrefix } else { Mask::Causal };
-        let vmax = h.v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64)).max(1e-300);
+        let vmax = attnproof::theory::fp::max_abs_f64(&h.v).max(1e-300);
         let tol = 10f64.powi(tol_exp) * vmax;
         let r = solve(&head, mask, tol, &SolverOptions { band, leaf, force: Some(Force::Tree), ..Default::default() }).unwrap();
         prop_assert!(r.max_cert() <= tol);
