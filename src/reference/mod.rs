@@ -46,7 +46,20 @@ fn scan<T: Copy + num_traits::Float>(buf: &[T]) -> (bool, T) {
     (finite, max.iter().fold(T::zero(), |m, &x| if x > m { x } else { m }))
 }
 
-impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
+/// [`scan`] over pieces of 2^18 values on the pool: the same result (a conjunction and a maximum,
+/// both exact in any order), at the cores' memory bandwidth instead of one core's.
+fn scan_parallel<T: Copy + num_traits::Float + Send + Sync>(buf: &[T]) -> (bool, T) {
+    use rayon::prelude::*;
+    const PIECE: usize = 1 << 18;
+    if buf.len() <= PIECE {
+        return scan(buf);
+    }
+    buf.par_chunks(PIECE)
+        .map(scan)
+        .reduce(|| (true, T::zero()), |(f1, m1), (f2, m2)| (f1 & f2, if m2 > m1 { m2 } else { m1 }))
+}
+
+impl<'a, T: Copy + num_traits::Float + Send + Sync> Head<'a, T> {
     /// A self-attention head with `n` tokens; panics never: shapes are checked, see [`Head::check`].
     pub fn new(q: &'a [T], k: &'a [T], v: &'a [T], n: usize, d: usize, dv: usize) -> crate::Result<Self> {
         let h = Head { q, k, v, nq: n, nk: n, d, dv };
@@ -75,7 +88,7 @@ impl<'a, T: Copy + num_traits::Float> Head<'a, T> {
                 ));
             }
             // One branch-free pass (it vectorises), the position only when something is wrong.
-            let (finite, m) = scan(buf);
+            let (finite, m) = scan_parallel(buf);
             amax[b] = m.to_f64().unwrap_or(f64::INFINITY);
             if !finite {
                 let i = buf.iter().position(|x| !x.is_finite()).unwrap_or(0);

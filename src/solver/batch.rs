@@ -23,6 +23,7 @@ use super::certificate::{Accum, RowModel, SKIP_BELOW, Terms, node_abs_bound};
 use super::dense::{gemm_ab, gemm_ab_f32, gemm_abt, gemm_abt_f32};
 use super::eval::{Running, budget_accepts, dot, own_mass, walk};
 use super::exp64::exp_neg_f64;
+use super::frontier_simd;
 use super::lanes::{LANES, fold_lanes, lanes_max, lanes_min, lanes_sum, lanes_sum_above, shifted_exp};
 use super::tree::Tree;
 use crate::reference::widen_into;
@@ -294,6 +295,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         sc.terms.resize_with(r, Terms::default);
     }
     let fb_mmax = fb.mmax.max(1);
+    let simd = super::frontier_simd::available();
     for t in 0..r {
         let i = lo + t;
         let l = sc.lim[t];
@@ -307,7 +309,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         let pbrow = &mut sc.pb[t * nbk..t * nbk + nb];
         shifted_exp(srow, rho0, pbrow);
         shifted_exp(arow, rho0, wrow);
-        let zlow = lanes_sum(pbrow) + frontier_low_mass(delta_scale(qn), fb, wrow, &mut sc.delta);
+        let zlow = lanes_sum(pbrow) + frontier_low_mass(delta_scale(qn), fb, wrow, &mut sc.delta, simd);
         let inp = p.row_input(&qb[t * d..(t + 1) * d], i, l, tol, share);
         let ts = tol * share;
         let lf = l as f64;
@@ -370,7 +372,8 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         // Frontier weights: zeroth-order accepted nodes in one branch-free pass (others zeroed),
         // then first-order and skipped nodes one by one.
         acc.mmax = acc.mmax.max(fb_mmax);
-        let ZerothSums { mut zm, zmd, zad, dmax, special } = zeroth_order_sums(fb, arow, cut, &sc.delta, accrow, wrow);
+        let ZerothSums { mut zm, zmd, zad, dmax, special } =
+            zeroth_order_sums(fb, arow, cut, &sc.delta, accrow, wrow, simd);
         if special > 0 {
             let qrow = &qb[t * d..(t + 1) * d];
             for f in 0..nf {
@@ -493,20 +496,27 @@ fn first_order_numerators(
 
 /// Δ_f = c·r_f into `delta`, and Σ_f m_f e_f (1 − Δ_f)_+ (the frontier's certified lower mass).
 #[inline(always)]
-fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64]) -> f64 {
+fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64], simd: bool) -> f64 {
     let nf = fb.len();
     let n8 = nf / LANES * LANES;
     let mut acc = [0.0; LANES];
-    for (((dc, rc), mc), ec) in delta[..n8]
-        .chunks_exact_mut(LANES)
-        .zip(fb.r[..n8].chunks_exact(LANES))
-        .zip(fb.m[..n8].chunks_exact(LANES))
-        .zip(e[..n8].chunks_exact(LANES))
-    {
-        for l in 0..LANES {
-            let dl = c * rc[l];
-            dc[l] = dl;
-            acc[l] += mc[l] * own_mass(ec[l], dl, 0.0);
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is `frontier_simd::available()`; the slices hold ≥ nf ≥ n8 values.
+        acc = unsafe { frontier_simd::low_mass_lanes(c, &fb.r, &fb.m, e, delta, n8) };
+    }
+    if !(cfg!(target_arch = "x86_64") && simd) {
+        for (((dc, rc), mc), ec) in delta[..n8]
+            .chunks_exact_mut(LANES)
+            .zip(fb.r[..n8].chunks_exact(LANES))
+            .zip(fb.m[..n8].chunks_exact(LANES))
+            .zip(e[..n8].chunks_exact(LANES))
+        {
+            for l in 0..LANES {
+                let dl = c * rc[l];
+                dc[l] = dl;
+                acc[l] += mc[l] * own_mass(ec[l], dl, 0.0);
+            }
         }
     }
     let mut tot = fold_lanes(acc);
@@ -548,7 +558,15 @@ struct ZerothSums {
 
 /// [`ZerothSums`]; `w` is zeroed for every node not summed here.
 #[inline(always)]
-fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc: &[f64], w: &mut [f64]) -> ZerothSums {
+fn zeroth_order_sums(
+    fb: &FrontierBlock,
+    a: &[f64],
+    cut: f64,
+    delta: &[f64],
+    acc: &[f64],
+    w: &mut [f64],
+    simd: bool,
+) -> ZerothSums {
     let nf = fb.len();
     let n8 = nf / LANES * LANES;
     let (a, delta, acc, w, mm, absb) = (&a[..nf], &delta[..nf], &acc[..nf], &mut w[..nf], &fb.m[..nf], &fb.absb[..nf]);
@@ -556,18 +574,25 @@ fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc
     // added last), branch-free so that it vectorises; `special` is counted per lane in f64.
     let (mut zm, mut zmd, mut zad, mut dm, mut sp) =
         ([0.0f64; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    let mut special = 0usize;
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is `frontier_simd::available()`; the slices hold nf ≥ n8 values.
+        (zm, zmd, zad, dm, special) = unsafe { frontier_simd::zeroth_sums_lanes(a, cut, delta, acc, w, mm, absb, n8) };
+    }
+    let n8p = if cfg!(target_arch = "x86_64") && simd { 0 } else { n8 };
     // Whole-array steps on [f64; LANES] (each one a short fixed loop that vectorises on its own).
     #[inline(always)]
     fn lanes<F: Fn(usize) -> f64>(f: F) -> [f64; LANES] {
         std::array::from_fn(f)
     }
     let arr = |c: &[f64]| -> [f64; LANES] { <[f64; LANES]>::try_from(c).expect("chunks_exact") };
-    for ((((ac, ax), (dc, wc)), mc), bc) in acc[..n8]
+    for ((((ac, ax), (dc, wc)), mc), bc) in acc[..n8p]
         .chunks_exact(LANES)
-        .zip(a[..n8].chunks_exact(LANES))
-        .zip(delta[..n8].chunks_exact(LANES).zip(w[..n8].chunks_exact_mut(LANES)))
-        .zip(mm[..n8].chunks_exact(LANES))
-        .zip(absb[..n8].chunks_exact(LANES))
+        .zip(a[..n8p].chunks_exact(LANES))
+        .zip(delta[..n8p].chunks_exact(LANES).zip(w[..n8p].chunks_exact_mut(LANES)))
+        .zip(mm[..n8p].chunks_exact(LANES))
+        .zip(absb[..n8p].chunks_exact(LANES))
     {
         // Masks as 0/1 factors (w, Δ ≥ 0 finite: x·1 = x and x·0 = +0, the values a select gives),
         // so that the lanes vectorise without branches.
@@ -602,6 +627,56 @@ fn zeroth_order_sums(fb: &FrontierBlock, a: &[f64], cut: f64, delta: &[f64], acc
         zmd: fold_lanes(zmd) + tmd,
         zad: fold_lanes(zad) + tad,
         dmax: dm.iter().fold(tdm, |x, &y| if y > x { y } else { x }),
-        special: sp.iter().sum::<f64>() as usize + tsp,
+        special: special + sp.iter().sum::<f64>() as usize + tsp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FrontierBlock, frontier_low_mass, zeroth_order_sums};
+    use rand::RngExt;
+
+    /// A frontier of `nf` nodes with random radii, counts and bounds, and a row's weights, scores
+    /// and acceptance codes (0, 1, 2) around a cut.
+    fn frontier(nf: usize, seed: u64) -> (FrontierBlock, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let mut rng = crate::rng::seeded(seed);
+        let mut fb = FrontierBlock::default();
+        for _ in 0..nf {
+            fb.m.push(rng.random_range(1..600) as f64);
+            fb.r.push(if rng.random_bool(0.1) { 0.0 } else { rng.random_range(0.0..2.0) });
+            fb.absb.push(rng.random_range(0.0..300.0));
+            fb.ids.push(0);
+        }
+        let e: Vec<f64> = (0..nf).map(|_| rng.random_range(0.0..1.0f64).powi(3)).collect();
+        let a: Vec<f64> = (0..nf).map(|_| rng.random_range(-800.0..0.0)).collect();
+        let acc: Vec<f64> = (0..nf).map(|_| [0.0, 1.0, 1.0, 1.0, 2.0][rng.random_range(0..5usize)]).collect();
+        (fb, e, a, acc)
+    }
+
+    #[test]
+    fn the_simd_frontier_passes_give_the_portable_bits() {
+        if !super::frontier_simd::available() {
+            eprintln!("no AVX-512 on this CPU: only the portable frontier passes run here");
+            return;
+        }
+        for (k, nf) in [0usize, 1, 7, 8, 9, 64, 255, 256, 1001].into_iter().enumerate() {
+            let (fb, e, a, acc) = frontier(nf, 40 + k as u64);
+            let c = 1.7;
+            let (mut d0, mut d1) = (vec![0.0; nf], vec![0.0; nf]);
+            let z0 = frontier_low_mass(c, &fb, &e, &mut d0, false);
+            let z1 = frontier_low_mass(c, &fb, &e, &mut d1, true);
+            assert_eq!(z0.to_bits(), z1.to_bits(), "low mass, nf = {nf}");
+            assert!(d0.iter().zip(&d1).all(|(x, y)| x.to_bits() == y.to_bits()), "Δ, nf = {nf}");
+            let (mut w0, mut w1) = (e.clone(), e.clone());
+            let s0 = zeroth_order_sums(&fb, &a, -400.0, &d0, &acc, &mut w0, false);
+            let s1 = zeroth_order_sums(&fb, &a, -400.0, &d0, &acc, &mut w1, true);
+            for (x, y, what) in
+                [(s0.zm, s1.zm, "zm"), (s0.zmd, s1.zmd, "zmd"), (s0.zad, s1.zad, "zad"), (s0.dmax, s1.dmax, "dmax")]
+            {
+                assert_eq!(x.to_bits(), y.to_bits(), "{what}, nf = {nf}");
+            }
+            assert_eq!(s0.special, s1.special, "special, nf = {nf}");
+            assert!(w0.iter().zip(&w1).all(|(x, y)| x.to_bits() == y.to_bits()), "weights, nf = {nf}");
+        }
     }
 }

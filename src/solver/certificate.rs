@@ -11,6 +11,7 @@
 //! f(Δ) = e^{Δ} − 1 (zeroth order), and the certificate ε = max_c (E_{N,c} + |ô_c|E_Z)/(Ẑ − E_Z) + u|ô_c|,
 //! times [`bound_slack`]. Every constant is from [`crate::theory::solver`], whose module doc states
 //! the rounding model.
+use super::lanes::lanes_abs_max_finite;
 use super::tree::Tree;
 use crate::theory::fp::{U64, gamma};
 use crate::theory::solver::{bound_slack, component_bound, node_factor, rounding_terms, weight_theta};
@@ -148,6 +149,7 @@ impl Accum {
 
     /// Turn the numerator `o` into the output ô = N̂/Ẑ and return the certificate ε (∞ when nothing
     /// is certified).
+    #[inline(always)]
     pub fn finish(&self, model: RowModel, o: &mut [f64]) -> f64 {
         let dv = o.len();
         if self.nterms == 0 || !self.zh.is_finite() {
@@ -162,17 +164,14 @@ impl Accum {
         // E_N,c is the same for every component and the component bound increases with |ô_c| (each
         // rounded operation is monotone), so the largest |ô_c| gives the row's bound, bit for bit.
         let zh = self.zh;
-        let (mut xmax, mut finite) = (0.0f64, true);
+        // Two passes without a loop-carried branch, so that both vectorise where this is inlined
+        // into a per-ISA body ([`super::batch::tree_rows`]).
         for oc in o.iter_mut() {
-            let x = *oc / zh;
-            *oc = x;
-            let a = x.abs();
-            finite &= a.is_finite();
-            xmax = if a > xmax { a } else { xmax };
+            *oc /= zh;
         }
-        if !finite {
+        let Some(xmax) = lanes_abs_max_finite(o) else {
             return f64::INFINITY;
-        }
+        };
         let e_n = self.en_all * et
             + (kn + self.kn_extra * self.scale) * model.vmax * zh
             + self.en_abs

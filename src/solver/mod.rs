@@ -32,6 +32,7 @@ pub mod compare;
 pub mod dense;
 pub mod eval;
 pub mod exp64;
+pub mod frontier_simd;
 pub mod lanes;
 pub mod pages;
 pub mod planner;
