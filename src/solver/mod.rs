@@ -16,6 +16,8 @@
 //! * [`batch`]: a block of rows against the band and the frontier by GEMMs (float32 where the
 //!   rounding floor allows, [`Prepared::f32_products`]); [`eval`]: the walk below rejected frontier
 //!   nodes (exact leaf keys, accepted nodes).
+//!   Two of the per-row frontier passes have AVX-512 forms ([`frontier_simd`], the same bits as
+//!   the portable lane-split forms).
 //! * [`certificate`]: pass 2 sums the terms with a fixed reference and certifies them
 //!   (bounds and rounding model in [`crate::theory::solver`]); a row with ε > tol is recomputed
 //!   exactly (its certificate is then the exact path's rounding bound).
