@@ -26,7 +26,8 @@ pub struct Head<'a, T> {
 /// (every value finite, max |x|) of a buffer in one pass: 16 independent lanes, each accumulating
 /// Σ 0·x (NaN as soon as one x is ±∞ or NaN, else ±0) and max |x| (plain comparisons, exact), so
 /// the loop vectorises without reassociating anything.
-fn scan<T: Copy + num_traits::Float>(buf: &[T]) -> (bool, T) {
+#[inline(always)]
+pub(crate) fn scan<T: Copy + num_traits::Float>(buf: &[T]) -> (bool, T) {
     const L: usize = 16;
     let (mut zero, mut max) = ([T::zero(); L], [T::zero(); L]);
     let mut chunks = buf.chunks_exact(L);

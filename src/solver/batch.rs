@@ -295,7 +295,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         sc.terms.resize_with(r, Terms::default);
     }
     let fb_mmax = fb.mmax.max(1);
-    let simd = super::frontier_simd::available();
+    let simd = frontier_simd::available();
     for t in 0..r {
         let i = lo + t;
         let l = sc.lim[t];
@@ -499,13 +499,8 @@ fn first_order_numerators(
 fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64], simd: bool) -> f64 {
     let nf = fb.len();
     let n8 = nf / LANES * LANES;
-    let mut acc = [0.0; LANES];
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // SAFETY: `simd` is `frontier_simd::available()`; the slices hold ≥ nf ≥ n8 values.
-        acc = unsafe { frontier_simd::low_mass_lanes(c, &fb.r, &fb.m, e, delta, n8) };
-    }
-    if !(cfg!(target_arch = "x86_64") && simd) {
+    let acc = frontier_simd::low_mass(c, &fb.r, &fb.m, e, delta, n8, simd).unwrap_or_else(|| {
+        let mut acc = [0.0; LANES];
         for (((dc, rc), mc), ec) in delta[..n8]
             .chunks_exact_mut(LANES)
             .zip(fb.r[..n8].chunks_exact(LANES))
@@ -518,7 +513,8 @@ fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64], s
                 acc[l] += mc[l] * own_mass(ec[l], dl, 0.0);
             }
         }
-    }
+        acc
+    });
     let mut tot = fold_lanes(acc);
     for f in n8..nf {
         let dl = c * fb.r[f];
@@ -575,12 +571,12 @@ fn zeroth_order_sums(
     let (mut zm, mut zmd, mut zad, mut dm, mut sp) =
         ([0.0f64; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
     let mut special = 0usize;
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // SAFETY: `simd` is `frontier_simd::available()`; the slices hold nf ≥ n8 values.
-        (zm, zmd, zad, dm, special) = unsafe { frontier_simd::zeroth_sums_lanes(a, cut, delta, acc, w, mm, absb, n8) };
+    // The AVX-512 form does the lane part (same bits); the portable loop below then has none.
+    let mut n8p = n8;
+    if let Some(l) = frontier_simd::zeroth_sums(a, cut, delta, acc, w, mm, absb, n8, simd) {
+        (zm, zmd, zad, dm, special) = l;
+        n8p = 0;
     }
-    let n8p = if cfg!(target_arch = "x86_64") && simd { 0 } else { n8 };
     // Whole-array steps on [f64; LANES] (each one a short fixed loop that vectorises on its own).
     #[inline(always)]
     fn lanes<F: Fn(usize) -> f64>(f: F) -> [f64; LANES] {

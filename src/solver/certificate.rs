@@ -11,7 +11,6 @@
 //! f(Δ) = e^{Δ} − 1 (zeroth order), and the certificate ε = max_c (E_{N,c} + |ô_c|E_Z)/(Ẑ − E_Z) + u|ô_c|,
 //! times [`bound_slack`]. Every constant is from [`crate::theory::solver`], whose module doc states
 //! the rounding model.
-use super::lanes::lanes_abs_max_finite;
 use super::tree::Tree;
 use crate::theory::fp::{U64, gamma};
 use crate::theory::solver::{bound_slack, component_bound, node_factor, rounding_terms, weight_theta};
@@ -169,9 +168,10 @@ impl Accum {
         for oc in o.iter_mut() {
             *oc /= zh;
         }
-        let Some(xmax) = lanes_abs_max_finite(o) else {
+        let (finite, xmax) = crate::reference::scan(o);
+        if !finite {
             return f64::INFINITY;
-        };
+        }
         let e_n = self.en_all * et
             + (kn + self.kn_extra * self.scale) * model.vmax * zh
             + self.en_abs

@@ -6,24 +6,68 @@
 //! one 8-lane register is lane l of the portable `[f64; LANES]` accumulators, every operation is
 //! the same IEEE operation in the same order (no FMA contraction), selects replace the portable
 //! forms' multiplications by 0/1 masks only where both give the same value (finite operands ≥ 0:
-//! x·1 = x, x·0 = +0), and the lanes and the tail are combined exactly as there. The test below
-//! checks this bit for bit on random inputs where the CPU has AVX-512.
+//! x·1 = x, x·0 = +0), and the lanes and the tail are combined exactly as there. The test
+//! `the_simd_frontier_passes_give_the_portable_bits` in [`super::batch`] checks this bit for bit on
+//! random inputs where the CPU has AVX-512 (elsewhere only the portable forms run).
+//!
+//! The safe entry points return `None` where the CPU lacks AVX-512 (or is not x86-64); the caller
+//! then runs its portable form.
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 use super::lanes::LANES;
 
-/// Whether this CPU runs the AVX-512 forms.
+/// Whether this CPU runs the AVX-512 forms: the solver's dispatch (`per_isa!`) picks its
+/// AVX-512 body on the same test.
 #[inline]
 pub fn available() -> bool {
+    matches!(crate::reference::fast_f32::Isa::detect(), crate::reference::fast_f32::Isa::Avx512)
+}
+
+/// [`low_mass_lanes`] where [`available`], else `None`.
+#[inline(always)]
+pub fn low_mass(
+    c: f64,
+    r: &[f64],
+    m: &[f64],
+    e: &[f64],
+    delta: &mut [f64],
+    n8: usize,
+    simd: bool,
+) -> Option<[f64; LANES]> {
     #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq")
+    if simd {
+        // SAFETY: `simd` is `available()`, the CPU's features were checked.
+        return Some(unsafe { low_mass_lanes(c, r, m, e, delta, n8) });
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+    let _ = (c, r, m, e, delta, n8, simd);
+    None
+}
+
+/// The lane parts of the zeroth-order sums ([`zeroth_sums_lanes`]).
+pub type ZerothLanes = ([f64; LANES], [f64; LANES], [f64; LANES], [f64; LANES], usize);
+
+/// [`zeroth_sums_lanes`] where [`available`], else `None`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn zeroth_sums(
+    a: &[f64],
+    cut: f64,
+    delta: &[f64],
+    acc: &[f64],
+    w: &mut [f64],
+    m: &[f64],
+    absb: &[f64],
+    n8: usize,
+    simd: bool,
+) -> Option<ZerothLanes> {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is `available()`, the CPU's features were checked.
+        return Some(unsafe { zeroth_sums_lanes(a, cut, delta, acc, w, m, absb, n8) });
     }
+    let _ = (a, cut, delta, acc, w, m, absb, n8, simd);
+    None
 }
 
 /// Lane registers of the 8-lane loops, read back in lane order.
@@ -81,7 +125,7 @@ pub unsafe fn zeroth_sums_lanes(
     m: &[f64],
     absb: &[f64],
     n8: usize,
-) -> ([f64; LANES], [f64; LANES], [f64; LANES], [f64; LANES], usize) {
+) -> ZerothLanes {
     assert!(n8.is_multiple_of(LANES));
     assert!(a.len() >= n8 && delta.len() >= n8 && acc.len() >= n8 && w.len() >= n8);
     assert!(m.len() >= n8 && absb.len() >= n8);

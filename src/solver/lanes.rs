@@ -42,30 +42,6 @@ pub fn lanes_min(x: &[f64]) -> f64 {
     lanes_extreme(x, f64::INFINITY, |a, b| a < b)
 }
 
-/// max_i |x_i| (0 for none), or `None` when some x_i is not finite (x − x is 0 exactly for finite x
-/// and NaN otherwise; its lane sums carry the NaN).
-#[inline(always)]
-pub fn lanes_abs_max_finite(x: &[f64]) -> Option<f64> {
-    let (mut m, mut nan) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let ch = x.chunks_exact(LANES);
-    let rest = ch.remainder();
-    for c in ch {
-        for l in 0..LANES {
-            let a = c[l].abs();
-            m[l] = if a > m[l] { a } else { m[l] };
-            nan[l] += c[l] - c[l];
-        }
-    }
-    let mut bad = fold_lanes(nan);
-    let mut top = m.iter().fold(0.0f64, |a, &b| if b > a { b } else { a });
-    for &v in rest {
-        let a = v.abs();
-        top = if a > top { a } else { top };
-        bad += v - v;
-    }
-    (bad == 0.0).then_some(top)
-}
-
 /// Σ_i f(a_i, b_i) over the common length (the lane-split dot product and its relatives).
 #[inline(always)]
 pub fn lanes_sum_pairs<A: Copy, B: Copy>(a: &[A], b: &[B], f: impl Fn(A, B) -> f64) -> f64 {
