@@ -47,11 +47,14 @@ fn first_factor(delta: f64, m: usize, d: usize) -> f64 {
 /// centres and radii never change).
 #[derive(Debug, Default)]
 pub struct FrontierBlock {
+    /// Keep the float64 centres and sums (`z`, `s`: the float64 block products); without, they stay
+    /// empty and only their f32 roundings are kept.
+    pub wide: bool,
     pub ids: Vec<u32>,
-    /// Centres, F × d, and rounded to f32 (the float32 block products).
+    /// Centres, F × d (when `wide`), and rounded to f32 (the float32 block products).
     pub z: Vec<f64>,
     pub z32: Vec<f32>,
-    /// Inserted value sums S, F × dv, and rounded to f32.
+    /// Inserted value sums S, F × dv (when `wide`), and rounded to f32.
     pub s: Vec<f64>,
     pub s32: Vec<f32>,
     pub m: Vec<f64>,
@@ -64,9 +67,14 @@ pub struct FrontierBlock {
 }
 
 impl FrontierBlock {
+    /// An empty block; `wide`: keep the float64 centres and sums too.
+    pub fn new(wide: bool) -> FrontierBlock {
+        FrontierBlock { wide, ..Default::default() }
+    }
+
     /// Every non-empty frontier node, in frontier order.
-    pub fn gather(tree: &Tree, vmax: f64) -> FrontierBlock {
-        let mut fb = FrontierBlock::default();
+    pub fn gather(tree: &Tree, vmax: f64, wide: bool) -> FrontierBlock {
+        let mut fb = FrontierBlock::new(wide);
         let all: Vec<u32> = (0..tree.frontier.len() as u32).collect();
         fb.sync(tree, vmax, &all);
         fb
@@ -89,9 +97,11 @@ impl FrontierBlock {
                 u32::MAX => {
                     self.slot[fi as usize] = self.ids.len() as u32;
                     self.ids.push(i as u32);
-                    self.z.extend_from_slice(&tree.z[i * d..(i + 1) * d]);
+                    if self.wide {
+                        self.z.extend_from_slice(&tree.z[i * d..(i + 1) * d]);
+                        self.s.extend_from_slice(&tree.s[i * dv..(i + 1) * dv]);
+                    }
                     self.z32.extend(tree.z[i * d..(i + 1) * d].iter().map(|&x| x as f32));
-                    self.s.extend_from_slice(&tree.s[i * dv..(i + 1) * dv]);
                     self.s32.extend(tree.s[i * dv..(i + 1) * dv].iter().map(|&x| x as f32));
                     self.m.push(0.0);
                     self.r.push(tree.nodes[i].r);
@@ -100,7 +110,9 @@ impl FrontierBlock {
                 }
                 a => {
                     let a = a as usize;
-                    self.s[a * dv..(a + 1) * dv].copy_from_slice(&tree.s[i * dv..(i + 1) * dv]);
+                    if self.wide {
+                        self.s[a * dv..(a + 1) * dv].copy_from_slice(&tree.s[i * dv..(i + 1) * dv]);
+                    }
                     for (x, &y) in self.s32[a * dv..(a + 1) * dv].iter_mut().zip(&tree.s[i * dv..(i + 1) * dv]) {
                         *x = y as f32;
                     }
@@ -284,6 +296,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         widen_into(&sc.a32, &mut sc.a);
         widen_into(&sc.s32, &mut sc.sb);
     } else {
+        assert!(fb.wide, "float64 block products need a wide frontier block");
         gemm_abt(r, nf, d, qb, &fb.z, &mut sc.a);
         gemm_abt(r, nbk, d, qb, &band.k[..nbk * d], &mut sc.sb);
     }

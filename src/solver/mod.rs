@@ -204,7 +204,7 @@ impl<'a> Prepared<'a> {
             qnorm,
             qmax,
             kmax: tree::max_key_norm(h.k, d),
-            vmax: crate::theory::fp::max_abs_f64(&h.v),
+            vmax: h.v.par_chunks(1 << 18).map(crate::theory::fp::max_abs_f64).reduce(|| 0.0, f64::max),
         }
     }
     /// K and V widened to f64 (n × d, n × dv), built on first use, on the calling thread: a widening
@@ -367,10 +367,10 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let opts = &SolverOptions { band: b, ..opts.clone() };
             let mut c0 = 0;
             let (mut kband, mut vband) = (Vec::new(), Vec::new());
-            let mut fb = batch::FrontierBlock::default();
+            let f32_products = p.f32_products(tol, t.frontier.len() + b, opts);
+            let mut fb = batch::FrontierBlock::new(!f32_products);
             let scratch: Vec<std::sync::Mutex<batch::Scratch>> =
                 (0..rayon::current_num_threads().max(1)).map(|_| Default::default()).collect();
-            let f32_products = p.f32_products(tol, t.frontier.len() + b, opts);
             stats.f32_products = f32_products;
             if t.moments.is_none() {
                 let threads = match opts.threads {

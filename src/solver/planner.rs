@@ -167,11 +167,11 @@ fn probe_once(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, st
     if lo >= hi {
         return (1.0, Outcome::default());
     }
-    let fb = FrontierBlock::gather(t, p.vmax);
+    let f32_products = p.f32_products(tol, t.frontier.len() + band, opts);
+    let fb = FrontierBlock::gather(t, p.vmax, !f32_products);
     let mut out = vec![0.0; (hi - lo) * p.dv];
     let mut cert = vec![0.0; hi - lo];
     let (mut kb, mut vb) = (Vec::new(), Vec::new());
-    let f32_products = p.f32_products(tol, t.frontier.len() + band, opts);
     let band = Band::widen(p, start, hi, &mut kb, &mut vb, f32_products);
     let job = Rows { p, tree: t, fb: &fb, band: &band, lo, hi, tol, share: opts.share, f32_products };
     let oc = tree_rows(&job, &mut out, &mut cert, &mut Scratch::default());

@@ -384,8 +384,10 @@ fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>, sc: &mut PartScratch) {
     touched.dedup();
     for &i in touched.iter() {
         let i = i as usize;
-        // Sums of absolute values are ≥ 0 and not NaN (finite inputs): a plain comparison max.
-        amax[i] = a[i * dv..(i + 1) * dv].iter().fold(0.0f64, |m, &y| if y > m { y } else { m });
+        // Sums of absolute values are +0 or positive, never NaN (finite inputs): their maximum is
+        // one value whatever the order, so the lane-split max (vectorised) gives the bits of the
+        // key-by-key fold of `insert_next`.
+        amax[i] = super::lanes::lanes_max(&a[i * dv..(i + 1) * dv]).max(0.0);
     }
     if let Some((dd, mm)) = moments {
         // D += Σ_j (k_j − z) in position order (f64); M += (K − z)ᵀV over the part's keys by one
@@ -435,9 +437,15 @@ fn subtree_end(nodes: &[Node], mut id: usize) -> usize {
 /// [`Tree::insert_range`] runs in parallel from this many keys on.
 const PAR_INSERT_MIN: usize = 64;
 
-/// max_j ‖k_j‖ over f32 keys, rounded up (K of [`crate::theory::solver::score_error`]).
+/// max_j ‖k_j‖ over f32 keys, rounded up (K of [`crate::theory::solver::score_error`]); on the
+/// pool in pieces of rows (a maximum is one value whatever the order).
 pub fn max_key_norm(k: &[f32], d: usize) -> f64 {
-    let m = k.chunks_exact(d.max(1)).map(crate::theory::fp::sum_sq_f64).fold(0.0, f64::max);
+    use rayon::prelude::*;
+    let d = d.max(1);
+    let m = k
+        .par_chunks(d * 4096)
+        .map(|piece| piece.chunks_exact(d).map(crate::theory::fp::sum_sq_f64).fold(0.0, f64::max))
+        .reduce(|| 0.0, f64::max);
     norm_up(m.sqrt(), d)
 }
 

@@ -117,7 +117,7 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
             }
         }
     }
-    let shared = RwLock::new((tree, FrontierBlock::default()));
+    let shared = RwLock::new((tree, FrontierBlock::new(!f32_products)));
     let band_bufs = RwLock::new((Vec::new(), Vec::new()));
     // The first chunk's band (the frontier block is empty: no keys inserted yet).
     {
