@@ -11,8 +11,7 @@
 //! * Rows are processed in chunks of `band` rows; when chunk c starts, the tree holds keys
 //!   [0, c·band), and row i sees the exact band [c·band, L(i)) plus the tree (L(i) = i + 1 causal,
 //!   i strict prefix). Rows of a chunk run in parallel; then the chunk's keys are inserted (on
-//!   persistent threads, [`workers`], when the tree keeps no first-order moments; the output's
-//!   pages faulted in ahead by [`pages`]).
+//!   persistent threads, [`workers`]; the output's pages faulted in ahead by [`pages`]).
 //! * [`batch`]: a block of rows against the band and the frontier by GEMMs (float32 where the
 //!   rounding floor allows, [`Prepared::f32_products`]); [`eval`]: the walk below rejected frontier
 //!   nodes (exact leaf keys, accepted nodes).
@@ -49,16 +48,18 @@ use crate::theory::solver::{norm_up, score_error};
 use crate::{Error, Result};
 use eval::RowInput;
 use rayon::prelude::*;
-use tree::Tree;
 
 /// Tuning of the solver (none of it affects soundness).
 #[derive(Debug, Clone)]
 pub struct SolverOptions {
-    /// Rows per chunk = width of the exact near-diagonal band.
+    /// Rows per chunk = width of the exact near-diagonal band, when the tree keeps first-order
+    /// moments (their insertion costs d·dv per key and a pass over each touched node's M̂, so fewer
+    /// chunks pay: peaked n = 2^17, best of 4 solves, 192 rows 0.459 s, 256 rows 0.427 s, 384 rows
+    /// 0.462 s, 512 rows 0.471 s).
     pub band: usize,
     /// The chunk width when the tree keeps no first-order moments, at most `band`: insertion is then
-    /// cheap and the chunks run on persistent threads ([`workers`]), so a narrower exact band pays
-    /// (clustered n = 2^17, min of 3×3 solves: 256 rows 0.314 s, 128 rows 0.292 s, 64 rows 0.288 s).
+    /// cheap, so a narrower exact band pays (clustered n = 2^17, min of 3×3 solves: 256 rows
+    /// 0.314 s, 128 rows 0.292 s, 64 rows 0.288 s).
     pub light_band: usize,
     /// Maximum keys per leaf.
     pub leaf: usize,
@@ -270,7 +271,7 @@ const PREFAULT_MIN: usize = 1 << 19;
 
 /// One block of rows of the tree plan ([`batch::tree_rows`]), then its rows whose certificate
 /// exceeds tol recomputed on the float64 path; returns the block's outcome and (fallback rows,
-/// their exact work). The pool's loop and [`workers`] both run blocks through here.
+/// their exact work). [`workers`] runs its blocks through here.
 pub fn solve_block(
     job: &batch::Rows<'_>,
     out: &mut [f64],
@@ -365,70 +366,15 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let p = prepared.get().expect("the tree plan prepares the head");
             let b = if t.moments.is_none() { opts.band.min(opts.light_band.max(1)) } else { opts.band };
             let opts = &SolverOptions { band: b, ..opts.clone() };
-            let mut c0 = 0;
-            let (mut kband, mut vband) = (Vec::new(), Vec::new());
             let f32_products = p.f32_products(tol, t.frontier.len() + b, opts);
-            let mut fb = batch::FrontierBlock::new(!f32_products);
-            let scratch: Vec<std::sync::Mutex<batch::Scratch>> =
-                (0..rayon::current_num_threads().max(1)).map(|_| Default::default()).collect();
             stats.f32_products = f32_products;
-            if t.moments.is_none() {
-                let threads = match opts.threads {
-                    0 if rayon::current_thread_index().is_some() => 1,
-                    0 => rayon::current_num_threads().max(1),
-                    t => t,
-                };
-                let lp = workers::Loop { p, opts, tol, rows: rows.clone(), f32_products };
-                workers::run(&lp, t, &mut out, &mut cert, &mut stats, threads);
-                c0 = h.nq;
-            }
-            while c0 < h.nq {
-                let c1 = (c0 + b).min(h.nq);
-                let (lo, hi) = (c0.max(rows.start), c1);
-                if lo < hi {
-                    let (r0, r1) = (lo - rows.start, hi - rows.start);
-                    let t_ref: &Tree = t;
-                    let band = batch::Band::widen(p, c0, c1, &mut kband, &mut vband, f32_products);
-                    let oc = out[r0 * dv..r1 * dv]
-                        .par_chunks_mut(BATCH_ROWS * dv)
-                        .zip(cert[r0..r1].par_chunks_mut(BATCH_ROWS))
-                        .enumerate()
-                        .map(|(k, (o, e))| {
-                            // This worker's buffers (kept across chunks: no fresh pages per job).
-                            let mut sc = scratch[rayon::current_thread_index().unwrap_or(0) % scratch.len()]
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner());
-                            let a = lo + k * BATCH_ROWS;
-                            let job = batch::Rows {
-                                p,
-                                tree: t_ref,
-                                fb: &fb,
-                                band: &band,
-                                lo: a,
-                                hi: a + e.len(),
-                                tol,
-                                share: opts.share,
-                                f32_products,
-                            };
-                            solve_block(&job, o, e, &mut sc)
-                        })
-                        .reduce(
-                            || (batch::Outcome::default(), (0, 0)),
-                            |x, y| (x.0 + y.0, (x.1.0 + y.1.0, x.1.1 + y.1.1)),
-                        );
-                    let (oc, (fb_rows, fb_work)) = oc;
-                    stats.work += oc.work as u64 + fb_work;
-                    stats.first_order_terms += oc.first_order_terms;
-                    stats.fallback_rows += fb_rows;
-                }
-                let ti = std::time::Instant::now();
-                let touched = t.insert_range(h.k, h.v, c1);
-                stats.insert_secs += ti.elapsed().as_secs_f64();
-                let tg = std::time::Instant::now();
-                fb.sync(t, p.vmax, &touched);
-                stats.gather_secs += tg.elapsed().as_secs_f64();
-                c0 = c1;
-            }
+            let threads = match opts.threads {
+                0 if rayon::current_thread_index().is_some() => 1,
+                0 => rayon::current_num_threads().max(1),
+                t => t,
+            };
+            let lp = workers::Loop { p, opts, tol, rows: rows.clone(), f32_products };
+            workers::run(&lp, t, &mut out, &mut cert, &mut stats, threads);
         }
     }
     stats.exact_work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();

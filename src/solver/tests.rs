@@ -179,11 +179,10 @@ fn float32_block_products_are_sound() {
 }
 
 #[test]
-fn persistent_workers_give_the_pool_loop_bits() {
-    // The tree plan without moments runs its chunks on persistent threads (workers.rs; with
-    // moments, on the pool's loop): the same outputs and certificates, bit for bit, for 1, 2 and 3
-    // threads (pool and workers alike), causal and strict prefix, with and without float64 fallback
-    // rows.
+fn persistent_workers_give_the_same_bits_for_any_thread_count() {
+    // The tree plan runs its chunks on persistent threads (workers.rs): the same outputs and
+    // certificates, bit for bit, for 1, 2 and 3 threads, causal and strict prefix, with and without
+    // first-order moments and float64 fallback rows.
     let s = DatasetSpec::Clustered { clusters: 24, spread: 1e-3, scale: 3.0 }.generate(2500, 16, 6, 33).unwrap();
     let vmax = crate::theory::fp::max_abs_f64(&s.v);
     // share = 1000 lets the budget rule accept nodes whose errors add up beyond tol: those rows fall

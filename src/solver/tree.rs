@@ -225,9 +225,8 @@ impl Tree {
     /// Insert the keys self.inserted..end of the head (`k`: n × d, `v`: n × dv rows), in parallel
     /// over frontier nodes: a key's sums stop at its frontier node, frontier subtrees are disjoint
     /// ranges of preorder ids, and each node receives its keys in position order — counts, value
-    /// sums and D are bitwise those of inserting key by key (`Tree::insert_next`, the tests'
-    /// reference), M is one GEMM per node and call (same bits for the same calls), whatever the
-    /// thread count. Returns the frontier indices of the nodes that received keys (increasing).
+    /// sums, D and M are bitwise those of inserting key by key (`Tree::insert_next`, the tests'
+    /// reference), whatever the thread count and the chunking of the calls. Returns the frontier indices of the nodes that received keys (increasing).
     pub fn insert_range(&mut self, k: &[f32], v: &[f32], end: usize) -> Vec<u32> {
         self.insert_range_with(k, v, end, true)
     }
@@ -343,8 +342,7 @@ struct InsertCtx<'a> {
 struct PartScratch {
     /// Nodes whose sums changed.
     touched: Vec<u32>,
-    /// (K − z)ᵀ (d × m) of the part's keys in f64 (for D) and rounded to f32, and their V (m × dv).
-    dt: Vec<f64>,
+    /// fl₃₂(K − z) (m × d) of the part's keys, and their V (m × dv).
     dt32: Vec<f32>,
     vf: Vec<f32>,
 }
@@ -359,7 +357,7 @@ per_isa! {
 fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>, sc: &mut PartScratch) {
     let InsertCtx { nodes, leaf_of, z, k, v, d, dv } = *cx;
     let Part { root, base, keys, count, s, a, amax, moments } = part;
-    let PartScratch { touched, dt, dt32, vf } = sc;
+    let PartScratch { touched, dt32, vf } = sc;
     touched.clear();
     for &(_, j) in keys {
         let j = j as usize;
@@ -390,31 +388,51 @@ fn insert_part_body(cx: &InsertCtx<'_>, part: Part<'_>, sc: &mut PartScratch) {
         amax[i] = super::lanes::lanes_max(&a[i * dv..(i + 1) * dv]).max(0.0);
     }
     if let Some((dd, mm)) = moments {
-        // D += Σ_j (k_j − z) in position order (f64); M += (K − z)ᵀV over the part's keys by one
-        // float32 GEMM (each entry a sum of the m products fl₃₂(fl(k_jl − z_l))·v_jc in some order:
-        // the γ₃₂ of crate::theory::solver::first_order_rounding, whatever the order).
+        // D += Σ_j (k_j − z) in position order (f64). M += Σ_j fl₃₂(k_j − z)·v_jᵀ: each entry a
+        // float32 sum of the m products fl₃₂(fl₃₂(fl(k_jl − z_l))·v_jc) added one by one in position
+        // order (the γ₃₂ of crate::theory::solver::first_order_rounding), a separate multiply and
+        // add — the bits of `insert_next` on every instruction set. Row l of M is updated by all the
+        // part's keys while it sits in registers (tiles of MTILE columns).
         let zc = &z[root * d..(root + 1) * d];
         let m = keys.len();
-        dt.clear();
-        dt.resize(d * m, 0.0);
+        dt32.clear();
+        dt32.resize(m * d, 0.0);
         vf.clear();
-        for (t, &(_, j)) in keys.iter().enumerate() {
+        for (&(_, j), xt) in keys.iter().zip(dt32.chunks_exact_mut(d)) {
             let j = j as usize;
-            for (l, (&x, &c)) in k[j * d..(j + 1) * d].iter().zip(zc).enumerate() {
-                dt[l * m + t] = x as f64 - c;
+            for (((&x, &c), dl), xl) in k[j * d..(j + 1) * d].iter().zip(zc).zip(dd.iter_mut()).zip(xt) {
+                let x = x as f64 - c;
+                *dl += x;
+                *xl = x as f32;
             }
             vf.extend_from_slice(&v[j * dv..(j + 1) * dv]);
         }
-        dt32.clear();
-        dt32.extend(dt.iter().map(|&x| x as f32));
-        for (l, dl) in dd.iter_mut().enumerate() {
-            for &x in &dt[l * m..(l + 1) * m] {
-                *dl += x;
+        let tiles = dv / MTILE * MTILE;
+        for l in 0..d {
+            let row = &mut mm[l * dv..(l + 1) * dv];
+            for c0 in (0..tiles).step_by(MTILE) {
+                let tile: &mut [f32; MTILE] = (&mut row[c0..c0 + MTILE]).try_into().expect("MTILE columns");
+                let mut acc = *tile;
+                for t in 0..m {
+                    let x = dt32[t * d + l];
+                    let vt: &[f32; MTILE] = vf[t * dv + c0..t * dv + c0 + MTILE].try_into().expect("MTILE columns");
+                    for q in 0..MTILE {
+                        acc[q] += x * vt[q];
+                    }
+                }
+                *tile = acc;
+            }
+            for c in tiles..dv {
+                for t in 0..m {
+                    row[c] += dt32[t * d + l] * vf[t * dv + c];
+                }
             }
         }
-        super::dense::gemm_ab_f32(d, dv, m, dt32, m, vf, mm, true);
     }
 }
+
+/// Columns of M kept in registers while [`insert_part`] adds a part's keys to one of its rows.
+const MTILE: usize = 64;
 
 /// The next `(hi − lo)·w` entries after skipping to `lo·w` of the slice `x` that starts at entry
 /// `o·w`; `x` keeps the rest.
@@ -572,19 +590,16 @@ mod tests {
     /// sum of at most n products fl₃₂(k_jl − z_l)·v_jc with |·| ≤ 2·max|k|·max|v| (z is a mean of
     /// keys), each within γ₃₂(n + 2) of the exact sum, so the two differ by at most
     /// 2γ₃₂(n + 2)·n·2·max|k|·max|v|; D is summed in position order (f64) by both.
-    fn assert_moments_close(a: &Tree, b: &Tree, k: &[f32], v: &[f32], n: usize, what: &str) {
+    fn assert_moments_equal(a: &Tree, b: &Tree, what: &str) {
         let ((da, ma), (db, mb)) = (a.moments.as_ref().unwrap(), b.moments.as_ref().unwrap());
         assert_eq!(da, db, "{what}: D");
-        let amax = |x: &[f32]| x.iter().fold(0f64, |m, &y| m.max(y.abs() as f64));
-        let bound = 2.0 * crate::theory::fp::gamma(n + 2, crate::theory::fp::U32) * n as f64 * 2.0 * amax(k) * amax(v);
-        for (x, y) in ma.iter().zip(mb) {
-            assert!((*x as f64 - *y as f64).abs() <= bound, "{what}: M {x} vs {y} (bound {bound:e})");
-        }
+        let bits = |x: &[f32]| x.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(ma), bits(mb), "{what}: M");
     }
 
     #[test]
     fn parallel_insertion_is_bitwise_the_key_by_key_insertion() {
-        // Bitwise for counts and value sums; the first-order moments M within their rounding bound.
+        // Bitwise for counts, value sums and the first-order moments D and M.
         let (n, d, dv) = (5000, 4, 3);
         let mut rng = crate::rng::seeded(11);
         let h = crate::data::synthetic::gaussian(&mut rng, n, d, dv, 1.5);
@@ -601,11 +616,11 @@ mod tests {
                     assert_eq!(par.s, serial.s);
                     assert_eq!(par.a, serial.a);
                     assert_eq!(par.amax, serial.amax);
-                    assert_moments_close(&par, &serial, &h.k, &h.v, n, &format!("r_max {r_max}, after key {j}"));
+                    assert_moments_equal(&par, &serial, &format!("r_max {r_max}, after key {j}"));
                 }
             }
             par.insert_range(&h.k, &h.v, n);
-            assert_moments_close(&par, &serial, &h.k, &h.v, n, "all keys");
+            assert_moments_equal(&par, &serial, "all keys");
             assert_eq!((par.s, par.amax, par.inserted), (serial.s, serial.amax, n));
         }
     }

@@ -1,23 +1,23 @@
 //! The tree plan's chunk loop on persistent threads.
 //!
 //! Per chunk of `band` rows the tree path evaluates the chunk's row blocks ([`super::batch`]) and then
-//! inserts the chunk's keys. On rayon's pool each chunk is a parallel region, and its worker is woken
-//! from sleep for every one of them (measured on 2 cores, clustered n = 2^17: the rows' regions ran at
-//! 70 % of their two threads' compute time). Here T threads (the calling one and T − 1 scoped
-//! helpers) stay awake for the whole solve and meet at a spinning barrier twice per chunk:
+//! inserts the chunk's keys. On rayon's pool each chunk would be a parallel region, and its worker
+//! woken from sleep for every one of them (measured on 2 cores, clustered n = 2^17: the rows'
+//! regions ran at 70 % of their two threads' compute time; peaked n = 2^17, with first-order
+//! moments and the insertion on the pool too: 0.52 s against 0.43 s here). Here T threads (the
+//! calling one and T − 1 scoped helpers) stay awake for the whole solve and meet at a spinning
+//! barrier twice per chunk:
 //!
 //! 1. every thread evaluates its blocks of the chunk (block k of a chunk goes to thread k mod T) and
 //!    recomputes its own rows whose certificate exceeds tol on the float64 path; the tree, the
 //!    frontier block and the band are read-locked (never contended: the barrier separates the phases);
 //! 2. thread 0 inserts the chunk's keys (on its own: [`super::tree::Tree::insert_range_serial`], the
-//!    same bits as the parallel insertion), updates the frontier block and widens the next band,
-//!    write-locked, while the others wait.
+//!    same bits as the parallel insertion) and updates the frontier block, write-locked, while the
+//!    last thread widens the next chunk's band (it does not depend on the tree) and the others wait.
 //!
-//! A block's result does not depend on which thread computed it, so the output is the same bits as
-//! the pool's loop for any T. Used when the tree keeps no first-order moments (their insertion is the
-//! heavy part of a chunk there, and it runs in parallel on the pool). With one thread (a pool of one,
-//! or a call from inside the pool: [`super::SolverOptions::threads`]) the loop runs inline on the
-//! calling thread, without the pool's wake-ups per chunk.
+//! A block's result does not depend on which thread computed it, so the output is the same bits for
+//! any T. With one thread (a pool of one, or a call from inside the pool:
+//! [`super::SolverOptions::threads`]) the loop runs inline on the calling thread.
 use super::batch::{Band, FrontierBlock, Outcome, Rows, Scratch};
 use super::tree::Tree;
 use super::{BATCH_ROWS, Prepared, SolverOptions, Stats};
@@ -160,13 +160,14 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
                 insert_secs += ti.elapsed().as_secs_f64();
                 let tg = std::time::Instant::now();
                 fb.sync(tree, p.vmax, &touched);
-                drop(g);
-                if c1 < n {
-                    let mut bg = band_bufs.write().unwrap_or_else(|e| e.into_inner());
-                    let (kb, vb) = &mut *bg;
-                    Band::widen(p, c1, (c1 + b).min(n), kb, vb, f32_products);
-                }
                 gather_secs += tg.elapsed().as_secs_f64();
+            }
+            // The next chunk's band (it does not depend on the tree), on the last thread: with more
+            // than one, while thread 0 inserts.
+            if t == threads - 1 && c1 < n {
+                let mut bg = band_bufs.write().unwrap_or_else(|e| e.into_inner());
+                let (kb, vb) = &mut *bg;
+                Band::widen(p, c1, (c1 + b).min(n), kb, vb, f32_products);
             }
             barrier.wait();
         }
