@@ -585,11 +585,9 @@ mod tests {
         assert_eq!(t.z, t2.z);
     }
 
-    /// First-order moments M of two insertions that sum the same products in different orders
-    /// (`insert_range`: one float32 GEMM per part; `insert_next`: key by key): each entry is a float32
-    /// sum of at most n products fl₃₂(k_jl − z_l)·v_jc with |·| ≤ 2·max|k|·max|v| (z is a mean of
-    /// keys), each within γ₃₂(n + 2) of the exact sum, so the two differ by at most
-    /// 2γ₃₂(n + 2)·n·2·max|k|·max|v|; D is summed in position order (f64) by both.
+    /// First-order moments of two insertions (`insert_range` by parts, `insert_next` key by key):
+    /// both sum D (f64) and M (f32, a multiply then an add per product) in position order, so they
+    /// agree bit for bit.
     fn assert_moments_equal(a: &Tree, b: &Tree, what: &str) {
         let ((da, ma), (db, mb)) = (a.moments.as_ref().unwrap(), b.moments.as_ref().unwrap());
         assert_eq!(da, db, "{what}: D");
