@@ -226,7 +226,8 @@ impl Tree {
     /// over frontier nodes: a key's sums stop at its frontier node, frontier subtrees are disjoint
     /// ranges of preorder ids, and each node receives its keys in position order — counts, value
     /// sums, D and M are bitwise those of inserting key by key (`Tree::insert_next`, the tests'
-    /// reference), whatever the thread count and the chunking of the calls. Returns the frontier indices of the nodes that received keys (increasing).
+    /// reference), whatever the thread count and the chunking of the calls. Returns the frontier
+    /// indices of the nodes that received keys (increasing).
     pub fn insert_range(&mut self, k: &[f32], v: &[f32], end: usize) -> Vec<u32> {
         self.insert_range_with(k, v, end, true)
     }
@@ -281,8 +282,8 @@ impl Tree {
                 t = t1;
             }
         }
-        // Measured (clustered, n = 2^17): a chunk of 256 keys inserts faster in parallel (0.10 s in
-        // all) than on this thread (0.16 s); only a handful of keys stays here.
+        // In parallel over parts: the planner's probes insert n/8 or n/2 keys in one call. The solve's
+        // chunks insert on one thread (`insert_range_serial`, [`super::workers`]).
         let serial = !allow_parallel || end - start < PAR_INSERT_MIN;
         let cx = InsertCtx { nodes: &self.nodes, leaf_of: &self.leaf_of, z: &self.z, k, v, d, dv };
         let run = |sc: &mut PartScratch, part: Part<'_>| insert_part(&cx, part, sc);
