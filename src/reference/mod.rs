@@ -23,43 +23,6 @@ pub struct Head<'a, T> {
     pub dv: usize,
 }
 
-/// (every value finite, max |x|) of a buffer in one pass: 16 independent lanes, each accumulating
-/// Σ 0·x (NaN as soon as one x is ±∞ or NaN, else ±0) and max |x| (plain comparisons, exact), so
-/// the loop vectorises without reassociating anything.
-#[inline(always)]
-pub(crate) fn scan<T: Copy + num_traits::Float>(buf: &[T]) -> (bool, T) {
-    const L: usize = 16;
-    let (mut zero, mut max) = ([T::zero(); L], [T::zero(); L]);
-    let mut chunks = buf.chunks_exact(L);
-    for c in &mut chunks {
-        for j in 0..L {
-            zero[j] = zero[j] + T::zero() * c[j];
-            let a = c[j].abs();
-            max[j] = if a > max[j] { a } else { max[j] };
-        }
-    }
-    for (j, &x) in chunks.remainder().iter().enumerate() {
-        zero[j] = zero[j] + T::zero() * x;
-        let a = x.abs();
-        max[j] = if a > max[j] { a } else { max[j] };
-    }
-    let finite = zero.iter().all(|z| *z == T::zero());
-    (finite, max.iter().fold(T::zero(), |m, &x| if x > m { x } else { m }))
-}
-
-/// [`scan`] over pieces of 2^18 values on the pool: the same result (a conjunction and a maximum,
-/// both exact in any order), at the cores' memory bandwidth instead of one core's.
-fn scan_parallel<T: Copy + num_traits::Float + Send + Sync>(buf: &[T]) -> (bool, T) {
-    use rayon::prelude::*;
-    const PIECE: usize = 1 << 18;
-    if buf.len() <= PIECE {
-        return scan(buf);
-    }
-    buf.par_chunks(PIECE)
-        .map(scan)
-        .reduce(|| (true, T::zero()), |(f1, m1), (f2, m2)| (f1 & f2, if m2 > m1 { m2 } else { m1 }))
-}
-
 impl<'a, T: Copy + num_traits::Float + Send + Sync> Head<'a, T> {
     /// A self-attention head with `n` tokens; panics never: shapes are checked, see [`Head::check`].
     pub fn new(q: &'a [T], k: &'a [T], v: &'a [T], n: usize, d: usize, dv: usize) -> crate::Result<Self> {
@@ -89,7 +52,7 @@ impl<'a, T: Copy + num_traits::Float + Send + Sync> Head<'a, T> {
                 ));
             }
             // One branch-free pass (it vectorises), the position only when something is wrong.
-            let (finite, m) = scan_parallel(buf);
+            let (finite, m) = crate::theory::fp::scan_parallel(buf);
             amax[b] = m.to_f64().unwrap_or(f64::INFINITY);
             if !finite {
                 let i = buf.iter().position(|x| !x.is_finite()).unwrap_or(0);

@@ -510,9 +510,8 @@ fn first_order_numerators(
 /// Δ_f = c·r_f into `delta`, and Σ_f m_f e_f (1 − Δ_f)_+ (the frontier's certified lower mass).
 #[inline(always)]
 fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64], simd: bool) -> f64 {
-    let nf = fb.len();
-    let n8 = nf / LANES * LANES;
-    let acc = frontier_simd::low_mass(c, &fb.r, &fb.m, e, delta, n8, simd).unwrap_or_else(|| {
+    let (nf, n8) = (fb.len(), frontier_simd::lane_part(fb));
+    let acc = frontier_simd::low_mass(c, fb, e, delta, simd).unwrap_or_else(|| {
         let mut acc = [0.0; LANES];
         for (((dc, rc), mc), ec) in delta[..n8]
             .chunks_exact_mut(LANES)
@@ -576,8 +575,7 @@ fn zeroth_order_sums(
     w: &mut [f64],
     simd: bool,
 ) -> ZerothSums {
-    let nf = fb.len();
-    let n8 = nf / LANES * LANES;
+    let (nf, n8) = (fb.len(), frontier_simd::lane_part(fb));
     let (a, delta, acc, w, mm, absb) = (&a[..nf], &delta[..nf], &acc[..nf], &mut w[..nf], &fb.m[..nf], &fb.absb[..nf]);
     // One lane-split pass (lane l takes the entries ≡ l mod LANES; the tail is summed apart and
     // added last), branch-free so that it vectorises; `special` is counted per lane in f64.
@@ -586,7 +584,7 @@ fn zeroth_order_sums(
     let mut special = 0usize;
     // The AVX-512 form does the lane part (same bits); the portable loop below then has none.
     let mut n8p = n8;
-    if let Some(l) = frontier_simd::zeroth_sums(a, cut, delta, acc, w, mm, absb, n8, simd) {
+    if let Some(l) = frontier_simd::zeroth_sums(fb, a, cut, delta, acc, w, simd) {
         (zm, zmd, zad, dm, special) = l;
         n8p = 0;
     }

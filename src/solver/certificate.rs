@@ -168,7 +168,7 @@ impl Accum {
         for oc in o.iter_mut() {
             *oc /= zh;
         }
-        let (finite, xmax) = crate::reference::scan(o);
+        let (finite, xmax) = crate::theory::fp::scan(o);
         if !finite {
             return f64::INFINITY;
         }

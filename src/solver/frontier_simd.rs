@@ -15,7 +15,14 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use super::batch::FrontierBlock;
 use super::lanes::LANES;
+
+/// The frontier's 8-lane part: ⌊nf/8⌋·8 nodes (the portable forms add the rest one by one).
+#[inline(always)]
+pub fn lane_part(fb: &FrontierBlock) -> usize {
+    fb.len() / LANES * LANES
+}
 
 /// Whether this CPU runs the AVX-512 forms: the solver's dispatch (`per_isa!`) picks its
 /// AVX-512 body on the same test.
@@ -26,21 +33,13 @@ pub fn available() -> bool {
 
 /// [`low_mass_lanes`] where [`available`], else `None`.
 #[inline(always)]
-pub fn low_mass(
-    c: f64,
-    r: &[f64],
-    m: &[f64],
-    e: &[f64],
-    delta: &mut [f64],
-    n8: usize,
-    simd: bool,
-) -> Option<[f64; LANES]> {
+pub fn low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64], simd: bool) -> Option<[f64; LANES]> {
     #[cfg(target_arch = "x86_64")]
     if simd {
         // SAFETY: `simd` is `available()`, the CPU's features were checked.
-        return Some(unsafe { low_mass_lanes(c, r, m, e, delta, n8) });
+        return Some(unsafe { low_mass_lanes(c, fb, e, delta) });
     }
-    let _ = (c, r, m, e, delta, n8, simd);
+    let _ = (c, fb, e, delta, simd);
     None
 }
 
@@ -49,24 +48,21 @@ pub type ZerothLanes = ([f64; LANES], [f64; LANES], [f64; LANES], [f64; LANES], 
 
 /// [`zeroth_sums_lanes`] where [`available`], else `None`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub fn zeroth_sums(
+    fb: &FrontierBlock,
     a: &[f64],
     cut: f64,
     delta: &[f64],
     acc: &[f64],
     w: &mut [f64],
-    m: &[f64],
-    absb: &[f64],
-    n8: usize,
     simd: bool,
 ) -> Option<ZerothLanes> {
     #[cfg(target_arch = "x86_64")]
     if simd {
         // SAFETY: `simd` is `available()`, the CPU's features were checked.
-        return Some(unsafe { zeroth_sums_lanes(a, cut, delta, acc, w, m, absb, n8) });
+        return Some(unsafe { zeroth_sums_lanes(fb, a, cut, delta, acc, w) });
     }
-    let _ = (a, cut, delta, acc, w, m, absb, n8, simd);
+    let _ = (fb, a, cut, delta, acc, w, simd);
     None
 }
 
@@ -80,15 +76,16 @@ fn lanes_of(v: __m512d) -> [f64; LANES] {
     a
 }
 
-/// [`super::batch`]'s `frontier_low_mass` over the whole 8-lane part `0..n8` (n8 = ⌊nf/8⌋·8) of
-/// the frontier: Δ_f = c·r_f into `delta`, and the lane partial sums of m_f·e_f·(1 − Δ_f)_+.
+/// [`super::batch`]'s `frontier_low_mass` over the 8-lane part `0..n8` ([`lane_part`]) of the
+/// frontier: Δ_f = c·r_f into `delta`, and the lane partial sums of m_f·e_f·(1 − Δ_f)_+.
 ///
 /// # Safety
-/// The CPU must have AVX-512F ([`available`]); `r`, `m`, `e`, `delta` hold at least `n8` values.
+/// The CPU must have AVX-512F ([`available`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
-pub unsafe fn low_mass_lanes(c: f64, r: &[f64], m: &[f64], e: &[f64], delta: &mut [f64], n8: usize) -> [f64; LANES] {
-    assert!(n8.is_multiple_of(LANES) && r.len() >= n8 && m.len() >= n8 && e.len() >= n8 && delta.len() >= n8);
+pub unsafe fn low_mass_lanes(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64]) -> [f64; LANES] {
+    let (n8, r, m) = (lane_part(fb), &fb.r[..], &fb.m[..]);
+    assert!(r.len() >= n8 && m.len() >= n8 && e.len() >= n8 && delta.len() >= n8);
     let (cv, one, zero) = (_mm512_set1_pd(c), _mm512_set1_pd(1.0), _mm512_setzero_pd());
     let mut acc = zero;
     let mut j = 0;
@@ -107,26 +104,23 @@ pub unsafe fn low_mass_lanes(c: f64, r: &[f64], m: &[f64], e: &[f64], delta: &mu
     lanes_of(acc)
 }
 
-/// The lane parts of [`super::batch`]'s `zeroth_order_sums` over `0..n8`: (Σ w m, Σ w m Δ,
+/// The lane parts of [`super::batch`]'s `zeroth_order_sums` over `0..n8` ([`lane_part`]): (Σ w m, Σ w m Δ,
 /// Σ w Â Δ, max Δ) per lane over the nodes with acc = 1 and a ≥ `cut` (`w` zeroed elsewhere),
 /// and the count of nodes for the one-by-one pass (acc = 2, or acc = 1 below `cut`).
 ///
 /// # Safety
-/// The CPU must have AVX-512F and DQ ([`available`]); every slice holds at least `n8` values.
+/// The CPU must have AVX-512F and DQ ([`available`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
-#[allow(clippy::too_many_arguments)]
 pub unsafe fn zeroth_sums_lanes(
+    fb: &FrontierBlock,
     a: &[f64],
     cut: f64,
     delta: &[f64],
     acc: &[f64],
     w: &mut [f64],
-    m: &[f64],
-    absb: &[f64],
-    n8: usize,
 ) -> ZerothLanes {
-    assert!(n8.is_multiple_of(LANES));
+    let (n8, m, absb) = (lane_part(fb), &fb.m[..], &fb.absb[..]);
     assert!(a.len() >= n8 && delta.len() >= n8 && acc.len() >= n8 && w.len() >= n8);
     assert!(m.len() >= n8 && absb.len() >= n8);
     let (cutv, one, two) = (_mm512_set1_pd(cut), _mm512_set1_pd(1.0), _mm512_set1_pd(2.0));

@@ -205,7 +205,7 @@ impl<'a> Prepared<'a> {
             qnorm,
             qmax,
             kmax: tree::max_key_norm(h.k, d),
-            vmax: h.v.par_chunks(1 << 18).map(crate::theory::fp::max_abs_f64).reduce(|| 0.0, f64::max),
+            vmax: crate::theory::fp::scan_parallel(h.v).1 as f64,
         }
     }
     /// K and V widened to f64 (n × d, n × dv), built on first use, on the calling thread: a widening

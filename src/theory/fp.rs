@@ -35,20 +35,46 @@ pub fn sum_sq_f64(x: &[f32]) -> f64 {
 }
 
 /// max_j |x_j| of float32 values, in f64 (exact: widening is exact); 0 for an empty slice; NaNs
-/// are ignored (as by `f64::max`). Over 16 independent lanes of plain comparisons, so it vectorises:
-/// a maximum is one value whatever the order.
+/// are ignored (as by `f64::max`): the maximum of [`scan`].
 pub fn max_abs_f64(x: &[f32]) -> f64 {
+    scan(x).1 as f64
+}
+
+/// (every value finite, max |x|) of a buffer in one pass: 16 independent lanes, each accumulating
+/// Σ 0·x (NaN as soon as one x is ±∞ or NaN, else ±0) and max |x| (plain comparisons, exact), so
+/// the loop vectorises without reassociating anything.
+#[inline(always)]
+pub fn scan<T: Copy + num_traits::Float>(buf: &[T]) -> (bool, T) {
     const L: usize = 16;
-    let mut m = [0.0f32; L];
-    let mut chunks = x.chunks_exact(L);
+    let (mut zero, mut max) = ([T::zero(); L], [T::zero(); L]);
+    let mut chunks = buf.chunks_exact(L);
     for c in &mut chunks {
         for j in 0..L {
+            zero[j] = zero[j] + T::zero() * c[j];
             let a = c[j].abs();
-            m[j] = if a > m[j] { a } else { m[j] };
+            max[j] = if a > max[j] { a } else { max[j] };
         }
     }
-    let tail = chunks.remainder().iter().map(|y| y.abs());
-    m.into_iter().chain(tail).fold(0.0f32, |a, b| if b > a { b } else { a }) as f64
+    for (j, &x) in chunks.remainder().iter().enumerate() {
+        zero[j] = zero[j] + T::zero() * x;
+        let a = x.abs();
+        max[j] = if a > max[j] { a } else { max[j] };
+    }
+    let finite = zero.iter().all(|z| *z == T::zero());
+    (finite, max.iter().fold(T::zero(), |m, &x| if x > m { x } else { m }))
+}
+
+/// [`scan`] over pieces of 2^18 values on the pool: the same result (a conjunction and a maximum,
+/// both exact in any order), at the cores' memory bandwidth instead of one core's.
+pub fn scan_parallel<T: Copy + num_traits::Float + Send + Sync>(buf: &[T]) -> (bool, T) {
+    use rayon::prelude::*;
+    const PIECE: usize = 1 << 18;
+    if buf.len() <= PIECE {
+        return scan(buf);
+    }
+    buf.par_chunks(PIECE)
+        .map(scan)
+        .reduce(|| (true, T::zero()), |(f1, m1), (f2, m2)| (f1 & f2, if m2 > m1 { m2 } else { m1 }))
 }
 
 /// Error bound of a dot product of length n computed in any order in precision u:
@@ -60,7 +86,7 @@ pub fn dot_bound(n: usize, u: f64, abs_dot: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_lane_split_max_abs_is_the_plain_fold() {
+    fn max_abs_f64_is_the_plain_fold() {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
         let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, f32::MIN_POSITIVE / 8.0];
