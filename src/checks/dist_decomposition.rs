@@ -123,15 +123,12 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         acc.push(&h.q[i * d..(i + 1) * d], &h.k[i * d..(i + 1) * d], coef, &String::new);
     }
     let (e, dr) = (acc.expanded.finish(), acc.direct.finish());
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("max_ratio_expanded", e.ratio()),
         ("max_ratio_direct", dr.ratio()),
         ("max_ratio", e.ratio().max(dr.ratio())),
         ("max_rel_err_expanded", acc.worst_rel_expanded),
         ("max_rel_err_direct", acc.worst_rel_direct),
         ("trials", h.n as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

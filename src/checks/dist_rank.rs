@@ -93,7 +93,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let (q, k) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
     let r = numerical_rank(&sqdist_matrix(&q, &k, h.d)) as f64;
     let excess_measured = r - h.d as f64;
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("rank", r),
         ("rank_minus_d", excess_measured),
         (
@@ -108,8 +108,5 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ),
         ("n", h.n as f64),
         ("d", h.d as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -135,8 +135,5 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         let r = u_round(x, &k, h) + gamma(hd.d + 2, U64) * pp;
         s = s.max((pp - u - r) / (coef * h * (hd.n as f64).ln()));
     }
-    Ok([("grad_ratio", g), ("sandwich_ratio", s), ("max_ratio", g.max(s))]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(crate::sweep::run::metrics([("grad_ratio", g), ("sandwich_ratio", s), ("max_ratio", g.max(s))]))
 }

@@ -137,7 +137,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 32)?, 1, p.seed)?;
     let (dl, el) = compare(&crate::reference::widen(&h.q), &crate::reference::widen(&h.k), h.d, tau);
     let r = el.mean_dist / dl.mean_dist;
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("locality_ratio", r),
         ("ratio", r / bound),
         ("mean_dist_dot", dl.mean_dist),
@@ -147,8 +147,5 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ("near_mass_dot", dl.near_mass),
         ("near_mass_euclid", el.near_mass),
         ("n", h.n as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -79,13 +79,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let c = count(t, d, p.seed) as f64;
     let claimed = coef * (t * t) as f64 * d as f64;
     let tol = 2.0 / d as f64 + 1.0 / t as f64;
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("count", c),
         ("count_over_t2d", c / ((t * t) as f64 * d as f64)),
         ("ratio", ((c / claimed) - 1.0).abs() / tol),
         ("closed_form_error", (c - full_per_sequence(t as u64, d as u64) as f64).abs()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

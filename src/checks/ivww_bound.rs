@@ -235,14 +235,11 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         fails += f as u64;
         worst = worst.max(e / eps);
     }
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("failures", fails as f64),
         ("trials", p.trials as f64),
         ("worst_excess_over_eps", worst),
         ("best_rank_k_rel", case.tail / case.fro),
         ("n", h.n as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

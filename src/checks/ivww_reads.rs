@@ -151,7 +151,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let (reads, budget, s) =
         run_once(&x, if sym { None } else { Some(&y[..m * h.d]) }, h.d, metric, k, eps, c, p.seed)?;
     let full = if sym { h.n * h.n } else { h.n * m } as f64;
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("reads", reads as f64),
         ("budget", budget),
         ("reads_over_budget", reads as f64 / budget),
@@ -159,8 +159,5 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ("fraction_read", reads as f64 / full),
         ("s", s as f64),
         ("n", h.n as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

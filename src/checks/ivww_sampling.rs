@@ -238,7 +238,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let exp_ratio = (b.avg_sum - t).abs() / (b.gamma * t.max(b.avg_sum));
     let ts = c.sym_expect * s.frob_over;
     let sexp_ratio = (s.avg_sum - ts).abs() / (s.gamma * ts.max(s.avg_sum));
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("max_ratio", row_ratio.max(sym_ratio).max(exp_ratio).max(sexp_ratio)),
         ("row_ratio", row_ratio),
         ("sym_row_ratio", sym_ratio),
@@ -246,8 +246,5 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ("expectation_ratio", exp_ratio.max(sexp_ratio)),
         ("min_beta", b.min_beta),
         ("n", h.n as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -217,7 +217,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let n = h.n as f64;
     let cp_any = clopper_pearson_upper(s.any_fail, s.trials, 0.95) / (1.0 - 1.0 / n);
     let cp_pair = clopper_pearson_upper(s.pair_fail, s.trials, 0.95) / (pair_coef / (n * n));
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("cp_ratio_any", cp_any),
         ("cp_ratio_pair", cp_pair),
         ("cp_ratio", cp_any.max(cp_pair)),
@@ -226,8 +226,5 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ("spearman_min", s.spearman_min),
         ("k", k as f64),
         ("n", n),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -114,8 +114,10 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
     let mut w = Worst::new("forms");
     let (rel, state) = forms_worst(&phi(&h.q), &phi(&h.k), &h.v, h.d, h.dv, h.n, Mask::Causal, &mut w, "");
     let f = w.finish();
-    Ok([("max_ratio", f.ratio()), ("max_rel_diff", rel), ("state_floats", state as f64), ("n", h.n as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(crate::sweep::run::metrics([
+        ("max_ratio", f.ratio()),
+        ("max_rel_diff", rel),
+        ("state_floats", state as f64),
+        ("n", h.n as f64),
+    ]))
 }

@@ -117,14 +117,11 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let h = s.head()?;
     let mut w = Worst::new("identity");
     let (mass, err) = identity(&h, Mask::Full, &KeySet::Longformer { half_window: half, global: 0 }, e, &mut w, "")?;
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("identity_ratio", w.finish().ratio()),
         ("mass_captured", mass),
         ("mass_outside", 1.0 - mass),
         ("max_abs_err", err),
         ("w", half as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -176,7 +176,7 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
     let steps = p.trials.clamp(1, 1000) as usize;
     let (l, o, w, _, _) =
         run_task(&t, b, TrainOpts { steps, batch: 16, lr: 0.1, seed: p.seed, content: true, kept_mass: true });
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("kl_learned", l.kl_mean),
         ("kl_oracle", o.kl_mean),
         ("kl_window", w.kl_mean),
@@ -184,8 +184,5 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
         ("mse_oracle", o.mse),
         ("mse_window", w.mse),
         ("oracle_over_learned", if l.kl_mean > 0.0 { o.kl_mean / l.kl_mean } else { 1.0 }),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -152,8 +152,9 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         return Err(crate::Error::invalid(format!("point {}", p.key), "n must be ≥ 64 (64 landmarks)"));
     }
     let b = peak(*m, n, p.seed)?;
-    Ok([("peak_bytes", b as f64), ("bytes_per_token", b as f64 / n as f64), ("n", n as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(crate::sweep::run::metrics([
+        ("peak_bytes", b as f64),
+        ("bytes_per_token", b as f64 / n as f64),
+        ("n", n as f64),
+    ]))
 }

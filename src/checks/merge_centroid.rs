@@ -190,13 +190,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         }
     }
     slack.sort_by(f64::total_cmp);
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("max_ratio_ball", worst_ball),
         ("max_ratio_bennett", worst_benn),
         ("max_ratio", worst_ball.max(worst_benn)),
         ("median_ball_slack", slack.get(slack.len() / 2).copied().unwrap_or(f64::NAN)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

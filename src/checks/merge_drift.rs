@@ -127,12 +127,9 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
     let k = crate::reference::widen(&h.k[..n * h.d]);
     let norms = hierarchical_norms(&k, h.d);
     let last = norms[norms.len() - 1];
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("norm_ratio_final", last / norms[0]),
         ("norm_ratio_times_sqrt_m", last / norms[0] * (n as f64).sqrt()),
         ("m", n as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -83,15 +83,12 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let r = Regime { label: p.key.clone(), q: w(&h.q), k: w(&h.k), v: w(&h.v), d: h.d, dv: h.dv };
     let k = p.usize_or("k", ((c * (h.n as f64).sqrt()).ceil() as usize).max(1))?.clamp(1, h.n);
     let (err, neg) = run(&r, k, Strategy::from_index(p.usize_or("strategy", 0)?)?, p.seed)?;
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("rel_error", err),
         ("ratio", err / thr),
         ("nonpositive_fraction", neg),
         ("flops_ratio", nystrom::flops_nystrom(h.n, k, h.d, h.dv) / nystrom::flops_exact(h.n, h.d, h.dv)),
         ("k", k as f64),
         ("n", h.n as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

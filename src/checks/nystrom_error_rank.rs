@@ -128,5 +128,5 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let k = p.usize("k")?.min(h.n);
     let (cv, _) = curve(&r, e, &[k], p.seed)?;
     let rel = cv.first().map(|c| c.2).unwrap_or(f64::NAN);
-    Ok([("rel_error", rel), ("k", k as f64), ("n", h.n as f64)].into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Ok(crate::sweep::run::metrics([("rel_error", rel), ("k", k as f64), ("n", h.n as f64)]))
 }

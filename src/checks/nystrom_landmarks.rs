@@ -101,15 +101,12 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         .iter()
         .map(|&s| rel_error(&r, e, s, k, p.trials.max(1) as usize, p.seed))
         .collect::<Result<_>>()?;
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("uniform", errs[0]),
         ("kmeanspp", errs[1]),
         ("pivoted_cholesky", errs[2]),
         ("ratio", (errs[1] / errs[0]).max(errs[2] / errs[0]) / bound),
         ("k", k as f64),
         ("n", h.n as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -123,8 +123,5 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let k = ((c * (h.n as f64).sqrt()).ceil() as usize).clamp(1, h.n);
     let s = Strategy::from_index(p.usize_or("strategy", 0)?)?;
     let err = rel_error(&r, e, s, k, p.trials.max(1) as usize, p.seed)?;
-    Ok([("rel_error", err), ("ratio", err / thr), ("k", k as f64), ("n", h.n as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(crate::sweep::run::metrics([("rel_error", err), ("ratio", err / thr), ("k", k as f64), ("n", h.n as f64)]))
 }

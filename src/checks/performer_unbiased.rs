@@ -192,13 +192,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let sd = (squared_error_variance(Est::Positive, &x, &y, m) / trials as f64).sqrt();
     let t = (1.0 / DELTA).sqrt();
     let sm2 = x.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>().exp().powi(2);
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("ratio", (mean - claim).abs() / (t * sd)),
         ("mse_over_lemma2", mean / claim),
         ("relative_mse", mean / sm2),
         ("m", m as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -58,8 +58,10 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let h = p.dataset.generate(p.usize_or("n", 256)?, p.usize_or("d", 32)?, 1, p.seed)?;
     let (b, smax) = as_bound(&h.q, &h.k, h.n, h.d);
-    Ok([("B", b), ("B_over_sqrt_ln_n", b / (h.n as f64).ln().sqrt()), ("max_abs_score", smax), ("n", h.n as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(crate::sweep::run::metrics([
+        ("B", b),
+        ("B_over_sqrt_ln_n", b / (h.n as f64).ln().sqrt()),
+        ("max_abs_score", smax),
+        ("n", h.n as f64),
+    ]))
 }

@@ -149,13 +149,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let c = collisions(d, b, th, p.trials as usize, p.seed);
     let (lo, hi) = crate::stats::clopper_pearson_interval(c, p.trials, 0.99);
     let f = collision_probability(b, th, slope).unwrap_or(f64::NAN);
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("outside", (lo - f).max(f - hi).max(0.0)),
         ("collision_mc", c as f64 / p.trials as f64),
         ("collision_formula", f),
         ("theta", th),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

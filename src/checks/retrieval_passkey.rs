@@ -149,8 +149,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         return Err(crate::Error::invalid(format!("point {}", p.key), "n must be ≥ 1"));
     }
     let s = rate(*f, n, p.trials as usize, p.seed)?;
-    Ok([("successes", s as f64), ("trials", p.trials as f64), ("rate", s as f64 / p.trials as f64), ("n", n as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(crate::sweep::run::metrics([
+        ("successes", s as f64),
+        ("trials", p.trials as f64),
+        ("rate", s as f64 / p.trials as f64),
+        ("n", n as f64),
+    ]))
 }

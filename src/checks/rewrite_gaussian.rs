@@ -171,13 +171,10 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
         maxn = maxn.max(nk);
         over += usize::from(nk > g::overflow_norm_f32());
     }
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("max_ratio", worst),
         ("frac_keys_overflow_f32", over as f64 / h.n.max(1) as f64),
         ("max_key_norm", maxn),
         ("trials", h.n as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -179,15 +179,12 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         exact += r.stats.exact_work;
         first += r.stats.first_order_terms;
     }
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("max_ratio", ratio),
         ("max_cert_over_tol", cert_tol),
         ("max_err", max_err),
         ("rows", rows as f64),
         ("work_fraction", work as f64 / exact.max(1) as f64),
         ("first_order_terms", first as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -141,8 +141,5 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
         p.usize_or("band", 64)?,
         p.seed,
     )?;
-    Ok([("work_per_row", wpr), ("work_fraction", frac), ("max_cert_over_tol", cr)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(crate::sweep::run::metrics([("work_per_row", wpr), ("work_fraction", frac), ("max_cert_over_tol", cr)]))
 }

@@ -279,7 +279,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         out_causal: None,
     };
     let hs = head_summary(&rh, p.usize_or("rows", 8)?, p.usize_or("block", 32)?, 1e-2);
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("oracle_fraction", hs.oracle),
         ("ball_fraction", hs.ball),
         ("ball_slack_nats", hs.ball_slack),
@@ -289,8 +289,5 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ("pca_fraction", hs.pca),
         ("pca_slack_nats", hs.pca_slack),
         ("ratio", fmin / hs.ball),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -153,14 +153,11 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         viol += z;
         supp += sparsemax(&sc).iter().filter(|&&x| x > 0.0).count() as f64;
     }
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("kkt_ratio", worst.max(w.finish().ratio())),
         ("zero_violations", viol as f64),
         ("strided_mass", mass),
         ("sparsemax_support", supp / h.nq as f64),
         ("l", l as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -127,7 +127,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         return Err(crate::Error::invalid(format!("point {}", p.key), format!("n must be ≥ {LANDMARKS}")));
     }
     let [te, tn, tj] = timings(n, p.trials.max(1) as usize, p.seed)?;
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("exact_s", te),
         ("nystrom_s", tn),
         ("jl_s", tj),
@@ -135,8 +135,5 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ("jl_over_exact", tj / te),
         ("flops_ratio", nystrom::flops_nystrom(n, LANDMARKS, D, DV) / nystrom::flops_exact(n, D, DV)),
         ("n", n as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

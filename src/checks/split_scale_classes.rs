@@ -132,14 +132,11 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let lmax = l.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let lmin = l.iter().cloned().fold(f64::INFINITY, f64::min);
     let bound = ((lmax - lmin) / base.ln()).floor() + offset;
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("classes", c.count as f64),
         ("class_bound", bound),
         ("count_ratio", c.count as f64 / bound),
         ("terms_per_class", l.len() as f64 / c.count.max(1) as f64),
         ("log_range", lmax - lmin),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

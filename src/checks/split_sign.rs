@@ -139,8 +139,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let w: Vec<f64> = (0..h.n).map(|j| (h.k[j * d] as f64).clamp(-50.0, 50.0).exp()).collect();
     let v: Vec<f64> = h.v.iter().step_by(h.dv).map(|&x| x as f64).collect();
     let (rn, ro, a) = one_case(&w, &v, eps, coef);
-    Ok([("num_ratio", rn), ("out_ratio", ro), ("max_ratio", rn.max(ro)), ("amplification", a)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(crate::sweep::run::metrics([
+        ("num_ratio", rn),
+        ("out_ratio", ro),
+        ("max_ratio", rn.max(ro)),
+        ("amplification", a),
+    ]))
 }

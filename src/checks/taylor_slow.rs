@@ -72,13 +72,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let (t, eps) = (p.f64("t")?, p.f64("eps")?);
     let n = degree_needed(t, eps) as f64;
     let upper = (thm.claimed_f64("upper_slope")? * t).max((1.0 / eps).ln());
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("degree", n),
         ("upper_bound", upper),
         ("ratio_upper", n / upper),
         ("degree_negative_sufficient", degree_sufficient_negative(-t, eps) as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -83,8 +83,9 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let sp = consistent_speedup(t, h, hh, k);
     let tf = t as f64;
     let violation = ((tf >= 2.0 * ct && sp < 1.0) || (tf <= ct / 2.0 && sp >= 1.0)) as u8 as f64;
-    Ok([("claim_violation", violation), ("speedup", sp), ("speedup_causal", consistent_speedup_causal(t, h, hh, k))]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(crate::sweep::run::metrics([
+        ("claim_violation", violation),
+        ("speedup", sp),
+        ("speedup_causal", consistent_speedup_causal(t, h, hh, k)),
+    ]))
 }

@@ -159,8 +159,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let f = acc.finish();
     let ratio = f.iter().map(|x| x.ratio()).fold(0.0, f64::max);
     let min = ms.iter().cloned().fold(f64::INFINITY, f64::min);
-    Ok([("max_ratio", ratio), ("kept_mass_median", median(&mut ms)), ("kept_mass_min", min), ("rows", rows as f64)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(crate::sweep::run::metrics([
+        ("max_ratio", ratio),
+        ("kept_mass_median", median(&mut ms)),
+        ("kept_mass_min", min),
+        ("rows", rows as f64),
+    ]))
 }

@@ -104,13 +104,10 @@ pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::
     }
     let (q, min) = ops_per_query(t, k, p.trials.clamp(1, 64) as usize, p.seed);
     let lower = sparse_per_query(t as u64, TABLE_HEAD_DIM, TABLE_HIDDEN, k as u64) as f64;
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("ops_per_query", q),
         ("ops_per_sequence", q * t as f64),
         ("lower_over_counted", lower / min as f64),
         ("ops_per_query_over_t", q / t as f64),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

@@ -68,13 +68,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let hd = HeadData { label: p.key.clone(), n: g.n, d: g.d, dv: g.dv, q: w64(&g.q), k: w64(&g.k), v: w64(&g.v) };
     let rows: Vec<usize> = (0..hd.n).collect();
     let e = evaluate(&hd, &rows, |i, _| window(i, w));
-    Ok([
+    Ok(crate::sweep::run::metrics([
         ("kl_mean", e.kl_mean),
         ("mse", e.mse),
         ("out_rel", e.out_rel),
         ("ratio", (e.kl_mean / klmax).max(e.mse / msemax)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect())
+    ]))
 }

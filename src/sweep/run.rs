@@ -21,6 +21,11 @@ use std::time::Instant;
 /// Metric values; non-finite values are written as the strings "inf", "-inf", "nan".
 pub type Metrics = BTreeMap<String, f64>;
 
+/// The [`Metrics`] of (name, value) pairs (a later pair of the same name replaces an earlier one).
+pub fn metrics<'a>(pairs: impl IntoIterator<Item = (&'a str, f64)>) -> Metrics {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
 mod metric_serde {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::BTreeMap;
