@@ -428,10 +428,12 @@ impl Running {
         for (kr, vr) in h.k[seen * d..end * d].chunks_exact(d).zip(h.v[seen * dv..end * dv].chunks_exact(dv)) {
             let s = sum_sq_f64(kr);
             k2max = if s > k2max { s } else { k2max };
-            for c in 0..dv {
-                let x = vr[c];
-                hi[c] = if x > hi[c] { x } else { hi[c] };
-                lo[c] = if x < lo[c] { x } else { lo[c] };
+            // f32::max/min (finite inputs: the same values as the comparisons); a select of the
+            // loaded value compiles to masked stores (vmaskmovps), microcoded and ~10× slower on
+            // AMD Zen 1 (perf: 36 % of this pass at n = 512).
+            for ((h, l), &x) in hi.iter_mut().zip(lo.iter_mut()).zip(vr) {
+                *h = h.max(x);
+                *l = l.min(x);
             }
         }
         self.k2max = k2max;
