@@ -47,11 +47,14 @@ impl Summary {
     fn add(&mut self, row: &[f32]) {
         let d = self.sum.len();
         let (s, a, b, row) = (&mut self.sum[..d], &mut self.mn[..d], &mut self.mx[..d], &row[..d]);
+        // f32::min/max (finite inputs: the values of the comparisons, up to the sign of a zero,
+        // which `widest` does not see); a select of the loaded value compiles to masked stores
+        // (vmaskmovps), microcoded and slow on AMD Zen 1.
         for l in 0..d {
             let x = row[l];
             s[l] += x as f64;
-            a[l] = if x < a[l] { x } else { a[l] };
-            b[l] = if x > b[l] { x } else { b[l] };
+            a[l] = a[l].min(x);
+            b[l] = b[l].max(x);
         }
     }
     /// The coordinate of widest range (the first one on ties).
