@@ -1,4 +1,5 @@
-//! Criterion benchmarks: the fast exact causal f32 kernel against an f32 GEMM of equal FLOP count.
+//! Criterion benchmarks: the fast exact causal f32 kernel against an f32 GEMM of equal FLOP count,
+//! and the certified solver against the exact kernel.
 //!
 //! Groups `cpu_exact_causal_n{N}_d64` (n = 1024, 4096) time `attention_f32` under the causal mask;
 //! groups `cpu_gemm_equal_flops_n{N}_d64` time one square GEMM with n_g = round((N²·64)^⅓) through the
@@ -6,9 +7,18 @@
 //! for the kernel (causal convention of `attnproof bench exact`) and 2·n_g³ for the GEMM, so the
 //! reported "elem/s" are FLOP/s. Both run on the global rayon pool (all cores unless
 //! `RAYON_NUM_THREADS` says otherwise).
+//!
+//! Groups `cpu_solver_{regime}_n{N}_d64` time, side by side in one group, the exact kernel
+//! (`attention_f32`) and the certified solver (`solve`, tol = 1e-3·max|v|, causal) on the synthetic
+//! heads of `attnproof bench solver --regime {regime}` (seed 1): clustered at n = 16384 (tree plan)
+//! and bounded at n = 16384 (exact plan after the planner gives up: the price of noticing).
+//! Group `cpu_solver_minilm_L0H0_n512_d32` does the same on the shipped real MiniLM head
+//! (`tests/data/minilm_slice.safetensors`, layer 0 head 0; tol 1e-2·max|v|). The ratio of the two
+//! medians of a group is the speedup; `attnproof bench solver` adds the certificate and true error.
 use attnproof::bench::{causal_inputs, equal_flop_gemm_size, gemm_inputs, gemm_square};
 use attnproof::reference::fast_f32::{Tiling, attention_f32_into};
 use attnproof::reference::{Head, Mask};
+use attnproof::solver::{SolverOptions, solve};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
@@ -46,5 +56,34 @@ fn gemm_equal_flops(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, exact_causal, gemm_equal_flops);
+/// The exact kernel and the solver on one head, in one group.
+fn solver_pair(c: &mut Criterion, group: &str, h: &Head<'_, f32>, tol: f64) {
+    let mut g = c.benchmark_group(group);
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.bench_function("exact_attention_f32", |b| {
+        b.iter(|| black_box(attnproof::reference::fast_f32::attention_f32(black_box(h), Mask::Causal)))
+    });
+    g.bench_function("solver", |b| {
+        b.iter(|| black_box(solve(black_box(h), Mask::Causal, tol, &SolverOptions::default()).expect("solve")))
+    });
+    g.finish();
+}
+
+fn solver_vs_exact(c: &mut Criterion) {
+    for (regime, n) in [("clustered", 16384usize), ("bounded", 16384)] {
+        let spec = attnproof::bench::solver_regime(regime).expect("regime");
+        let s = spec.generate(n, D, D, 1).expect("generate");
+        let h = s.head().expect("head");
+        let tol = 1e-3 * attnproof::theory::fp::max_abs_f64(&s.v);
+        solver_pair(c, &format!("cpu_solver_{regime}_n{n}_d{D}"), &h, tol);
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm_slice.safetensors");
+    let heads = attnproof::data::load_heads(std::path::Path::new(path)).expect("shipped slice");
+    let r = heads.iter().find(|h| h.layer == 0 && h.head == 0).expect("layer 0 head 0");
+    let h = Head::new(&r.q, &r.k, &r.v, r.n, r.d, r.dv()).expect("head");
+    let tol = 1e-2 * attnproof::theory::fp::max_abs_f64(&r.v);
+    solver_pair(c, &format!("cpu_solver_minilm_L0H0_n{}_d{}", r.n, r.d), &h, tol);
+}
+
+criterion_group!(benches, exact_causal, gemm_equal_flops, solver_vs_exact);
 criterion_main!(benches);
