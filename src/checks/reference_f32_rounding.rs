@@ -83,7 +83,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
         "the bound is informative: at most {worst_rel:.2e}·max|v| on the random heads and {real_rel:.2e}·max|v| on the real heads ({})",
         ctx.data_label()
     ));
-    rep.notes.push(format!("CPU dispatch: {}", crate::reference::fast_f32::cpu_features()));
+    rep.notes.push(format!("{}{}", crate::docs::CPU_DISPATCH_NOTE, crate::reference::fast_f32::cpu_features()));
     rep.findings = vec![
         w.finish(),
         expw.finish(),

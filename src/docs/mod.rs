@@ -6,8 +6,8 @@
 //! are deterministic for a given CPU. Measured magnitudes (numbers printed in scientific notation)
 //! can differ in the last digits between machines whose kernels dispatch differently (AVX2 vs
 //! AVX-512), so the staleness check ([`stale_pages`]) compares the pages with every such number
-//! masked: it catches any change of the registry, a verdict, a finding or a sweep, not a rounding
-//! difference. Plots are SVG (plotters), written next to the pages.
+//! masked, and with the CPU features the kernels dispatched on masked too: it catches any change
+//! of the registry, a verdict, a finding or a sweep, not a rounding difference or another CPU. Plots are SVG (plotters), written next to the pages.
 pub mod criteria;
 pub mod plot;
 
@@ -187,10 +187,29 @@ fn theorem_page(t: &Theorem, r: &Report, sweeps: &[(SweepSpec, Vec<sweep::run::R
     s
 }
 
-/// Mask numbers printed in scientific notation (measured magnitudes), for the staleness check.
+/// Prefix of the observation that names the CPU features the kernels dispatched on: a fact of the
+/// machine that generated the page (`avx2 fma` on one, `avx2 fma avx512f` on another), masked by
+/// [`mask_measured`] like a measured number.
+pub const CPU_DISPATCH_NOTE: &str = "CPU dispatch: ";
+
+/// Mask numbers printed in scientific notation (measured magnitudes) and the CPU-dispatch
+/// observation ([`CPU_DISPATCH_NOTE`]), for the staleness check.
 pub fn mask_measured(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let toks: Vec<char> = text.chars().collect();
+    let mut unmachined = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        match line.find(CPU_DISPATCH_NOTE) {
+            Some(p) => {
+                unmachined.push_str(&line[..p + CPU_DISPATCH_NOTE.len()]);
+                unmachined.push('#');
+                if line.ends_with('\n') {
+                    unmachined.push('\n');
+                }
+            }
+            None => unmachined.push_str(line),
+        }
+    }
+    let mut out = String::with_capacity(unmachined.len());
+    let toks: Vec<char> = unmachined.chars().collect();
     let mut i = 0;
     while i < toks.len() {
         // [-]d.ddd e[-]dd
@@ -261,4 +280,20 @@ pub fn stale_pages(dir: &Path, pages: &[Page]) -> Vec<String> {
         }
     }
     stale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_hides_measured_numbers_and_the_cpu_but_not_words() {
+        let a = "- worst 1.62e-3·max|v| at n = 512\n- CPU dispatch: avx2 fma avx512f\n| pass |\n";
+        let b = "- worst 3.41e-4·max|v| at n = 512\n- CPU dispatch: avx2 fma\n| pass |\n";
+        assert_eq!(mask_measured(a), mask_measured(b));
+        assert_eq!(mask_measured(b), "- worst #·max|v| at n = 512\n- CPU dispatch: #\n| pass |\n");
+        // A changed verdict, count or plain number is not masked.
+        assert_ne!(mask_measured(a), mask_measured(&a.replace("pass", "fail")));
+        assert_ne!(mask_measured(a), mask_measured(&a.replace("512", "1024")));
+    }
 }
