@@ -107,13 +107,19 @@ pub fn time_pair(n: usize, d: usize, threads: usize, reps: usize) -> (f64, f64) 
         t.elapsed().as_secs_f64()
     };
     let first = time(&mut kernel) + time(&mut gemm);
-    let pairs = reps.max(1).max(((0.5 / first.max(1e-7)).ceil() as usize).min(1000));
+    let pairs = short_run_pairs(reps, first);
     let (mut tk, mut tg) = (f64::INFINITY, f64::INFINITY);
     for _ in 0..pairs {
         tk = tk.min(time(&mut kernel));
         tg = tg.min(time(&mut gemm));
     }
     (tk, tg)
+}
+
+/// Pairs of a side-by-side timing whose first pair took `first` seconds: `reps` (≥ 1), or more for
+/// short runs, up to ~0.5 s of pairs and at most 1000.
+fn short_run_pairs(reps: usize, first: f64) -> usize {
+    reps.max(1).max(((0.5 / first.max(1e-7)).ceil() as usize).min(1000))
 }
 
 /// Fast exact f32 causal attention vs a same-run f32 GEMM of equal FLOP count; one line per n.
@@ -160,24 +166,29 @@ pub fn exact_vs_gemm(
     Ok(())
 }
 
-/// Time `exact` and `solver` alternately `reps` times (≥ 1) and keep the fastest of each (the
-/// solver's last result is returned): ratios of the two are measured side by side in one run.
+/// Time `exact` and `solver` alternately and keep the fastest of each (the solver's last result is
+/// returned): ratios of the two are measured side by side in one run. `reps` pairs (≥ 1), or more
+/// for short runs (up to ~0.5 s of pairs, at most 1000, as [`time_pair`]), so that a sub-millisecond
+/// head is not judged on three samples of a noisy machine; the first pair counts.
 fn time_alternating<T>(
     reps: usize,
     mut exact: impl FnMut(),
     mut solver: impl FnMut() -> Result<T>,
 ) -> Result<(f64, f64, T)> {
-    let (mut te, mut ts, mut last) = (f64::INFINITY, f64::INFINITY, None);
-    for _ in 0..reps.max(1) {
+    let mut pair = || -> Result<(f64, f64, T)> {
         let t = std::time::Instant::now();
         exact();
-        te = te.min(t.elapsed().as_secs_f64());
+        let te = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
         let r = solver()?;
-        ts = ts.min(t.elapsed().as_secs_f64());
-        last = Some(r);
+        Ok((te, t.elapsed().as_secs_f64(), r))
+    };
+    let (mut te, mut ts, mut last) = pair()?;
+    for _ in 1..short_run_pairs(reps, te + ts) {
+        let (e, s, r) = pair()?;
+        (te, ts, last) = (te.min(e), ts.min(s), r);
     }
-    Ok((te, ts, last.expect("reps ≥ 1")))
+    Ok((te, ts, last))
 }
 
 /// A solver benchmark regime: the dataset it draws heads from.
@@ -245,7 +256,7 @@ pub fn solver_vs_exact(
     ));
     print(format!(
         "exact = crate::reference::fast_f32::attention_f32 (tiled f32 kernel, all cores); exact and solver timed \
-         alternately, fastest of {reps}"
+         alternately, fastest of ≥ {reps} (more pairs for short runs)"
     ));
     print(format!(
         "{:>7} {:>11} {:>10} {:>8} {:>10} {:>10} {:>10} {:>6} {:>7}  plan",
@@ -432,7 +443,7 @@ pub fn solve_file(
     }
     print(format!(
         "solve {} tol {} mask {mask:?}; exact = fast_f32::attention_f32; exact and solver timed alternately, \
-         fastest of {reps}",
+         fastest of ≥ {reps} (more pairs for short runs)",
         file.display(),
         tol.label()
     ));

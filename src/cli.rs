@@ -181,7 +181,8 @@ pub enum Cmd {
         /// causal | strict-prefix
         #[arg(long, default_value = "causal")]
         mask: String,
-        /// Exact and solver are timed alternately this many times; the fastest of each is kept.
+        /// Exact and solver are timed alternately this many times (more for short runs: up to ~0.5 s of
+        /// pairs, at most 1000); the fastest of each is kept.
         #[arg(long, default_value_t = 3)]
         reps: usize,
     },
@@ -297,7 +298,8 @@ pub enum BenchWhat {
         /// Write a log-log SVG of time vs n (solver and exact kernel, fitted slopes in the legend).
         #[arg(long)]
         plot: Option<PathBuf>,
-        /// Exact and solver are timed alternately this many times; the fastest of each is kept.
+        /// Exact and solver are timed alternately this many times (more for short runs: up to ~0.5 s of
+        /// pairs, at most 1000); the fastest of each is kept.
         #[arg(long, default_value_t = 3)]
         reps: usize,
     },
