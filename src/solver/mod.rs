@@ -324,6 +324,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let rows = mask.rows(h.nq);
     let dv = h.dv;
     let early = planner::early_exact(h.nq, opts);
+    let known_exact = early.is_some();
     let ((plan, mut tree, build_secs), mut out) = std::thread::scope(|s| {
         // The output's pages are faulted in on a helper thread while the plan runs (its serial
         // stretches leave a core idle); the solve then writes into mapped pages.
@@ -335,6 +336,8 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
         };
         let out = match prefault {
             Some(j) => j.join().unwrap_or_else(|_| vec![0.0; len]),
+            // An exact plan known in advance writes its own output (below).
+            None if known_exact => Vec::new(),
             None => vec![0.0; len],
         };
         (planned, out)
@@ -350,9 +353,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let tiling = crate::reference::fast_f32::Tiling::for_rows(rows.len());
             let o32 = crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
             cert = crate::theory::rounding::cheap_block_bounds(h, mask, tiling, tol);
-            for (x, &y) in out.iter_mut().zip(&o32) {
-                *x = y as f64;
-            }
+            out = o32.iter().map(|&y| y as f64).collect();
             stats.work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
