@@ -353,7 +353,12 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let tiling = crate::reference::fast_f32::Tiling::for_rows(rows.len());
             let o32 = crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
             cert = crate::theory::rounding::cheap_block_bounds(h, mask, tiling, tol);
-            out = o32.iter().map(|&y| y as f64).collect();
+            if out.len() == o32.len() {
+                // Planned exact after a probe: the prefaulted buffer is already mapped.
+                out.iter_mut().zip(&o32).for_each(|(x, &y)| *x = y as f64);
+            } else {
+                out = o32.iter().map(|&y| y as f64).collect();
+            }
             stats.work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
