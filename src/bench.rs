@@ -88,9 +88,8 @@ pub fn causal_inputs(n: usize, d: usize) -> [Vec<f32>; 3] {
 
 /// Best times (kernel, GEMM) of the causal kernel on random n×d heads and of the equal-FLOP square
 /// GEMM (n_g = [`equal_flop_gemm_size`]), on the current rayon pool with `threads` threads for the
-/// GEMM. After one warm-up of each, the two are timed alternately, so that load from other
-/// processes hits both alike; `reps` pairs, or more for short runs (up to ~0.5 s of pairs, at most
-/// 1000), and the best time of each is kept.
+/// GEMM. After one warm-up of each, the two are timed alternately ([`time_alternating`]), so that
+/// load from other processes hits both alike, and the best time of each is kept.
 pub fn time_pair(n: usize, d: usize, threads: usize, reps: usize) -> (f64, f64) {
     let [q, k, v] = causal_inputs(n, d);
     let h = Head { q: &q, k: &k, v: &v, nq: n, nk: n, d, dv: d };
@@ -101,18 +100,12 @@ pub fn time_pair(n: usize, d: usize, threads: usize, reps: usize) -> (f64, f64) 
     let tiling = Tiling::for_rows(n);
     let mut kernel = || fast_f32::attention_f32_into(&h, Mask::Causal, tiling, &mut out);
     let mut gemm = || gemm_square(ng, &a, &b, &mut c, threads);
-    let time = |f: &mut dyn FnMut()| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64()
-    };
-    let first = time(&mut kernel) + time(&mut gemm);
-    let pairs = short_run_pairs(reps, first);
-    let (mut tk, mut tg) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..pairs {
-        tk = tk.min(time(&mut kernel));
-        tg = tg.min(time(&mut gemm));
-    }
+    kernel();
+    gemm();
+    let Ok((tk, tg, ())) = time_alternating(reps, kernel, || -> std::result::Result<(), std::convert::Infallible> {
+        gemm();
+        Ok(())
+    });
     (tk, tg)
 }
 
@@ -168,18 +161,18 @@ pub fn exact_vs_gemm(
 
 /// Time `exact` and `solver` alternately and keep the fastest of each (the solver's last result is
 /// returned): ratios of the two are measured side by side in one run. `reps` pairs (≥ 1), or more
-/// for short runs (up to ~0.5 s of pairs, at most 1000, as [`time_pair`]), so that a sub-millisecond
-/// head is not judged on three samples of a noisy machine; the first pair counts.
-fn time_alternating<T>(
+/// for short runs ([`short_run_pairs`]), so that a sub-millisecond head is not judged on three
+/// samples of a noisy machine; the first pair counts.
+fn time_alternating<T, E>(
     reps: usize,
     mut exact: impl FnMut(),
-    mut solver: impl FnMut() -> Result<T>,
-) -> Result<(f64, f64, T)> {
-    let mut pair = || -> Result<(f64, f64, T)> {
-        let t = std::time::Instant::now();
+    mut solver: impl FnMut() -> std::result::Result<T, E>,
+) -> std::result::Result<(f64, f64, T), E> {
+    let mut pair = || -> std::result::Result<(f64, f64, T), E> {
+        let t = Instant::now();
         exact();
         let te = t.elapsed().as_secs_f64();
-        let t = std::time::Instant::now();
+        let t = Instant::now();
         let r = solver()?;
         Ok((te, t.elapsed().as_secs_f64(), r))
     };
@@ -499,4 +492,52 @@ pub fn solve_file(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_runs_take_more_pairs_up_to_a_cap() {
+        assert_eq!(short_run_pairs(3, 10.0), 3);
+        assert_eq!(short_run_pairs(0, 10.0), 1);
+        assert_eq!(short_run_pairs(3, 0.01), 50);
+        assert_eq!(short_run_pairs(3, 1e-9), 1000);
+        assert_eq!(short_run_pairs(2000, 1e-9), 2000);
+    }
+
+    #[test]
+    fn alternating_timing_runs_both_each_pair_and_stops_at_the_first_error() {
+        let (mut e, mut s) = (0usize, 0usize);
+        let sleep = || std::thread::sleep(std::time::Duration::from_millis(30));
+        let r: std::result::Result<_, ()> = time_alternating(
+            4,
+            || {
+                e += 1;
+                sleep()
+            },
+            || {
+                s += 1;
+                sleep();
+                Ok(s)
+            },
+        );
+        let (te, ts, last) = r.expect("no error");
+        // 60 ms per pair: short_run_pairs gives ⌈0.5/0.06⌉ = 9 ≥ 4 pairs (or fewer if the sleeps
+        // overran), the first one counted; the result is the solver's last.
+        assert!(e >= 4 && e == s && last == s, "e {e} s {s} last {last}");
+        assert!(te >= 0.03 && ts >= 0.03);
+        let mut calls = 0;
+        let r: std::result::Result<(f64, f64, ()), &str> = time_alternating(
+            5,
+            || {},
+            || {
+                calls += 1;
+                if calls == 2 { Err("second") } else { Ok(()) }
+            },
+        );
+        assert_eq!(r.err(), Some("second"));
+        assert_eq!(calls, 2);
+    }
 }

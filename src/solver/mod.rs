@@ -324,28 +324,22 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let rows = mask.rows(h.nq);
     let dv = h.dv;
     let early = planner::early_exact(h.nq, opts);
-    let known_exact = early.is_some();
-    let ((plan, mut tree, build_secs), mut out) = std::thread::scope(|s| {
+    let len = rows.len() * dv;
+    let ((plan, mut tree, build_secs), prefaulted) = std::thread::scope(|s| {
         // The output's pages are faulted in on a helper thread while the plan runs (its serial
         // stretches leave a core idle); the solve then writes into mapped pages.
-        let len = rows.len() * dv;
         let prefault = (early.is_none() && len >= PREFAULT_MIN).then(|| s.spawn(move || pages::prefaulted_zeros(len)));
         let planned = match early {
             Some(plan) => (plan, None, 0.0),
             None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),
         };
-        let out = match prefault {
-            Some(j) => j.join().unwrap_or_else(|_| vec![0.0; len]),
-            // An exact plan known in advance writes its own output (below).
-            None if known_exact => Vec::new(),
-            None => vec![0.0; len],
-        };
-        (planned, out)
+        (planned, prefault.and_then(|j| j.join().ok()))
     });
     let plan_secs = t0.elapsed().as_secs_f64();
     let mut cert = vec![0.0; rows.len()];
     let mut stats = Stats { plan_secs, build_secs, ..Default::default() };
-    match tree.as_mut() {
+    stats.exact_work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
+    let out = match tree.as_mut() {
         None => {
             // Exact plan: the fast tiled f32 kernel with its a-priori certificate
             // (theory::rounding::cheap_block_bounds, theorem reference.f32_rounding); rows whose f32
@@ -353,13 +347,14 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let tiling = crate::reference::fast_f32::Tiling::for_rows(rows.len());
             let o32 = crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
             cert = crate::theory::rounding::cheap_block_bounds(h, mask, tiling, tol);
-            if out.len() == o32.len() {
-                // Planned exact after a probe: the prefaulted buffer is already mapped.
-                out.iter_mut().zip(&o32).for_each(|(x, &y)| *x = y as f64);
-            } else {
-                out = o32.iter().map(|&y| y as f64).collect();
-            }
-            stats.work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
+            let mut out = match prefaulted {
+                Some(mut buf) => {
+                    buf.iter_mut().zip(&o32).for_each(|(x, &y)| *x = y as f64);
+                    buf
+                }
+                None => o32.iter().map(|&y| y as f64).collect(),
+            };
+            stats.work = stats.exact_work;
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
             if !redo.is_empty() {
@@ -367,6 +362,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                 fallback_rows(p, &redo, rows.start, &mut out, &mut cert);
                 stats.fallback_rows += redo.len();
             }
+            out
         }
         Some(t) => {
             let p = prepared.get().expect("the tree plan prepares the head");
@@ -380,10 +376,11 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                 t => t,
             };
             let lp = workers::Loop { p, opts, tol, rows: rows.clone(), f32_products };
+            let mut out = prefaulted.unwrap_or_else(|| vec![0.0; len]);
             workers::run(&lp, t, &mut out, &mut cert, &mut stats, threads);
+            out
         }
-    }
-    stats.exact_work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
+    };
     if let Some((r, e)) = cert.iter().enumerate().find(|(_, e)| !(**e <= tol)) {
         return Err(Error::invalid(
             "tol",
