@@ -112,6 +112,7 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("solver.complexity", "value: 0.25", "value: -0.5"),
         ("solver.complexity", "value: 0.9", "value: 1.5"),
         ("solver.complexity", "value: 0.85", "value: 1.5"),
+        ("solver.complexity", "value: 2\n", "value: 1.05\n"),
         ("solver.feasibility", "value: 0.9", "value: 1.2"),
         ("solver.feasibility", "value: 0.85", "value: 1.5"),
         ("solver.feasibility", "value: 3\n", "value: 40\n"),

@@ -2,6 +2,7 @@
 //! theorem files derive. Each module's doc names the theorem ids it serves.
 pub mod dist;
 pub mod eikonal;
+pub mod expansion;
 pub mod flops;
 pub mod fp;
 pub mod gaussian;
