@@ -332,11 +332,11 @@ pub struct DualTreeCost {
 /// is cheapest (a minimum over all such schedules, by recursion). Returns (work, exact work, share
 /// of the pairs that the cheapest schedule expands).
 pub fn dual_tree_expansion_work(q: &[f32], k: &[f32], d: usize, leaf: usize, c: DualTreeCost) -> (f64, f64, f64) {
-    use crate::theory::expansion::{monomials, order_needed};
+    use crate::theory::expansion::{monomials, order_from_thresholds, order_thresholds};
     let (ta, tb) = rayon::join(|| ball_tree(q, d, leaf), || ball_tree(k, d, leaf));
     let per_pair = (c.d + c.dv) as f64;
     // Returns (cost, expanded pairs).
-    fn go(ta: &[Ball], tb: &[Ball], ia: usize, ib: usize, c: &DualTreeCost, per_pair: f64) -> (f64, f64) {
+    fn go(ta: &[Ball], tb: &[Ball], ia: usize, ib: usize, c: &DualTreeCost, th: &[f64], per_pair: f64) -> (f64, f64) {
         let (a, b) = (&ta[ia], &tb[ib]);
         let (ma, mb) = ((a.end - a.start) as f64, (b.end - b.start) as f64);
         let exact = ma * mb * per_pair;
@@ -346,7 +346,7 @@ pub fn dual_tree_expansion_work(q: &[f32], k: &[f32], d: usize, leaf: usize, c: 
         if exact <= (ma + mb) * (c.dv + 1) as f64 {
             return best;
         }
-        if let Some(p) = order_needed(a.radius * b.radius, c.eps, c.p_max) {
+        if let Some(p) = order_from_thresholds(th, a.radius * b.radius) {
             let e = (ma + mb) * monomials(p, c.k) as f64 * (c.dv + 1) as f64;
             if e < best.0 {
                 best = (e, ma * mb);
@@ -359,8 +359,8 @@ pub fn dual_tree_expansion_work(q: &[f32], k: &[f32], d: usize, leaf: usize, c: 
             (None, None) => None,
         };
         if let Some(kids) = split {
-            let left = || go(ta, tb, kids[0].0, kids[0].1, c, per_pair);
-            let right = || go(ta, tb, kids[1].0, kids[1].1, c, per_pair);
+            let left = || go(ta, tb, kids[0].0, kids[0].1, c, th, per_pair);
+            let right = || go(ta, tb, kids[1].0, kids[1].1, c, th, per_pair);
             // Large pairs in parallel; the sum below is taken in the same order either way.
             let (x, y) = if ma * mb > 1e7 { rayon::join(left, right) } else { (left(), right()) };
             if x.0 + y.0 < best.0 {
@@ -370,6 +370,7 @@ pub fn dual_tree_expansion_work(q: &[f32], k: &[f32], d: usize, leaf: usize, c: 
         best
     }
     let (nq, nk) = ((q.len() / d) as f64, (k.len() / d) as f64);
-    let (work, expanded) = go(&ta, &tb, 0, 0, &c, per_pair);
+    let th = order_thresholds(c.eps, c.p_max);
+    let (work, expanded) = go(&ta, &tb, 0, 0, &c, &th, per_pair);
     (work, nq * nk * per_pair, expanded / (nq * nk))
 }

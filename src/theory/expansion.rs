@@ -37,6 +37,28 @@ pub fn order_needed(delta: f64, eps: f64, p_max: u32) -> Option<u32> {
     (0..=p_max).find(|&p| cross_relative_error(p, delta) <= eps)
 }
 
+/// Δ_p for p = 0..=p_max: the largest Δ with ε_p(Δ) ≤ eps (ε_p increases in Δ; bisection to
+/// 2⁻⁸⁰ of [0, 64]). They increase in p, so the order a pair of width Δ needs is the first p with
+/// Δ ≤ Δ_p ([`order_from_thresholds`]): one table per budget instead of a search per pair.
+pub fn order_thresholds(eps: f64, p_max: u32) -> Vec<f64> {
+    (0..=p_max)
+        .map(|p| {
+            let (mut lo, mut hi) = (0.0f64, 64.0f64);
+            for _ in 0..80 {
+                let mid = 0.5 * (lo + hi);
+                if cross_relative_error(p, mid) <= eps { lo = mid } else { hi = mid }
+            }
+            lo
+        })
+        .collect()
+}
+
+/// The order a pair of width Δ needs under [`order_thresholds`], if any is ≤ p_max.
+pub fn order_from_thresholds(thresholds: &[f64], delta: f64) -> Option<u32> {
+    let p = thresholds.partition_point(|&th| th < delta);
+    (p < thresholds.len()).then_some(p as u32)
+}
+
 /// The per-weight relative error ε that keeps a row within tol = t·max|v| (module doc):
 /// 2ε/(1 − ε) ≤ t ⇔ ε ≤ (t/2)/(1 + t/2).
 pub fn uniform_budget(t: f64) -> f64 {
@@ -73,18 +95,7 @@ pub fn ideal_gaussian_saving(n: usize, k: u32, d: usize, dv: usize, t: f64) -> f
         .map(|&r| sizes.iter().map(|&m| (m / (n as f64 * density(r) * ck)).powf(1.0 / kf)).collect())
         .collect();
     let eps = uniform_budget(t);
-    // Δ_p = the largest Δ with ε_p(Δ) ≤ eps (ε_p increases in Δ; bisection), increasing in p, so the
-    // order a pair needs is the first p with Δ ≤ Δ_p.
-    let thresholds: Vec<f64> = (0..=60u32)
-        .map(|p| {
-            let (mut lo, mut hi) = (0.0f64, 64.0f64);
-            for _ in 0..80 {
-                let mid = 0.5 * (lo + hi);
-                if cross_relative_error(p, mid) <= eps { lo = mid } else { hi = mid }
-            }
-            lo
-        })
-        .collect();
+    let thresholds = order_thresholds(eps, 60);
     let exact = (d + dv) as f64;
     let mut cost = 0.0;
     for (i, ra) in rad.iter().enumerate() {
@@ -92,9 +103,8 @@ pub fn ideal_gaussian_saving(n: usize, k: u32, d: usize, dv: usize, t: f64) -> f
             let mut best = exact;
             for (a, &ma) in ra.iter().zip(&sizes) {
                 for (b, &mb) in rb.iter().zip(&sizes) {
-                    let p = thresholds.partition_point(|&th| th < a * b);
-                    if p < thresholds.len() {
-                        best = best.min((dv + 1) as f64 * monomials(p as u32, k) as f64 * (1.0 / ma + 1.0 / mb));
+                    if let Some(p) = order_from_thresholds(&thresholds, a * b) {
+                        best = best.min((dv + 1) as f64 * monomials(p, k) as f64 * (1.0 / ma + 1.0 / mb));
                     }
                 }
             }
@@ -138,6 +148,10 @@ mod tests {
         let p = order_needed(1.0, eps, 30).unwrap();
         assert!(cross_relative_error(p, 1.0) <= eps && cross_relative_error(p - 1, 1.0) > eps);
         assert_eq!(order_needed(50.0, eps, 10), None);
+        let th = order_thresholds(eps, 30);
+        for &delta in &[0.0, 0.01, 0.3, 1.0, 2.5, 7.0] {
+            assert_eq!(order_from_thresholds(&th, delta), order_needed(delta, eps, 30), "Δ = {delta}");
+        }
     }
 
     #[test]
