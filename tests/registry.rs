@@ -116,6 +116,7 @@ fn a_false_claimed_constant_makes_the_check_fail() {
         ("solver.feasibility", "value: 0.9", "value: 1.2"),
         ("solver.feasibility", "value: 0.85", "value: 1.5"),
         ("solver.feasibility", "value: 3\n", "value: 40\n"),
+        ("solver.feasibility", "value: 0.333", "value: 0.99"),
         // --- notes 002-004 ---
         ("linear.recurrence", "value: 0", "value: 1"),
         ("performer.unbiased", "value: 1", "value: 2"),

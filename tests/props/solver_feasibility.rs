@@ -21,3 +21,36 @@ proptest! {
         for s in r.ball_slack.iter().chain(&r.box_slack).chain(&r.pca_slack) { prop_assert!(*s >= -1e-9, "slack {}", s); }
     }
 }
+
+use attnproof::checks::solver_feasibility::perkey::{budget_splits, key_principal, levels, progressive_schedule, row_perkey};
+
+proptest! {
+    #![proptest_config(cfg())]
+
+    /// Per-key principal-subspace bounds are upper bounds of every score, every progressive schedule
+    /// drops true mass ≤ ε·Z (it is certified), and exact-score heavy hitters cost ≥ d/(d + dv).
+    #[test]
+    fn perkey_schedules_are_certified(seed in any::<u64>(), n in 2usize..160, d in 1usize..40, dv in 1usize..40, scale in 0.01f64..8.0, pick in any::<prop::sample::Index>()) {
+        let h = synthetic::gaussian(&mut attnproof::rng::seeded(seed), n, d, 1, scale);
+        let q: Vec<f64> = h.q[..d].iter().map(|&x| x as f64).collect();
+        let k: Vec<f64> = h.k.iter().map(|&x| x as f64).collect();
+        let kp = key_principal(&k, n, d);
+        let s: Vec<f64> = k.chunks_exact(d).map(|kj| kj.iter().zip(&q).map(|(a, b)| a * b).sum()).collect();
+        let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
+        let eps = 1e-2;
+        let splits = budget_splits(levels(d).len());
+        let split = &splits[pick.index(splits.len())];
+        let run = progressive_schedule(&kp, &q, &s, dv, eps, split);
+        prop_assert!(run.violation <= 1e-9, "bound below a score by {}", run.violation);
+        let mut kept = vec![false; n];
+        run.kept.iter().for_each(|&j| kept[j] = true);
+        let dropped: f64 = (0..n).filter(|&j| !kept[j]).map(|j| (s[j] - m).exp()).sum();
+        prop_assert!(dropped <= eps * z * (1.0 + 1e-12), "dropped {} > ε·Z = {}", dropped, eps * z);
+        prop_assert!(!run.kept.is_empty());
+        let r = row_perkey(&kp, &q, &s, dv, eps);
+        prop_assert!(r.heavy_hitters >= d as f64 / (d + dv) as f64 - 1e-12);
+        prop_assert!(r.progressive <= r.heavy_hitters + 1e-12 && r.progressive > 0.0);
+        prop_assert!(r.oracle_keys > 0.0 && r.oracle_keys <= 1.0);
+    }
+}
