@@ -241,6 +241,28 @@ pub fn solver_vs_exact(
     use crate::reference::Mask;
     use crate::solver::{SolverOptions, compare, solve};
     let spec = solver_regime(regime)?;
+    if let Some(&bad) = ns.iter().find(|&&x| x == 0) {
+        return Err(crate::Error::invalid("--n", format!("sequence lengths must be ≥ 1, got {bad}")));
+    }
+    if d == 0 {
+        return Err(crate::Error::invalid("--d", "head dimension must be ≥ 1"));
+    }
+    if !(tol_rel.is_finite() && tol_rel > 0.0) {
+        return Err(crate::Error::invalid("--tol", format!("expected a positive finite tolerance, got {tol_rel}")));
+    }
+    if !(1..=1000).contains(&reps) {
+        return Err(crate::Error::invalid("--reps", format!("expected 1 ≤ reps ≤ 1000, got {reps}")));
+    }
+    // An n above --exact-max borrows its exact time from the last timed n before it: there must be one.
+    if let Some(&n) = ns.iter().take_while(|&&n| n > exact_max).next() {
+        return Err(crate::Error::invalid(
+            "--exact-max",
+            format!(
+                "{exact_max} is below n = {n}, the first size listed, so no exact time could be measured to extrapolate \
+                 from (expected --exact-max ≥ {n}, or a smaller n listed first)"
+            ),
+        ));
+    }
     let mut pts = Vec::new();
     let mut last_exact: Option<(usize, f64)> = None;
     print(format!(
@@ -271,10 +293,11 @@ pub fn solver_vs_exact(
             (te, false, ts, r)
         } else {
             let (_, ts, r) = time_alternating(reps, || {}, solver_run)?;
-            match last_exact {
-                Some((n0, s0)) => (s0 * (h.n as f64 / n0 as f64).powi(2), true, ts, r),
-                None => (f64::NAN, true, ts, r),
-            }
+            // Always Some: the first size is timed (checked above) and every timed size sets it.
+            let Some((n0, s0)) = last_exact else {
+                return Err(crate::Error::invalid("--exact-max", format!("no exact time measured before n = {}", h.n)));
+            };
+            (s0 * (h.n as f64 / n0 as f64).powi(2), true, ts, r)
         };
         // True error on ≤ 64 evenly spaced rows plus the row of the largest certificate.
         let step = (h.n / 64).max(1);

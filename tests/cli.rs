@@ -64,6 +64,11 @@ fn bench_pareto_bad_arguments_are_one_line_errors() {
         (&["bench", "pareto", "--data", "/nonexistent/x.safetensors"], "/nonexistent/x.safetensors"),
         (&["bench", "pareto", "--plot", "/nonexistent-dir/p.svg"], "--plot"),
         (&["bench", "solver", "--plot", "/nonexistent-dir/p.svg", "--n", "64"], "--plot"),
+        (&["bench", "solver", "--n", "64,128", "--exact-max", "32", "--reps", "1"], "--exact-max"),
+        (&["bench", "solver", "--n", "0"], "--n"),
+        (&["bench", "solver", "--n", "64", "--d", "0"], "--d"),
+        (&["bench", "solver", "--n", "64", "--tol", "nan"], "--tol"),
+        (&["bench", "solver", "--n", "64", "--reps", "0"], "--reps"),
     ];
     for (args, field) in cases {
         let (code, out, err) = run(args);
