@@ -123,11 +123,9 @@ pub fn exact_vs_gemm(
     reps: usize,
     mut print: impl FnMut(String),
 ) -> Result<()> {
-    if d == 0 {
-        return Err(Error::invalid("--d", "head dimension must be ≥ 1"));
-    }
-    if let Some(&bad) = n.iter().find(|&&x| x == 0) {
-        return Err(Error::invalid("--n", format!("sequence lengths must be ≥ 1, got {bad}")));
+    check_sizes(n, d, reps)?;
+    if threads == Some(0) {
+        return Err(Error::invalid("--threads", "expected ≥ 1 (leave it out for every core)"));
     }
     let t = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1)).max(1);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -155,6 +153,21 @@ pub fn exact_vs_gemm(
             "{nn:>7} {d:>4} {t:>3} {tk:>11.4e} {fk:>13.1} {ng:>6} {tg:>11.4e} {fg:>11.1} {:>6.1}%  {feats}",
             100.0 * fk / fg
         ));
+    }
+    Ok(())
+}
+
+/// The arguments every benchmark shares: sequence lengths ≥ 1, head dimension ≥ 1, 1 ≤ reps ≤ 1000
+/// (one-line errors naming the flag).
+pub fn check_sizes(ns: &[usize], d: usize, reps: usize) -> Result<()> {
+    if let Some(&bad) = ns.iter().find(|&&x| x == 0) {
+        return Err(Error::invalid("--n", format!("sequence lengths must be ≥ 1, got {bad}")));
+    }
+    if d == 0 {
+        return Err(Error::invalid("--d", "head dimension must be ≥ 1"));
+    }
+    if !(1..=1000).contains(&reps) {
+        return Err(Error::invalid("--reps", format!("expected 1 ≤ reps ≤ 1000, got {reps}")));
     }
     Ok(())
 }
@@ -241,17 +254,9 @@ pub fn solver_vs_exact(
     use crate::reference::Mask;
     use crate::solver::{SolverOptions, compare, solve};
     let spec = solver_regime(regime)?;
-    if let Some(&bad) = ns.iter().find(|&&x| x == 0) {
-        return Err(crate::Error::invalid("--n", format!("sequence lengths must be ≥ 1, got {bad}")));
-    }
-    if d == 0 {
-        return Err(crate::Error::invalid("--d", "head dimension must be ≥ 1"));
-    }
+    check_sizes(ns, d, reps)?;
     if !(tol_rel.is_finite() && tol_rel > 0.0) {
         return Err(crate::Error::invalid("--tol", format!("expected a positive finite tolerance, got {tol_rel}")));
-    }
-    if !(1..=1000).contains(&reps) {
-        return Err(crate::Error::invalid("--reps", format!("expected 1 ≤ reps ≤ 1000, got {reps}")));
     }
     // An n above --exact-max borrows its exact time from the last timed n before it: there must be one.
     if let Some(&n) = ns.iter().take_while(|&&n| n > exact_max).next() {

@@ -66,6 +66,8 @@ fn bench_pareto_bad_arguments_are_one_line_errors() {
         (&["bench", "solver", "--plot", "/nonexistent-dir/p.svg", "--n", "64"], "--plot"),
         (&["bench", "solver", "--n", "64,128", "--exact-max", "32", "--reps", "1"], "--exact-max"),
         (&["bench", "solver", "--n", "0"], "--n"),
+        (&["bench", "exact", "--n", "64", "--reps", "0"], "--reps"),
+        (&["bench", "exact", "--n", "64", "--threads", "0"], "--threads"),
         (&["bench", "solver", "--n", "64", "--d", "0"], "--d"),
         (&["bench", "solver", "--n", "64", "--tol", "nan"], "--tol"),
         (&["bench", "solver", "--n", "64", "--reps", "0"], "--reps"),

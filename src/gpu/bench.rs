@@ -21,6 +21,7 @@ pub fn bench_backend(
     reps: usize,
     mut print: impl FnMut(String),
 ) -> Result<()> {
+    crate::bench::check_sizes(ns, d, reps)?;
     print(format!("device: {}", b.device_name()));
     print(format!(
         "{:>7} {:>4} {:>11} {:>11} {:>7} {:>11} {:>11} {:>7}",
