@@ -20,7 +20,8 @@
 //! multiply-adds for the value product. Every dropped key's true mass is at most e^{u}, so the dropped
 //! mass is ≤ ε·Z: the schedule is certified. Z here is the row's *true* mass, which a solver does not
 //! know before the end (it has only a lower bound, hence a smaller budget): the count below therefore
-//! favours the method, and is a lower bound on what a certified solver with these bounds must do. Work
+//! favours the method — a certified solver running these schedules (this rank ladder, these splits)
+//! does at least this much work; other ladders or splits are not covered. Work
 //! (multiply-adds) = the head's one-off preparation shared out over its n rows, (1.5·n·d² + 9d³)/n
 //! (scatter matrix n·d²/2, coordinates n·d², and 9d³ for the symmetric eigensolver with vectors:
 //! Golub & Van Loan's flop count, counted here as multiply-adds, i.e. over-counted ≤ 2×), d² for
