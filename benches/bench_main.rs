@@ -15,6 +15,10 @@
 //! Group `cpu_solver_minilm_L0H0_n512_d32` does the same on the shipped real MiniLM head
 //! (`tests/data/minilm_slice.safetensors`, layer 0 head 0; tol 1e-2·max|v|). The ratio of the two
 //! medians of a group is the speedup; `attnproof bench solver` adds the certificate and true error.
+//!
+//! Group `cpu_screen_minilm_L0H0_n512_d32` times the exact kernel beside the minimal pass of a rank-8
+//! and a rank-16 per-key screen (`attnproof::bench::screen`, ε = 5e-3) on the same shipped head, an
+//! attention sink: the ratio of medians bounds from above what a certified per-key path could gain.
 use attnproof::bench::{causal_inputs, equal_flop_gemm_size, gemm_inputs, gemm_square};
 use attnproof::reference::fast_f32::{Tiling, attention_f32_into};
 use attnproof::reference::{Head, Mask};
@@ -85,5 +89,33 @@ fn solver_vs_exact(c: &mut Criterion) {
     solver_pair(c, &format!("cpu_solver_minilm_L0H0_n{}_d{}", r.n, r.d), &h, tol);
 }
 
-criterion_group!(benches, exact_causal, gemm_equal_flops, solver_vs_exact);
+/// The exact kernel and the minimal pass of a rank-r per-key screen (`attnproof::bench::screen`) on
+/// the shipped attention-sink head, in one group: exact / screen bounds what a certified per-key
+/// path could gain there (it adds the kept keys, the output and the rounding margins).
+fn screen_vs_exact(c: &mut Criterion) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm_slice.safetensors");
+    let heads = attnproof::data::load_heads(std::path::Path::new(path)).expect("shipped slice");
+    let r = heads.iter().find(|h| h.layer == 0 && h.head == 0).expect("layer 0 head 0");
+    let h = Head::new(&r.q, &r.k, &r.v, r.n, r.d, r.dv()).expect("head");
+    let mut g = c.benchmark_group(format!("cpu_screen_minilm_L0H0_n{}_d{}", r.n, r.d));
+    g.sample_size(20).measurement_time(Duration::from_secs(4));
+    g.bench_function("exact_attention_f32", |b| {
+        b.iter(|| black_box(attnproof::reference::fast_f32::attention_f32(black_box(&h), Mask::Causal)))
+    });
+    for rank in [8usize, 16] {
+        let cnt = attnproof::bench::screen::screen_pass(&h, rank, 5e-3, 12);
+        eprintln!(
+            "screen rank {rank}: {} of {} causal pairs survive ({:.4})",
+            cnt.survivors,
+            cnt.pairs,
+            cnt.survivors as f64 / cnt.pairs as f64
+        );
+        g.bench_function(format!("screen_rank{rank}"), |b| {
+            b.iter(|| black_box(attnproof::bench::screen::screen_pass(black_box(&h), rank, 5e-3, 12)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, exact_causal, gemm_equal_flops, solver_vs_exact, screen_vs_exact);
 criterion_main!(benches);

@@ -12,10 +12,12 @@
 //!
 //! Submodules: [`pareto`] (`bench pareto`: the error/time Pareto front of the solver and the
 //! approximate methods), [`fast`] (the fast f32 method implementations it times), [`plot`] (log-log
-//! SVG plots of `bench pareto` and `bench solver --plot`).
+//! SVG plots of `bench pareto` and `bench solver --plot`), [`screen`] (the minimal pass of a per-key
+//! rank-r screen, timed against the exact kernel under criterion).
 pub mod fast;
 pub mod pareto;
 pub mod plot;
+pub mod screen;
 
 use crate::reference::fast_f32::{self, Tiling};
 use crate::reference::{Head, Mask};

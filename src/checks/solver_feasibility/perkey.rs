@@ -76,6 +76,24 @@ pub fn key_principal(k: &[f64], n: usize, d: usize) -> KeyPrincipal {
     KeyPrincipal { d, mu, axes, y, tail, prep_per_row: (1.5 * nf * df * df + 9.0 * df.powi(3)) / nf }
 }
 
+impl KeyPrincipal {
+    /// (lower, upper) bounds q·μ + Σ_{a<r} p_a y_{j,a} ∓ ‖p_{≥r}‖‖y_{j,≥r}‖ of the scores of keys 0..m.
+    pub fn row_bounds(&self, q: &[f64], m: usize, r: usize) -> Vec<(f64, f64)> {
+        let d = self.d;
+        let r = r.min(d);
+        let p: Vec<f64> = (0..d).map(|a| (0..d).map(|t| self.axes[a * d + t] * q[t]).sum()).collect();
+        let ptail = p[r..].iter().map(|x| x * x).sum::<f64>().sqrt();
+        let qmu: f64 = q.iter().zip(&self.mu).map(|(a, b)| a * b).sum();
+        (0..m)
+            .map(|j| {
+                let sh = qmu + (0..r).map(|a| p[a] * self.y[j * d + a]).sum::<f64>();
+                let w = ptail * self.tail[j * (d + 1) + r];
+                (sh - w, sh + w)
+            })
+            .collect()
+    }
+}
+
 /// The ranks of the progressive schedule for head dimension d: 8, 16, 32, … below d, then d.
 pub fn levels(d: usize) -> Vec<usize> {
     let mut l: Vec<usize> = std::iter::successors(Some(8usize), |r| Some(r * 2)).take_while(|&r| r < d).collect();

@@ -1,0 +1,326 @@
+//! The minimal pass of a per-key rank-r screen, timed against the exact kernel to bound from above
+//! what a certified per-key path could gain on a head (`solver.feasibility`, per-key part; the
+//! schedules themselves are counted in `checks::solver_feasibility::perkey`).
+//!
+//! [`screen_pass`] does, in f32, only what any rank-r per-key screen must do before it can compute
+//! a single kept key, and nothing that certifies: the mean key μ and the keys' scatter matrix (GEMM),
+//! r orthonormal axes U_r near its top eigenvectors (subspace iteration, [`top_axes`]), the
+//! coordinates Y = (K − μ)U_r and P = QU_r, the tail norms ‖k_j − μ‖² − ‖y_j‖² and ‖q_i‖² − ‖p_i‖²,
+//! then per row i the rank-r scores ŝ_ij (r axpys) and the largest lower bound L_i = max_{j≤i}(ŝ_ij − ρ_i τ_j)
+//! and the count of keys whose upper bound ŝ_ij + ρ_i τ_j reaches L_i + ln(ε/(i + 1)) (a key below
+//! it is dropped; (i + 1)·e^{L_i + ln(ε/(i+1))} = ε·e^{L_i} ≤ ε·Z). A certified path adds the kept
+//! keys' exact scores and values, the output and the rounding margins, so
+//! time(exact kernel) / time(screen pass) is an upper bound on its speedup. Rounding margins are
+//! omitted: the survivor count is the f32 count, not a certified one.
+use crate::reference::Head;
+use rayon::prelude::*;
+
+/// What one pass found: keys surviving the screen, out of the causal pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScreenCount {
+    pub survivors: usize,
+    pub pairs: usize,
+}
+
+/// r orthonormal axes of the symmetric d×d matrix `c` (row-major) close to its top eigenvectors:
+/// `iters` steps of subspace iteration V ← orth(C·V) from the r coordinate axes of largest diagonal,
+/// modified Gram–Schmidt in f64. Any orthonormal axes give valid bounds; better ones keep fewer keys.
+pub fn top_axes(c: &[f64], d: usize, r: usize, iters: usize) -> Vec<f64> {
+    let mut diag: Vec<usize> = (0..d).collect();
+    diag.sort_by(|&a, &b| c[b * d + b].total_cmp(&c[a * d + a]));
+    let mut v = vec![0f64; r * d];
+    for (a, &t) in diag[..r].iter().enumerate() {
+        v[a * d + t] = 1.0;
+    }
+    let orth = |v: &mut [f64]| {
+        for a in 0..r {
+            for b in 0..a {
+                let dot: f64 = (0..d).map(|t| v[a * d + t] * v[b * d + t]).sum();
+                for t in 0..d {
+                    v[a * d + t] -= dot * v[b * d + t];
+                }
+            }
+            let nrm = (0..d).map(|t| v[a * d + t] * v[a * d + t]).sum::<f64>().sqrt();
+            if nrm > 0.0 {
+                v[a * d..(a + 1) * d].iter_mut().for_each(|x| *x /= nrm);
+            }
+        }
+    };
+    let mut cv = vec![0f64; r * d];
+    for _ in 0..iters {
+        // cv_a = C·v_a as axpys over C's rows (C is symmetric), so that it vectorises.
+        cv.fill(0.0);
+        for a in 0..r {
+            let out = &mut cv[a * d..(a + 1) * d];
+            for u in 0..d {
+                let w = v[a * d + u];
+                out.iter_mut().zip(&c[u * d..(u + 1) * d]).for_each(|(o, &x)| *o += x * w);
+            }
+        }
+        std::mem::swap(&mut v, &mut cv);
+        orth(&mut v);
+    }
+    v
+}
+
+/// The per-row inputs of [`screen_rows`].
+struct RowsIn<'a> {
+    q: &'a [f32],
+    p: &'a [f32],
+    yt: &'a [f32],
+    ktail: &'a [f32],
+    mu: &'a [f64],
+    n: usize,
+    d: usize,
+    r: usize,
+    eps: f64,
+}
+
+/// Surviving keys of rows b0..b1: AVX2 + FMA intrinsics where the CPU has them ([`screen_rows_avx2`];
+/// the compiler does not vectorise the portable form's lanes), else the portable form.
+fn screen_rows(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
+    use crate::reference::fast_f32::Isa;
+    #[cfg(target_arch = "x86_64")]
+    if matches!(Isa::detect(), Isa::Avx2Fma | Isa::Avx512) {
+        // SAFETY: Isa::detect reports these only where AVX2 and FMA are present.
+        return unsafe { screen_rows_avx2(x, b0, b1) };
+    }
+    screen_rows_body(x, b0, b1)
+}
+
+/// [`screen_rows_body`] with 8-lane AVX2 registers: the same steps (FMA-contracted rank-r scores, so
+/// its count can differ from the portable one by keys within rounding of the threshold).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn screen_rows_avx2(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
+    use std::arch::x86_64::*;
+    let (n, d, r) = (x.n, x.d, x.r);
+    let mut upper = vec![0f32; n];
+    let mut kept = 0usize;
+    let mut pv = [_mm256_setzero_ps(); 64];
+    for i in b0..b1 {
+        let m = (i + 1).min(n);
+        let q = &x.q[i * d..(i + 1) * d];
+        let pi = &x.p[i * r..(i + 1) * r];
+        let (mut q2, mut p2, mut c) = (0f32, 0f32, 0f32);
+        for t in 0..d {
+            q2 += q[t] * q[t];
+            c += q[t] * x.mu[t] as f32;
+        }
+        for (a, &pa) in pi.iter().enumerate() {
+            p2 += pa * pa;
+            pv[a] = _mm256_set1_ps(pa);
+        }
+        let rho = (q2 - p2).max(0.0).sqrt();
+        let (rv, cv) = (_mm256_set1_ps(rho), _mm256_set1_ps(c));
+        let mut lmax = _mm256_set1_ps(f32::NEG_INFINITY);
+        let full = m / 8 * 8;
+        let mut j = 0;
+        // SAFETY (loads and stores): j + 8 ≤ m ≤ n; yt holds r rows of n, ktail and upper n each.
+        while j < full {
+            let mut acc = cv;
+            for (a, p) in pv[..r].iter().enumerate() {
+                acc = _mm256_fmadd_ps(*p, unsafe { _mm256_loadu_ps(x.yt.as_ptr().add(a * n + j)) }, acc);
+            }
+            let w = _mm256_mul_ps(rv, unsafe { _mm256_loadu_ps(x.ktail.as_ptr().add(j)) });
+            lmax = _mm256_max_ps(lmax, _mm256_sub_ps(acc, w));
+            unsafe { _mm256_storeu_ps(upper.as_mut_ptr().add(j), _mm256_add_ps(acc, w)) };
+            j += 8;
+        }
+        let mut lanes = [0f32; 8];
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), lmax) };
+        let mut lm = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for jj in full..m {
+            let mut acc = c;
+            for (a, &pa) in pi.iter().enumerate() {
+                acc = pa.mul_add(x.yt[a * n + jj], acc);
+            }
+            let w = rho * x.ktail[jj];
+            lm = lm.max(acc - w);
+            upper[jj] = acc + w;
+        }
+        let tau = lm + (x.eps / m as f64).ln() as f32;
+        let tv = _mm256_set1_ps(tau);
+        let mut j = 0;
+        while j < full {
+            let ge = _mm256_cmp_ps::<_CMP_GE_OQ>(unsafe { _mm256_loadu_ps(upper.as_ptr().add(j)) }, tv);
+            kept += (_mm256_movemask_ps(ge) as u32).count_ones() as usize;
+            j += 8;
+        }
+        kept += upper[full..m].iter().filter(|&&u| u >= tau).count();
+    }
+    kept
+}
+
+#[inline(always)]
+fn screen_rows_body(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
+    let (n, d, r) = (x.n, x.d, x.r);
+    let mut upper = vec![0f32; n];
+    let mut kept = 0usize;
+    for i in b0..b1 {
+        let m = (i + 1).min(n);
+        let q = &x.q[i * d..(i + 1) * d];
+        let pi = &x.p[i * r..(i + 1) * r];
+        let mut q2 = 0f32;
+        let mut p2 = 0f32;
+        let mut c = 0f32;
+        for t in 0..d {
+            q2 += q[t] * q[t];
+            c += q[t] * x.mu[t] as f32;
+        }
+        for &pa in pi {
+            p2 += pa * pa;
+        }
+        let rho = (q2 - p2).max(0.0).sqrt();
+        // Eight keys at a time: ŝ = c + Σ_a p_a y_a (r FMAs per lane), the lower bound's running
+        // maximum and the upper bound kept for the count.
+        let mut lmax = [f32::NEG_INFINITY; 8];
+        let full = m / 8 * 8;
+        let mut j = 0;
+        while j < full {
+            let mut acc = [c; 8];
+            for (a, &pa) in pi.iter().enumerate() {
+                let ya = &x.yt[a * n + j..a * n + j + 8];
+                for l in 0..8 {
+                    acc[l] += pa * ya[l];
+                }
+            }
+            let kt = &x.ktail[j..j + 8];
+            let up = &mut upper[j..j + 8];
+            for l in 0..8 {
+                let w = rho * kt[l];
+                lmax[l] = lmax[l].max(acc[l] - w);
+                up[l] = acc[l] + w;
+            }
+            j += 8;
+        }
+        let mut lm = lmax.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for jj in full..m {
+            let mut acc = c;
+            for (a, &pa) in pi.iter().enumerate() {
+                acc += pa * x.yt[a * n + jj];
+            }
+            let w = rho * x.ktail[jj];
+            lm = lm.max(acc - w);
+            upper[jj] = acc + w;
+        }
+        let tau = lm + (x.eps / m as f64).ln() as f32;
+        let mut cnt = [0u32; 8];
+        let mut j = 0;
+        while j < full {
+            let up = &upper[j..j + 8];
+            for l in 0..8 {
+                cnt[l] += (up[l] >= tau) as u32;
+            }
+            j += 8;
+        }
+        kept += cnt.iter().map(|&v| v as usize).sum::<usize>() + upper[full..m].iter().filter(|&&u| u >= tau).count();
+    }
+    kept
+}
+
+/// The minimal rank-r screen pass of a causal self-attention head ([module docs](self)), tolerance ε
+/// on the dropped mass relative to Z; `iters` subspace-iteration steps for the axes ([`top_axes`]).
+/// Rows in blocks of 64 on the global rayon pool; per row the rank-r scores are r axpys over the
+/// keys' coordinates stored axis by axis, then one max pass and one count pass.
+pub fn screen_pass(h: &Head<'_, f32>, r: usize, eps: f64, iters: usize) -> ScreenCount {
+    let (n, d) = (h.nk, h.d);
+    let r = r.clamp(1, d.min(64));
+    let mut mu = vec![0f64; d];
+    for row in h.k.chunks_exact(d) {
+        mu.iter_mut().zip(row).for_each(|(m, &x)| *m += x as f64);
+    }
+    mu.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+    let kc: Vec<f32> = h.k.chunks_exact(d).flat_map(|row| row.iter().zip(&mu).map(|(&x, &m)| x - m as f32)).collect();
+    // Scatter matrix Kcᵀ·Kc (d×d): one GEMM with Kcᵀ read through strides.
+    let mut scatter = vec![0f32; d * d];
+    // SAFETY: Kc is n×d row-major: Kcᵀ (d×n) has row stride 1 and column stride d, Kc (n×d) column
+    // stride 1 and row stride d, all inside kc; scatter is d×d row-major.
+    unsafe {
+        gemm::gemm(
+            d,
+            d,
+            n,
+            scatter.as_mut_ptr(),
+            1,
+            d as isize,
+            false,
+            kc.as_ptr(),
+            d as isize,
+            1,
+            kc.as_ptr(),
+            1,
+            d as isize,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+    let c64: Vec<f64> = scatter.iter().map(|&x| x as f64).collect();
+    let ut: Vec<f32> = top_axes(&c64, d, r, iters).iter().map(|&x| x as f32).collect();
+    // Keys' coordinates axis by axis (Yᵀ = U_r·Kcᵀ, r × n), queries' row by row (P = Q·U_rᵀ, nq × r),
+    // the two GEMMs side by side on the pool.
+    let mut yt = vec![0f32; r * n];
+    let mut p = vec![0f32; h.nq * r];
+    rayon::join(
+        // SAFETY: U_r is r×d row-major (ut), Kc n×d row-major; Yᵀ's entry (a, j) is yt[a·n + j].
+        || unsafe {
+            gemm::gemm(r, n, d, yt.as_mut_ptr(), 1, n as isize, false, ut.as_ptr(), 1, d as isize, kc.as_ptr(), d as isize, 1,
+                0.0f32, 1.0f32, false, false, false, gemm::Parallelism::None)
+        },
+        // SAFETY: Q is nq×d row-major; P's entry (i, a) is p[i·r + a].
+        || unsafe {
+            gemm::gemm(h.nq, r, d, p.as_mut_ptr(), 1, r as isize, false, h.q.as_ptr(), 1, d as isize, ut.as_ptr(), d as isize, 1,
+                0.0f32, 1.0f32, false, false, false, gemm::Parallelism::None)
+        },
+    );
+    let mut ky2 = vec![0f32; n];
+    for a in 0..r {
+        ky2.iter_mut().zip(&yt[a * n..(a + 1) * n]).for_each(|(s, &y)| *s += y * y);
+    }
+    let ktail: Vec<f32> =
+        kc.chunks_exact(d).zip(&ky2).map(|(k, &y2)| (k.iter().map(|x| x * x).sum::<f32>() - y2).max(0.0).sqrt()).collect();
+    const B: usize = 64;
+    let rows = RowsIn { q: h.q, p: &p, yt: &yt, ktail: &ktail, mu: &mu, n, d, r, eps };
+    let survivors: usize = (0..h.nq.div_ceil(B))
+        .into_par_iter()
+        .map(|bi| screen_rows(&rows, bi * B, ((bi + 1) * B).min(h.nq)))
+        .sum();
+    ScreenCount { survivors, pairs: (0..h.nq).map(|i| (i + 1).min(n)).sum() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The f32 pass counts what a float64 evaluation of the same rule counts, up to keys within
+    /// f32 rounding of the threshold (≤ 0.5 % of the pairs), on the shipped sink head.
+    #[test]
+    fn screen_counts_match_a_float64_evaluation() {
+        let heads = crate::data::load_heads(&crate::data::shipped_slice()).unwrap();
+        let hd = heads.iter().find(|h| h.layer == 0 && h.head == 0).unwrap();
+        let h = Head::new(&hd.q, &hd.k, &hd.v, hd.n, hd.d, hd.dv()).unwrap();
+        let (q, k, _) = hd.widen();
+        let (n, d) = (hd.n, hd.d);
+        let kp = crate::checks::solver_feasibility::perkey::key_principal(&k, n, d);
+        for r in [8usize, 16, d] {
+            let got = screen_pass(&h, r, 5e-3, 12);
+            let mut want = 0usize;
+            for i in 0..n {
+                let b = kp.row_bounds(&q[i * d..(i + 1) * d], i + 1, r);
+                let lmax = b.iter().map(|x| x.0).fold(f64::NEG_INFINITY, f64::max);
+                let tau = lmax + (5e-3 / (i + 1) as f64).ln();
+                want += b.iter().filter(|x| x.1 >= tau).count();
+            }
+            assert_eq!(got.pairs, n * (n + 1) / 2);
+            let diff = got.survivors.abs_diff(want) as f64 / got.pairs as f64;
+            assert!(diff <= 5e-3, "rank {r}: f32 {} vs f64 {want} survivors of {}", got.survivors, got.pairs);
+            if r == d {
+                assert!(want >= n, "every row keeps its largest score");
+            }
+        }
+    }
+}
