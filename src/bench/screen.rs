@@ -5,13 +5,14 @@
 //! [`screen_pass`] does, in f32, only what any rank-r per-key screen must do before it can compute
 //! a single kept key, and nothing that certifies: the mean key μ and the keys' scatter matrix (GEMM),
 //! r orthonormal axes U_r near its top eigenvectors (subspace iteration, [`top_axes`]), the
-//! coordinates Y = (K − μ)U_r and P = QU_r, the tail norms ‖k_j − μ‖² − ‖y_j‖² and ‖q_i‖² − ‖p_i‖²,
-//! then per row i the rank-r scores ŝ_ij (r axpys) and the largest lower bound L_i = max_{j≤i}(ŝ_ij − ρ_i τ_j)
-//! and the count of keys whose upper bound ŝ_ij + ρ_i τ_j reaches L_i + ln(ε/(i + 1)) (a key below
-//! it is dropped; (i + 1)·e^{L_i + ln(ε/(i+1))} = ε·e^{L_i} ≤ ε·Z). A certified path adds the kept
-//! keys' exact scores and values, the output and the rounding margins, so
-//! time(exact kernel) / time(screen pass) is an upper bound on its speedup. Rounding margins are
-//! omitted: the survivor count is the f32 count, not a certified one.
+//! coordinates Y = (K − μ)U_r and P = QU_r (GEMMs), the tail norms t_j = √(‖k_j − μ‖² − ‖y_j‖²) and
+//! ρ_i = √(‖q_i‖² − ‖p_i‖²), then per row i the rank-r scores ŝ_ij (eight keys per register with
+//! AVX2 + FMA where the CPU has them), the largest lower bound L_i = max_{j≤i}(ŝ_ij − ρ_i t_j) and
+//! the count of keys whose upper bound ŝ_ij + ρ_i t_j reaches L_i + ln(ε/(i + 1)) (a key below it
+//! is dropped; (i + 1)·e^{L_i + ln(ε/(i+1))} = ε·e^{L_i} ≤ ε·Z). A certified path adds the kept
+//! keys' exact scores and values, the output and the rounding margins, so time(exact kernel) /
+//! time(screen pass) is an upper bound on its speedup *for this implementation of the pass*.
+//! Rounding margins are omitted: the survivor count is the f32 count, not a certified one.
 use crate::reference::Head;
 use rayon::prelude::*;
 
@@ -268,27 +269,66 @@ pub fn screen_pass(h: &Head<'_, f32>, r: usize, eps: f64, iters: usize) -> Scree
     rayon::join(
         // SAFETY: U_r is r×d row-major (ut), Kc n×d row-major; Yᵀ's entry (a, j) is yt[a·n + j].
         || unsafe {
-            gemm::gemm(r, n, d, yt.as_mut_ptr(), 1, n as isize, false, ut.as_ptr(), 1, d as isize, kc.as_ptr(), d as isize, 1,
-                0.0f32, 1.0f32, false, false, false, gemm::Parallelism::None)
+            gemm::gemm(
+                r,
+                n,
+                d,
+                yt.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                ut.as_ptr(),
+                1,
+                d as isize,
+                kc.as_ptr(),
+                d as isize,
+                1,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
         },
         // SAFETY: Q is nq×d row-major; P's entry (i, a) is p[i·r + a].
         || unsafe {
-            gemm::gemm(h.nq, r, d, p.as_mut_ptr(), 1, r as isize, false, h.q.as_ptr(), 1, d as isize, ut.as_ptr(), d as isize, 1,
-                0.0f32, 1.0f32, false, false, false, gemm::Parallelism::None)
+            gemm::gemm(
+                h.nq,
+                r,
+                d,
+                p.as_mut_ptr(),
+                1,
+                r as isize,
+                false,
+                h.q.as_ptr(),
+                1,
+                d as isize,
+                ut.as_ptr(),
+                d as isize,
+                1,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
         },
     );
     let mut ky2 = vec![0f32; n];
     for a in 0..r {
         ky2.iter_mut().zip(&yt[a * n..(a + 1) * n]).for_each(|(s, &y)| *s += y * y);
     }
-    let ktail: Vec<f32> =
-        kc.chunks_exact(d).zip(&ky2).map(|(k, &y2)| (k.iter().map(|x| x * x).sum::<f32>() - y2).max(0.0).sqrt()).collect();
+    let ktail: Vec<f32> = kc
+        .chunks_exact(d)
+        .zip(&ky2)
+        .map(|(k, &y2)| (k.iter().map(|x| x * x).sum::<f32>() - y2).max(0.0).sqrt())
+        .collect();
     const B: usize = 64;
     let rows = RowsIn { q: h.q, p: &p, yt: &yt, ktail: &ktail, mu: &mu, n, d, r, eps };
-    let survivors: usize = (0..h.nq.div_ceil(B))
-        .into_par_iter()
-        .map(|bi| screen_rows(&rows, bi * B, ((bi + 1) * B).min(h.nq)))
-        .sum();
+    let survivors: usize =
+        (0..h.nq.div_ceil(B)).into_par_iter().map(|bi| screen_rows(&rows, bi * B, ((bi + 1) * B).min(h.nq))).sum();
     ScreenCount { survivors, pairs: (0..h.nq).map(|i| (i + 1).min(n)).sum() }
 }
 

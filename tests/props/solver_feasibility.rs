@@ -22,7 +22,9 @@ proptest! {
     }
 }
 
-use attnproof::checks::solver_feasibility::perkey::{budget_splits, key_principal, levels, progressive_schedule, row_perkey};
+use attnproof::checks::solver_feasibility::perkey::{
+    budget_splits, key_principal, levels, progressive_schedule, row_perkey,
+};
 
 proptest! {
     #![proptest_config(cfg())]

@@ -59,7 +59,8 @@ pub fn key_principal(k: &[f64], n: usize, d: usize) -> KeyPrincipal {
     let eig = (kc.transpose() * &kc).symmetric_eigen();
     let mut order: Vec<usize> = (0..d).collect();
     order.sort_by(|a, b| eig.eigenvalues[*b].total_cmp(&eig.eigenvalues[*a]));
-    let axes: Vec<f64> = order.iter().flat_map(|&c| eig.eigenvectors.column(c).iter().copied().collect::<Vec<_>>()).collect();
+    let axes: Vec<f64> =
+        order.iter().flat_map(|&c| eig.eigenvectors.column(c).iter().copied().collect::<Vec<_>>()).collect();
     let mut y = vec![0.0; n * d];
     let mut tail = vec![0.0; n * (d + 1)];
     for j in 0..n {
@@ -150,7 +151,14 @@ pub struct ScheduleRun {
 /// on row i: query `q`, exact scores `s` of keys 0..=i, row mass `z` = Σ e^{s_j − m} with m = max s.
 /// Every key dropped at level ℓ has e^{u − m} ≤ what is left of (β_1 + … + β_ℓ)·ε·z, so the true
 /// dropped mass is ≤ ε·z.
-pub fn progressive_schedule(kp: &KeyPrincipal, q: &[f64], s: &[f64], dv: usize, eps: f64, split: &[f64]) -> ScheduleRun {
+pub fn progressive_schedule(
+    kp: &KeyPrincipal,
+    q: &[f64],
+    s: &[f64],
+    dv: usize,
+    eps: f64,
+    split: &[f64],
+) -> ScheduleRun {
     let d = kp.d;
     let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
