@@ -23,6 +23,48 @@ pub struct ScreenCount {
     pub pairs: usize,
 }
 
+/// C = A·B for `[m, n, k]` through `gemm::gemm`, single-threaded: C (m×n), A (m×k) and B (k×n) each
+/// given as (buffer, column stride, row stride), so that a transposed operand is a swap of strides.
+/// Panics (an internal shape error, not an input error) if a stride reaches outside its buffer.
+fn gemm_strided(
+    [m, n, k]: [usize; 3],
+    c: (&mut [f32], usize, usize),
+    a: (&[f32], usize, usize),
+    b: (&[f32], usize, usize),
+) {
+    let reach = |rows: usize, cols: usize, cs: usize, rs: usize| {
+        if rows == 0 || cols == 0 { 0 } else { (rows - 1) * rs + (cols - 1) * cs + 1 }
+    };
+    assert!(
+        reach(m, n, c.1, c.2) <= c.0.len() && reach(m, k, a.1, a.2) <= a.0.len() && reach(k, n, b.1, b.2) <= b.0.len(),
+        "gemm_strided: a stride reaches outside its buffer"
+    );
+    // SAFETY: every index the strides reach lies inside its buffer (asserted above).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.0.as_mut_ptr(),
+            c.1 as isize,
+            c.2 as isize,
+            false,
+            a.0.as_ptr(),
+            a.1 as isize,
+            a.2 as isize,
+            b.0.as_ptr(),
+            b.1 as isize,
+            b.2 as isize,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
 /// r orthonormal axes of the symmetric d×d matrix `c` (row-major) close to its top eigenvectors:
 /// `iters` steps of subspace iteration V ← orth(C·V) from the r coordinate axes of largest diagonal,
 /// modified Gram–Schmidt in f64. Any orthonormal axes give valid bounds; better ones keep fewer keys.
@@ -233,33 +275,9 @@ pub fn screen_pass(h: &Head<'_, f32>, r: usize, eps: f64, iters: usize) -> Scree
     }
     mu.iter_mut().for_each(|m| *m /= n.max(1) as f64);
     let kc: Vec<f32> = h.k.chunks_exact(d).flat_map(|row| row.iter().zip(&mu).map(|(&x, &m)| x - m as f32)).collect();
-    // Scatter matrix Kcᵀ·Kc (d×d): one GEMM with Kcᵀ read through strides.
+    // Scatter matrix Kcᵀ·Kc (d×d): Kcᵀ read through strides (column stride d, row stride 1).
     let mut scatter = vec![0f32; d * d];
-    // SAFETY: Kc is n×d row-major: Kcᵀ (d×n) has row stride 1 and column stride d, Kc (n×d) column
-    // stride 1 and row stride d, all inside kc; scatter is d×d row-major.
-    unsafe {
-        gemm::gemm(
-            d,
-            d,
-            n,
-            scatter.as_mut_ptr(),
-            1,
-            d as isize,
-            false,
-            kc.as_ptr(),
-            d as isize,
-            1,
-            kc.as_ptr(),
-            1,
-            d as isize,
-            0.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    gemm_strided([d, d, n], (&mut scatter, 1, d), (&kc, d, 1), (&kc, 1, d));
     let c64: Vec<f64> = scatter.iter().map(|&x| x as f64).collect();
     let ut: Vec<f32> = top_axes(&c64, d, r, iters).iter().map(|&x| x as f32).collect();
     // Keys' coordinates axis by axis (Yᵀ = U_r·Kcᵀ, r × n), queries' row by row (P = Q·U_rᵀ, nq × r),
@@ -267,54 +285,8 @@ pub fn screen_pass(h: &Head<'_, f32>, r: usize, eps: f64, iters: usize) -> Scree
     let mut yt = vec![0f32; r * n];
     let mut p = vec![0f32; h.nq * r];
     rayon::join(
-        // SAFETY: U_r is r×d row-major (ut), Kc n×d row-major; Yᵀ's entry (a, j) is yt[a·n + j].
-        || unsafe {
-            gemm::gemm(
-                r,
-                n,
-                d,
-                yt.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                ut.as_ptr(),
-                1,
-                d as isize,
-                kc.as_ptr(),
-                d as isize,
-                1,
-                0.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            )
-        },
-        // SAFETY: Q is nq×d row-major; P's entry (i, a) is p[i·r + a].
-        || unsafe {
-            gemm::gemm(
-                h.nq,
-                r,
-                d,
-                p.as_mut_ptr(),
-                1,
-                r as isize,
-                false,
-                h.q.as_ptr(),
-                1,
-                d as isize,
-                ut.as_ptr(),
-                d as isize,
-                1,
-                0.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            )
-        },
+        || gemm_strided([r, n, d], (&mut yt, 1, n), (&ut, 1, d), (&kc, d, 1)),
+        || gemm_strided([h.nq, r, d], (&mut p, 1, r), (h.q, 1, d), (&ut, d, 1)),
     );
     let mut ky2 = vec![0f32; n];
     for a in 0..r {
