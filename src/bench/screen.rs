@@ -119,6 +119,23 @@ struct RowsIn<'a> {
     eps: f64,
 }
 
+impl RowsIn<'_> {
+    /// Row i's visible key count m, its coordinates p_i, tail norm ρ_i = √(‖q_i‖² − ‖p_i‖²) and q_i·μ.
+    #[inline(always)]
+    fn row(&self, i: usize) -> (usize, &[f32], f32, f32) {
+        let (d, r) = (self.d, self.r);
+        let q = &self.q[i * d..(i + 1) * d];
+        let pi = &self.p[i * r..(i + 1) * r];
+        let (mut q2, mut c) = (0f32, 0f32);
+        for (&qt, &mt) in q.iter().zip(self.mu) {
+            q2 += qt * qt;
+            c += qt * mt as f32;
+        }
+        let p2: f32 = pi.iter().map(|v| v * v).sum();
+        ((i + 1).min(self.n), pi, (q2 - p2).max(0.0).sqrt(), c)
+    }
+}
+
 /// Surviving keys of rows b0..b1: AVX2 + FMA intrinsics where the CPU has them ([`screen_rows_avx2`];
 /// the compiler does not vectorise the portable form's lanes), else the portable form.
 fn screen_rows(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
@@ -137,24 +154,15 @@ fn screen_rows(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn screen_rows_avx2(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
     use std::arch::x86_64::*;
-    let (n, d, r) = (x.n, x.d, x.r);
+    let (n, r) = (x.n, x.r);
     let mut upper = vec![0f32; n];
     let mut kept = 0usize;
     let mut pv = [_mm256_setzero_ps(); 64];
     for i in b0..b1 {
-        let m = (i + 1).min(n);
-        let q = &x.q[i * d..(i + 1) * d];
-        let pi = &x.p[i * r..(i + 1) * r];
-        let (mut q2, mut p2, mut c) = (0f32, 0f32, 0f32);
-        for t in 0..d {
-            q2 += q[t] * q[t];
-            c += q[t] * x.mu[t] as f32;
-        }
+        let (m, pi, rho, c) = x.row(i);
         for (a, &pa) in pi.iter().enumerate() {
-            p2 += pa * pa;
             pv[a] = _mm256_set1_ps(pa);
         }
-        let rho = (q2 - p2).max(0.0).sqrt();
         let (rv, cv) = (_mm256_set1_ps(rho), _mm256_set1_ps(c));
         let mut lmax = _mm256_set1_ps(f32::NEG_INFINITY);
         let full = m / 8 * 8;
@@ -197,24 +205,11 @@ unsafe fn screen_rows_avx2(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
 
 #[inline(always)]
 fn screen_rows_body(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
-    let (n, d, r) = (x.n, x.d, x.r);
+    let n = x.n;
     let mut upper = vec![0f32; n];
     let mut kept = 0usize;
     for i in b0..b1 {
-        let m = (i + 1).min(n);
-        let q = &x.q[i * d..(i + 1) * d];
-        let pi = &x.p[i * r..(i + 1) * r];
-        let mut q2 = 0f32;
-        let mut p2 = 0f32;
-        let mut c = 0f32;
-        for t in 0..d {
-            q2 += q[t] * q[t];
-            c += q[t] * x.mu[t] as f32;
-        }
-        for &pa in pi {
-            p2 += pa * pa;
-        }
-        let rho = (q2 - p2).max(0.0).sqrt();
+        let (m, pi, rho, c) = x.row(i);
         // Eight keys at a time: ŝ = c + Σ_a p_a y_a (r FMAs per lane), the lower bound's running
         // maximum and the upper bound kept for the count.
         let mut lmax = [f32::NEG_INFINITY; 8];
@@ -322,7 +317,10 @@ mod tests {
             let got = screen_pass(&h, r, 5e-3, 12);
             let mut want = 0usize;
             for i in 0..n {
-                let b = kp.row_bounds(&q[i * d..(i + 1) * d], i + 1, r);
+                let qi = &q[i * d..(i + 1) * d];
+                let s: Vec<f64> =
+                    k[..(i + 1) * d].chunks_exact(d).map(|kj| kj.iter().zip(qi).map(|(a, b)| a * b).sum()).collect();
+                let b = kp.row_bounds(&kp.row_query(qi, &s), i + 1, r);
                 let lmax = b.iter().map(|x| x.0).fold(f64::NEG_INFINITY, f64::max);
                 let tau = lmax + (5e-3 / (i + 1) as f64).ln();
                 want += b.iter().filter(|x| x.1 >= tau).count();

@@ -89,20 +89,27 @@ fn block_geom(k: &[f64], d: usize, b: usize, e: usize) -> BlockGeom {
 /// principal-axis box q·c + Σ_a max(p_a ylo_a, p_a yhi_a) + ‖q‖·resid with p = Vᵀq (the box of the
 /// keys' coordinates along the block's principal axes V, and the keys' residual off their span).
 pub fn row_fractions(q: &[f64], k: &[f64], d: usize, i: usize, block: usize, eps: f64) -> RowFractions {
-    row_fractions_cached(q, k, d, i, block, eps, &mut std::collections::HashMap::new())
+    let s = row_scores(q, k, d, i);
+    row_fractions_cached(q, &s, k, d, block, eps, &mut std::collections::HashMap::new())
 }
 
-/// [`row_fractions`] with the block geometries of earlier rows of the same keys in `cache`.
+/// The scores q·k_j of keys 0..=i (row-major k, width d).
+pub fn row_scores(q: &[f64], k: &[f64], d: usize, i: usize) -> Vec<f64> {
+    k[..(i + 1) * d].chunks_exact(d).map(|kj| kj.iter().zip(q).map(|(a, b)| a * b).sum()).collect()
+}
+
+/// [`row_fractions`] of row i = s.len() − 1 from its scores `s` ([`row_scores`]), with the block
+/// geometries of earlier rows of the same keys in `cache`.
 pub fn row_fractions_cached(
     q: &[f64],
+    s: &[f64],
     k: &[f64],
     d: usize,
-    i: usize,
     block: usize,
     eps: f64,
     cache: &mut std::collections::HashMap<(usize, usize), BlockGeom>,
 ) -> RowFractions {
-    let s: Vec<f64> = (0..=i).map(|j| k[j * d..(j + 1) * d].iter().zip(q).map(|(a, b)| a * b).sum()).collect();
+    let i = s.len() - 1;
     let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
     let qn = q.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -198,8 +205,8 @@ pub fn head_summary(h: &RealHead, rows: usize, block: usize, eps: f64) -> HeadSu
     let mut cache = std::collections::HashMap::new();
     for i in (h.n / 2..h.n).step_by(step) {
         let qi = &q[i * d..(i + 1) * d];
-        let r = row_fractions_cached(qi, &k, d, i, block, eps, &mut cache);
-        let s: Vec<f64> = (0..=i).map(|j| k[j * d..(j + 1) * d].iter().zip(qi).map(|(a, b)| a * b).sum()).collect();
+        let s = row_scores(qi, &k, d, i);
+        let r = row_fractions_cached(qi, &s, &k, d, block, eps, &mut cache);
         let pk = row_perkey(&kp, qi, &s, h.dv(), eps);
         ko.push(pk.oracle_keys);
         hh.push(pk.heavy_hitters);

@@ -43,7 +43,7 @@ proptest! {
         let eps = 1e-2;
         let splits = budget_splits(levels(d).len());
         let split = &splits[pick.index(splits.len())];
-        let run = progressive_schedule(&kp, &q, &s, dv, eps, split);
+        let run = progressive_schedule(&kp, &kp.row_query(&q, &s), &s, dv, eps, split);
         prop_assert!(run.violation <= 1e-9, "bound below a score by {}", run.violation);
         let mut kept = vec![false; n];
         run.kept.iter().for_each(|&j| kept[j] = true);

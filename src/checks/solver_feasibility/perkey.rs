@@ -77,18 +77,45 @@ pub fn key_principal(k: &[f64], n: usize, d: usize) -> KeyPrincipal {
     KeyPrincipal { d, mu, axes, y, tail, prep_per_row: (1.5 * nf * df * df + 9.0 * df.powi(3)) / nf }
 }
 
+/// What every schedule of one row shares ([`KeyPrincipal::row_query`]): the row's largest score
+/// m and mass z = Σ e^{s_j − m}, p = Uᵀq, the tail norms ‖p_{≥r}‖ (r = 0..=d) and q·μ.
+#[derive(Debug, Clone)]
+pub struct RowQuery {
+    pub m: f64,
+    pub z: f64,
+    p: Vec<f64>,
+    ptail: Vec<f64>,
+    qmu: f64,
+}
+
 impl KeyPrincipal {
-    /// (lower, upper) bounds q·μ + Σ_{a<r} p_a y_{j,a} ∓ ‖p_{≥r}‖‖y_{j,≥r}‖ of the scores of keys 0..m.
-    pub fn row_bounds(&self, q: &[f64], m: usize, r: usize) -> Vec<(f64, f64)> {
+    /// The [`RowQuery`] of query `q` with exact scores `s` of keys 0..s.len().
+    pub fn row_query(&self, q: &[f64], s: &[f64]) -> RowQuery {
         let d = self.d;
-        let r = r.min(d);
+        let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
         let p: Vec<f64> = (0..d).map(|a| (0..d).map(|t| self.axes[a * d + t] * q[t]).sum()).collect();
-        let ptail = p[r..].iter().map(|x| x * x).sum::<f64>().sqrt();
+        let mut ptail = vec![0.0; d + 1];
+        for a in (0..d).rev() {
+            ptail[a] = (ptail[a + 1] * ptail[a + 1] + p[a] * p[a]).sqrt();
+        }
         let qmu: f64 = q.iter().zip(&self.mu).map(|(a, b)| a * b).sum();
+        RowQuery { m, z, p, ptail, qmu }
+    }
+
+    /// The rank-r estimate q·μ + Σ_{a<r} p_a y_{j,a} and tail term ‖p_{≥r}‖‖y_{j,≥r}‖ of key j.
+    fn estimate(&self, rq: &RowQuery, j: usize, r: usize) -> (f64, f64) {
+        let d = self.d;
+        let sh = rq.qmu + (0..r).map(|a| rq.p[a] * self.y[j * d + a]).sum::<f64>();
+        (sh, rq.ptail[r] * self.tail[j * (d + 1) + r])
+    }
+
+    /// (lower, upper) bounds q·μ + Σ_{a<r} p_a y_{j,a} ∓ ‖p_{≥r}‖‖y_{j,≥r}‖ of the scores of keys 0..m.
+    pub fn row_bounds(&self, rq: &RowQuery, m: usize, r: usize) -> Vec<(f64, f64)> {
+        let r = r.min(self.d);
         (0..m)
             .map(|j| {
-                let sh = qmu + (0..r).map(|a| p[a] * self.y[j * d + a]).sum::<f64>();
-                let w = ptail * self.tail[j * (d + 1) + r];
+                let (sh, w) = self.estimate(rq, j, r);
                 (sh - w, sh + w)
             })
             .collect()
@@ -148,36 +175,29 @@ pub struct ScheduleRun {
 }
 
 /// Run the progressive schedule with budget shares `split` (one per [`levels`] entry, summing to 1)
-/// on row i: query `q`, exact scores `s` of keys 0..=i, row mass `z` = Σ e^{s_j − m} with m = max s.
+/// on row i: exact scores `s` of keys 0..=i and the row's [`RowQuery`] `rq` (m = max s, z = Σ e^{s_j − m}).
 /// Every key dropped at level ℓ has e^{u − m} ≤ what is left of (β_1 + … + β_ℓ)·ε·z, so the true
 /// dropped mass is ≤ ε·z.
 pub fn progressive_schedule(
     kp: &KeyPrincipal,
-    q: &[f64],
+    rq: &RowQuery,
     s: &[f64],
     dv: usize,
     eps: f64,
     split: &[f64],
 ) -> ScheduleRun {
     let d = kp.d;
-    let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
-    let p: Vec<f64> = (0..d).map(|a| (0..d).map(|t| kp.axes[a * d + t] * q[t]).sum()).collect();
-    let mut ptail = vec![0.0; d + 1];
-    for a in (0..d).rev() {
-        ptail[a] = (ptail[a + 1] * ptail[a + 1] + p[a] * p[a]).sqrt();
-    }
-    let qmu: f64 = q.iter().zip(&kp.mu).map(|(a, b)| a * b).sum();
+    let (m, z) = (rq.m, rq.z);
     let mut violation = f64::NEG_INFINITY;
-    let mut alive: Vec<(usize, f64)> = (0..s.len()).map(|j| (j, qmu)).collect();
+    let mut alive: Vec<(usize, f64)> = (0..s.len()).map(|j| (j, rq.qmu)).collect();
     let (mut work, mut prev, mut share, mut used) = (kp.prep_per_row + (d * d) as f64, 0usize, 0.0, 0.0);
     for (&r, &b) in levels(d).iter().zip(split) {
         work += ((r - prev) * alive.len()) as f64;
         let mut bounded: Vec<(f64, usize, f64)> = alive
             .iter()
             .map(|&(j, sh)| {
-                let sh = sh + (prev..r).map(|a| p[a] * kp.y[j * d + a]).sum::<f64>();
-                let u = if r == d { s[j] } else { sh + ptail[r] * kp.tail[j * (d + 1) + r] };
+                let sh = sh + (prev..r).map(|a| rq.p[a] * kp.y[j * d + a]).sum::<f64>();
+                let u = if r == d { s[j] } else { sh + rq.ptail[r] * kp.tail[j * (d + 1) + r] };
                 violation = violation.max(s[j] - u);
                 (u, j, sh)
             })
@@ -204,8 +224,8 @@ pub fn progressive_schedule(
 pub fn row_perkey(kp: &KeyPrincipal, q: &[f64], s: &[f64], dv: usize, eps: f64) -> RowPerKey {
     let d = kp.d;
     let n = s.len();
-    let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
+    let rq = kp.row_query(q, s);
+    let (m, z) = (rq.m, rq.z);
     let mut w: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
     w.sort_by(f64::total_cmp);
     let (mut acc, mut dropped) = (0.0, 0usize);
@@ -220,7 +240,7 @@ pub fn row_perkey(kp: &KeyPrincipal, q: &[f64], s: &[f64], dv: usize, eps: f64) 
     let exact = (n * (d + dv)) as f64;
     let (mut best, mut violation) = (f64::INFINITY, f64::NEG_INFINITY);
     for split in budget_splits(levels(d).len()) {
-        let run = progressive_schedule(kp, q, s, dv, eps, &split);
+        let run = progressive_schedule(kp, &rq, s, dv, eps, &split);
         best = best.min(run.work / exact);
         violation = violation.max(run.violation);
     }
