@@ -30,7 +30,9 @@ proptest! {
     #![proptest_config(cfg())]
 
     /// Per-key principal-subspace bounds are upper bounds of every score, every progressive schedule
-    /// drops true mass ≤ ε·Z (it is certified), and exact-score heavy hitters cost ≥ d/(d + dv).
+    /// drops true mass ≤ ε·Z (it is certified) and so keeps at least the oracle's keys (the fewest
+    /// whose dropped mass is ≤ ε·Z, counted here independently), and heavy hitters cost what that
+    /// oracle count implies.
     #[test]
     fn perkey_schedules_are_certified(seed in any::<u64>(), n in 2usize..160, d in 1usize..40, dv in 1usize..40, scale in 0.01f64..8.0, pick in any::<prop::sample::Index>()) {
         let h = synthetic::gaussian(&mut attnproof::rng::seeded(seed), n, d, 1, scale);
@@ -50,8 +52,17 @@ proptest! {
         let dropped: f64 = (0..n).filter(|&j| !kept[j]).map(|j| (s[j] - m).exp()).sum();
         prop_assert!(dropped <= eps * z * (1.0 + 1e-12), "dropped {} > ε·Z = {}", dropped, eps * z);
         prop_assert!(!run.kept.is_empty());
+        // The oracle, counted here independently: the most keys whose true weights sum to ≤ ε·Z are
+        // the smallest ones, so no certified schedule keeps fewer than the rest.
+        let mut w: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+        w.sort_by(f64::total_cmp);
+        let droppable = w.iter().scan(0.0, |acc, x| { *acc += x; Some(*acc) }).take_while(|&acc| acc <= eps * z).count();
+        let oracle_kept = n - droppable;
+        prop_assert!(run.kept.len() >= oracle_kept, "schedule keeps {} < oracle {}", run.kept.len(), oracle_kept);
         let r = row_perkey(&kp, &q, &s, dv, eps);
-        prop_assert!(r.heavy_hitters >= d as f64 / (d + dv) as f64 - 1e-12);
+        prop_assert!((r.oracle_keys * n as f64 - oracle_kept as f64).abs() < 1e-9, "oracle {} vs {}", r.oracle_keys * n as f64, oracle_kept);
+        let hh = (n * d + dv * oracle_kept) as f64 / (n * (d + dv)) as f64;
+        prop_assert!((r.heavy_hitters - hh).abs() <= 1e-12, "heavy hitters {} vs {}", r.heavy_hitters, hh);
         prop_assert!(r.progressive <= r.heavy_hitters + 1e-12 && r.progressive > 0.0);
         prop_assert!(r.oracle_keys > 0.0 && r.oracle_keys <= 1.0);
     }
