@@ -192,7 +192,8 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let x = exp_row(&h, 0);
     let y: Vec<f64> = (0..h.nk).map(|j| s.v[j * s.dv] as f64).collect();
     let (f1, _) = jl_failures(&x, &y, k, 0.5, p.trials as usize, p.seed);
-    let lo = crate::stats::clopper_pearson_lower(f1, p.trials, 0.99);
+    // Level 1 − 0.01/P over the sweep's P points (Bonferroni), as the check's 1 − 0.01/K.
+    let lo = crate::stats::clopper_pearson_lower(f1, p.trials, 1.0 - 0.01 / p.family.max(1) as f64);
     Ok([
         ("jl_ratio", lo / jl_delta(k, 0.5, c)),
         ("rel_frobenius", r.rel_frobenius),

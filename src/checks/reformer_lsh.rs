@@ -142,12 +142,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 }
 
 /// Sweep measure: collision frequency at angle `theta` with `b` buckets against the formula;
-/// `outside` = distance of the formula outside the 99% Clopper–Pearson interval.
+/// `outside` = distance of the formula outside the two-sided Clopper–Pearson interval at level
+/// 1 − δ/P, P the sweep's points (Bonferroni: the sweep's false-alarm probability is ≤ δ = 0.01).
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let slope = thm.claimed_f64("collision_slope_b2")?;
     let (b, th, d) = (p.usize("b")?, p.f64("theta")?, p.usize("d")?);
     let c = collisions(d, b, th, p.trials as usize, p.seed);
-    let (lo, hi) = crate::stats::clopper_pearson_interval(c, p.trials, 0.99);
+    let (lo, hi) = crate::stats::clopper_pearson_interval(c, p.trials, 1.0 - DELTA / p.family.max(1) as f64);
     let f = collision_probability(b, th, slope).unwrap_or(f64::NAN);
     Ok(crate::sweep::run::metrics([
         ("outside", (lo - f).max(f - hi).max(0.0)),

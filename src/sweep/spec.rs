@@ -208,6 +208,9 @@ pub struct Point {
     /// Seed of this point: a hash of the sweep seed and the key only.
     pub seed: u64,
     pub trials: u64,
+    /// Points in this run of the sweep (its full or quick grid, every shard): the size of the family
+    /// of tests a statistical measure makes at once, for its Bonferroni level 1 − δ/family.
+    pub family: u64,
 }
 
 impl Point {
@@ -416,10 +419,12 @@ impl SweepSpec {
                     }
                     let key = format!("{}|{}", ds.label(), serde_json::to_string(&params).unwrap_or_default());
                     let seed = crate::rng::stream(self.seed, fnv1a(&key)).next_u64_compat();
-                    points.push(Point { key, dataset: ds.clone(), params, seed, trials });
+                    points.push(Point { key, dataset: ds.clone(), params, seed, trials, family: 0 });
                 }
             }
         }
+        let family = points.len() as u64;
+        points.iter_mut().for_each(|p| p.family = family);
         points
     }
 }
