@@ -113,6 +113,14 @@ fn screen_vs_exact(c: &mut Criterion) {
         g.bench_function(format!("screen_rank{rank}"), |b| {
             b.iter(|| black_box(attnproof::bench::screen::screen_pass(black_box(&h), rank, 5e-3, 12)))
         });
+        // The pass's two halves, timed apart: the head's preparation and the per-row count.
+        g.bench_function(format!("screen_rank{rank}_prepare"), |b| {
+            b.iter(|| black_box(attnproof::bench::screen::screen_prepare(black_box(&h), rank, 12)))
+        });
+        let prep = attnproof::bench::screen::screen_prepare(&h, rank, 12);
+        g.bench_function(format!("screen_rank{rank}_count"), |b| {
+            b.iter(|| black_box(attnproof::bench::screen::screen_count(black_box(&h), &prep, 5e-3)))
+        });
     }
     g.finish();
 }

@@ -257,11 +257,21 @@ fn screen_rows_body(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
     kept
 }
 
-/// The minimal rank-r screen pass of a causal self-attention head ([module docs](self)), tolerance ε
-/// on the dropped mass relative to Z; `iters` subspace-iteration steps for the axes ([`top_axes`]).
-/// Rows in blocks of 64 on the global rayon pool; per row the rank-r scores are r axpys over the
-/// keys' coordinates stored axis by axis, then one max pass and one count pass.
-pub fn screen_pass(h: &Head<'_, f32>, r: usize, eps: f64, iters: usize) -> ScreenCount {
+/// What [`screen_count`] needs of a head, computed once ([`screen_prepare`]): the mean key μ, the
+/// keys' coordinates Yᵀ = U_r(K − μ)ᵀ stored axis by axis (r × n), the queries' P = QU_rᵀ (nq × r)
+/// and the keys' tail norms t_j = √(‖k_j − μ‖² − ‖y_j‖²).
+#[derive(Debug, Clone)]
+pub struct ScreenPrep {
+    mu: Vec<f64>,
+    yt: Vec<f32>,
+    p: Vec<f32>,
+    ktail: Vec<f32>,
+    r: usize,
+}
+
+/// The preparation of a rank-r screen ([module docs](self)): μ, the scatter matrix (K − μ)ᵀ(K − μ) by
+/// one GEMM, r axes by `iters` steps of subspace iteration ([`top_axes`]), and the coordinate GEMMs.
+pub fn screen_prepare(h: &Head<'_, f32>, r: usize, iters: usize) -> ScreenPrep {
     let (n, d) = (h.nk, h.d);
     let r = r.clamp(1, d.min(64));
     let mut mu = vec![0f64; d];
@@ -292,11 +302,27 @@ pub fn screen_pass(h: &Head<'_, f32>, r: usize, eps: f64, iters: usize) -> Scree
         .zip(&ky2)
         .map(|(k, &y2)| (k.iter().map(|x| x * x).sum::<f32>() - y2).max(0.0).sqrt())
         .collect();
+    ScreenPrep { mu, yt, p, ktail, r }
+}
+
+/// The per-row part of the screen ([module docs](self)) with tolerance ε on the dropped mass
+/// relative to Z, given the head's [`screen_prepare`]: rows in blocks of 64 on the global rayon pool;
+/// per row the rank-r scores are r axpys over the keys' coordinates, then one max pass and one count.
+pub fn screen_count(h: &Head<'_, f32>, prep: &ScreenPrep, eps: f64) -> ScreenCount {
+    let (n, d) = (h.nk, h.d);
     const B: usize = 64;
-    let rows = RowsIn { q: h.q, p: &p, yt: &yt, ktail: &ktail, mu: &mu, n, d, r, eps };
+    let rows =
+        RowsIn { q: h.q, p: &prep.p, yt: &prep.yt, ktail: &prep.ktail, mu: &prep.mu, n, d, r: prep.r, eps };
     let survivors: usize =
         (0..h.nq.div_ceil(B)).into_par_iter().map(|bi| screen_rows(&rows, bi * B, ((bi + 1) * B).min(h.nq))).sum();
     ScreenCount { survivors, pairs: (0..h.nq).map(|i| (i + 1).min(n)).sum() }
+}
+
+/// The minimal rank-r screen pass of a causal self-attention head ([module docs](self)), tolerance ε
+/// on the dropped mass relative to Z; `iters` subspace-iteration steps for the axes ([`top_axes`]):
+/// [`screen_prepare`] then [`screen_count`].
+pub fn screen_pass(h: &Head<'_, f32>, r: usize, eps: f64, iters: usize) -> ScreenCount {
+    screen_count(h, &screen_prepare(h, r, iters), eps)
 }
 
 #[cfg(test)]
