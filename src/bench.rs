@@ -171,6 +171,15 @@ pub fn check_sizes(ns: &[usize], d: usize, reps: usize) -> Result<()> {
     if !(1..=1000).contains(&reps) {
         return Err(Error::invalid("--reps", format!("expected 1 ≤ reps ≤ 1000, got {reps}")));
     }
+    // n·d elements per tensor, counted without wrapping; beyond 2^30 (4 GiB of f32 per tensor) the
+    // allocation would abort the process instead of failing here.
+    const MAX_ELEMS: usize = 1 << 30;
+    if let Some(&n) = ns.iter().find(|&&n| n.checked_mul(d).is_none_or(|e| e > MAX_ELEMS)) {
+        return Err(Error::invalid(
+            "--n",
+            format!("n = {n} with d = {d} is more than 2^30 elements per tensor (4 GiB of f32): refused"),
+        ));
+    }
     Ok(())
 }
 
@@ -224,6 +233,19 @@ pub fn solver_regime(name: &str) -> Result<crate::sweep::dataset::DatasetSpec> {
     })
 }
 
+/// Check that `regime` can draw heads of dimension `d`: the real-statistics generator draws the
+/// fitted real head's d, whatever was asked, so another `--d` is refused rather than ignored.
+pub fn check_regime_d(regime: &str, spec: &crate::sweep::dataset::DatasetSpec, d: usize) -> Result<()> {
+    let got = spec.generate(2, d, d, 0)?.d;
+    if got != d {
+        return Err(Error::invalid(
+            "--d",
+            format!("regime `{regime}` draws heads of d = {got} (fitted to a real head), got --d {d}"),
+        ));
+    }
+    Ok(())
+}
+
 /// One line of `bench solver`.
 #[derive(Debug, Clone)]
 pub struct SolverPoint {
@@ -257,6 +279,7 @@ pub fn solver_vs_exact(
     use crate::solver::{SolverOptions, compare, solve};
     let spec = solver_regime(regime)?;
     check_sizes(ns, d, reps)?;
+    check_regime_d(regime, &spec, d)?;
     if !(tol_rel.is_finite() && tol_rel > 0.0) {
         return Err(crate::Error::invalid("--tol", format!("expected a positive finite tolerance, got {tol_rel}")));
     }
@@ -457,6 +480,9 @@ pub fn solve_file(
             "--tol",
             format!("expected a positive finite tolerance, got {}", tol.value()),
         ));
+    }
+    if !(1..=1000).contains(&reps) {
+        return Err(Error::invalid("--reps", format!("expected 1 ≤ reps ≤ 1000, got {reps}")));
     }
     let heads = crate::data::load_heads(file)?;
     let sel: Vec<_> =

@@ -65,9 +65,28 @@ pub fn check_file(path: &Path) -> Result<FileReport> {
 }
 
 impl FileReport {
-    /// Largest float64 error over every layer (NaN counts as +∞: a missing comparison is not a pass).
+    /// Largest float64 error over the comparisons made (a missing one is reported by
+    /// [`Self::missing_comparisons`], not here).
     pub fn max_f64_err(&self) -> f64 {
         self.layers.values().flat_map(|l| [l.f64_full, l.f64_causal]).filter(|x| !x.is_nan()).fold(0.0, f64::max)
+    }
+    /// Comparisons the file should allow but does not: a layer without any stored output, or a mask
+    /// (`out_full`, `out_causal`) stored for some layers and not for this one. A missing comparison
+    /// is not a pass.
+    pub fn missing_comparisons(&self) -> Vec<String> {
+        let stored = |f: fn(&LayerErr) -> f64| self.layers.values().any(|l| !f(l).is_nan());
+        let (full, causal) = (stored(|l| l.f64_full), stored(|l| l.f64_causal));
+        let mut out = Vec::new();
+        for (l, e) in &self.layers {
+            if e.f64_full.is_nan() && e.f64_causal.is_nan() {
+                out.push(format!("layer {l} has no stored output"));
+            } else if full && e.f64_full.is_nan() {
+                out.push(format!("layer {l} has no `layer{l}.out_full`"));
+            } else if causal && e.f64_causal.is_nan() {
+                out.push(format!("layer {l} has no `layer{l}.out_causal`"));
+            }
+        }
+        out
     }
     /// Plain-text table, one line per layer.
     pub fn table(&self) -> String {

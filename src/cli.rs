@@ -417,7 +417,11 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
         }
         Cmd::Show { id } => {
             let path = registry::theorems_dir().join(format!("{id}.yaml"));
-            if !path.exists() {
+            // Registry ids only (`dist.decomposition`): no path may lead outside theorems/.
+            let is_id = !id.is_empty()
+                && !id.contains("..")
+                && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_');
+            if !is_id || !path.is_file() {
                 return Err(crate::Error::invalid("ID", format!("no theorem `{id}` (see `attnproof list`)")));
             }
             let thm = registry::load_file(&path)?;
@@ -428,6 +432,19 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
         Cmd::Verify { quick, seed, data, json, ids } => {
             let all = registry::load_all(&registry::theorems_dir())?;
             let selected = crate::verify::select(&all, &ids)?;
+            // Arguments first, so that a typo fails in a second with exit 2, not after the checks
+            // as a theorem that "differs from the registry".
+            for f in &data {
+                if !f.is_file() {
+                    return Err(crate::Error::invalid(
+                        "--data",
+                        format!("{}: expected an existing safetensors file", f.display()),
+                    ));
+                }
+            }
+            if let Some(path) = &json {
+                crate::out_file::check_out_path("--json", path)?;
+            }
             let ctx = Ctx::new(quick, seed, data);
             let outcomes = crate::verify::run_all(&selected, &ctx, |line| println!("{line}"));
             if let Some(path) = json {
@@ -438,8 +455,16 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Cmd::CheckReference { file, tol } => {
+            if !(tol.is_finite() && tol >= 0.0) {
+                return Err(crate::Error::invalid("--tol", format!("expected a finite tolerance ≥ 0, got {tol}")));
+            }
             let rep = crate::check_reference::check_file(&file)?;
             print!("{}", rep.table());
+            let missing = rep.missing_comparisons();
+            if !missing.is_empty() {
+                eprintln!("error: {}: not every layer could be compared: {}", file.display(), missing.join("; "));
+                return Ok(ExitCode::FAILURE);
+            }
             Ok(if rep.max_f64_err() <= tol {
                 ExitCode::SUCCESS
             } else {

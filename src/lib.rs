@@ -24,6 +24,7 @@ pub mod gpu;
 #[cfg(feature = "lm")]
 pub mod lm;
 pub mod methods;
+pub mod out_file;
 pub mod reference;
 pub mod registry;
 pub mod rng;

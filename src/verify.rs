@@ -88,7 +88,5 @@ pub fn write_json(path: &Path, outcomes: &[(&Theorem, Outcome)]) -> Result<()> {
         s.push_str(&v.to_string());
         s.push('\n');
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, s).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::out_file::write_atomic(path, s.as_bytes())
 }

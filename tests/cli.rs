@@ -149,3 +149,59 @@ fn solve_with_absolute_and_relative_tolerances() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--tol") && err.trim().lines().count() == 1, "{err}");
 }
+
+/// The bad inputs of the session-13 audit: each is refused with a one-line error naming the
+/// argument or tensor and the right exit code (2 for input, 1 for a failed comparison), never a
+/// panic and never a silent pass.
+#[test]
+fn audit_cases_are_one_line_errors() {
+    use attnproof::tensor::safetensors_io;
+    let dir = std::env::temp_dir().join(format!("attnproof-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let slice = attnproof::data::shipped_slice();
+    let s = slice.to_str().unwrap();
+    let tensors = safetensors_io::load(&slice).unwrap();
+    let meta = safetensors_io::metadata(&slice).unwrap();
+    let write = |name: &str, keep: &dyn Fn(&str) -> bool, rename: &dyn Fn(&str) -> String| {
+        let t: Vec<_> = tensors
+            .iter()
+            .filter(|t| keep(&t.name))
+            .map(|t| attnproof::tensor::Tensor { name: rename(&t.name), ..t.clone() })
+            .collect();
+        let p = dir.join(name);
+        safetensors_io::save(&p, &t, &meta).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let no_outputs = write("l5noout.safetensors", &|n| !n.starts_with("layer5.out"), &|n| n.to_string());
+    let layer00 = write("layer00.safetensors", &|_| true, &|n| n.replacen("layer0.", "layer00.", 1));
+    let folder = dir.to_str().unwrap();
+    let json_in_folder = format!("{folder}/no/such/v.json");
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["slice", s, &format!("{folder}/x.safetensors"), "--layers", "0,0", "--heads", "0"], 2, "--layers"),
+        (&["slice", s, &format!("{folder}/x.safetensors"), "--layers", "0", "--heads", "1,1"], 2, "--heads"),
+        (&["slice", s, folder, "--layers", "0", "--heads", "0"], 2, "is a folder"),
+        (&["check-reference", &no_outputs], 1, "layer 5 has no stored output"),
+        (&["check-reference", &layer00], 2, "layer00.q"),
+        (&["check-reference", s, "--tol", "nan"], 2, "--tol"),
+        (&["verify", "--quick", "dist.rank", "--data", "/nonexistent/x.safetensors"], 2, "--data"),
+        (&["verify", "--quick", "dist.rank", "--json", &json_in_folder], 2, "--json"),
+        (&["show", "../theorems/dist.rank"], 2, "no theorem"),
+        (&["solve", s, "--tol", "1e-2", "--reps", "0"], 2, "--reps"),
+        (&["bench", "solver", "--regime", "real-stats", "--n", "16", "--d", "8", "--reps", "1"], 2, "--d"),
+        (&["bench", "exact", "--n", "4611686018427387904", "--d", "4", "--reps", "1"], 2, "--n"),
+    ];
+    for (args, want, needle) in cases {
+        let (code, out, err) = run(args);
+        assert_eq!(code, *want, "{args:?}: {out}{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle) && !err.contains("panicked"), "{args:?}: {err}");
+    }
+    #[cfg(unix)]
+    {
+        let (code, _, err) = run(&["check-reference", "/dev/zero"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+    assert!(!std::path::Path::new(&format!("{folder}/x.safetensors")).exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -249,6 +249,8 @@ pub fn load(src: &Source, seed: u64) -> Result<Data> {
                 return Err(Error::invalid("--d", "head dimension must be ≥ 1"));
             }
             let spec = super::solver_regime(name)?;
+            super::check_sizes(&[*n], *d, 1)?;
+            super::check_regime_d(name, &spec, *d)?;
             let g = spec.generate(*n, *d, *d, seed)?;
             Ok(Data::new(format!("{name} = {}, seed {seed}", spec.label()), g))
         }
@@ -675,14 +677,7 @@ fn short(s: &str) -> String {
     s.split([',', '=']).next().unwrap_or(s).trim().to_string()
 }
 
-/// Check that the output files can be written before a long run: the parent folder must exist.
-pub fn check_out_path(flag: &str, p: &Path) -> Result<()> {
-    let parent = p.parent().filter(|x| !x.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(Error::invalid(flag, format!("folder {} does not exist", parent.display())));
-    }
-    Ok(())
-}
+pub use crate::out_file::check_out_path;
 
 /// Write `text` to `p`.
 pub fn write(p: &Path, text: &str) -> Result<()> {

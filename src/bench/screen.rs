@@ -311,8 +311,7 @@ pub fn screen_prepare(h: &Head<'_, f32>, r: usize, iters: usize) -> ScreenPrep {
 pub fn screen_count(h: &Head<'_, f32>, prep: &ScreenPrep, eps: f64) -> ScreenCount {
     let (n, d) = (h.nk, h.d);
     const B: usize = 64;
-    let rows =
-        RowsIn { q: h.q, p: &prep.p, yt: &prep.yt, ktail: &prep.ktail, mu: &prep.mu, n, d, r: prep.r, eps };
+    let rows = RowsIn { q: h.q, p: &prep.p, yt: &prep.yt, ktail: &prep.ktail, mu: &prep.mu, n, d, r: prep.r, eps };
     let survivors: usize =
         (0..h.nq.div_ceil(B)).into_par_iter().map(|bi| screen_rows(&rows, bi * B, ((bi + 1) * B).min(h.nq))).sum();
     ScreenCount { survivors, pairs: (0..h.nq).map(|i| (i + 1).min(n)).sum() }

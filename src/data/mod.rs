@@ -32,16 +32,17 @@ pub fn shipped_slice() -> PathBuf {
 
 /// Layers present in a set of tensors (those with a `layer{L}.q`).
 pub fn layers(tensors: &BTreeMap<String, Tensor>) -> Vec<usize> {
+    // Canonical numbers only (`layer00.q` is not layer 0: its k, v would be looked up as `layer0.k`).
+    let canonical = |s: &str| s.parse::<usize>().ok().filter(|l| l.to_string() == s);
     let mut ls: Vec<usize> =
-        tensors.keys().filter_map(|k| k.strip_prefix("layer")?.strip_suffix(".q")?.parse().ok()).collect();
+        tensors.keys().filter_map(|k| canonical(k.strip_prefix("layer")?.strip_suffix(".q")?)).collect();
     ls.sort();
     ls
 }
 
 /// Every head of every layer of a file.
 pub fn load_heads(path: &Path) -> Result<Vec<RealHead>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    heads_from_bytes(&bytes, path)
+    heads_from_bytes(&safetensors_io::read_file(path)?, path)
 }
 
 /// Every head of every layer of safetensors bytes (`path` names them in errors).
@@ -49,6 +50,18 @@ pub fn heads_from_bytes(bytes: &[u8], path: &Path) -> Result<Vec<RealHead>> {
     let tensors: BTreeMap<String, Tensor> =
         safetensors_io::parse(bytes, path)?.into_iter().map(|t| (t.name.clone(), t)).collect();
     let ls = layers(&tensors);
+    // A `layer…q` tensor that `layers` does not read (`layer00.q`, `layer-1.q`) is a naming error,
+    // not something to skip silently.
+    if let Some(odd) = tensors.keys().find(|k| {
+        k.strip_prefix("layer")
+            .and_then(|r| r.strip_suffix(".q"))
+            .is_some_and(|l| !ls.iter().any(|x| x.to_string() == l))
+    }) {
+        return Err(Error::tensor(
+            path,
+            format!("tensor `{odd}`: expected the name layer{{L}}.q with L a plain number"),
+        ));
+    }
     if ls.is_empty() {
         return Err(Error::tensor(path, "no tensor named layer{L}.q: expected the MiniLM/SmolLM2 attention layout"));
     }
@@ -82,6 +95,9 @@ pub fn heads_of_layer(t: &BTreeMap<String, Tensor>, path: &Path, stem: &str, l: 
             path,
             format!("layer{l}: expected n ≥ 1 tokens and d, dv ≥ 1, found n = {n}, d = {d}, dv = {dv}"),
         ));
+    }
+    if h == 0 {
+        return Err(Error::tensor(path, format!("layer{l}: `layer{l}.q` has 0 heads: expected ≥ 1")));
     }
     if hkv == 0 || h % hkv != 0 {
         return Err(Error::tensor(
@@ -140,14 +156,27 @@ impl RealHead {
 /// kept), with a metadata entry recording the source file, its sha256-free size, and the selection.
 pub fn write_slice(input: &Path, output: &Path, layers: &[usize], heads: &[usize]) -> Result<()> {
     use crate::tensor::Data;
+    crate::out_file::check_out_path("OUTPUT", output)?;
     let tensors: BTreeMap<String, Tensor> =
         safetensors_io::load(input)?.into_iter().map(|t| (t.name.clone(), t)).collect();
     let mut meta = safetensors_io::metadata(input)?;
+    for (what, list) in [("--layers", layers), ("--heads", heads)] {
+        if list.is_empty() {
+            return Err(Error::invalid(what, "expected at least one index"));
+        }
+        if let Some(x) = list.iter().enumerate().find_map(|(i, x)| list[..i].contains(x).then_some(x)) {
+            return Err(Error::invalid(what, format!("{x} is listed twice")));
+        }
+    }
+    let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or("file").to_string();
     let mut out = Vec::new();
     for &l in layers {
+        // The layer as every reader checks it (shapes, dtypes, finite values, kv grouping), so that a
+        // slice is never written from an input that no command could read.
+        heads_of_layer(&tensors, input, &stem, l)?;
         let q = get(&tensors, input, &format!("layer{l}.q"))?;
         let k = get(&tensors, input, &format!("layer{l}.k"))?;
-        let group = q.shape[0] / k.shape[0].max(1);
+        let group = q.shape[0] / k.shape[0];
         if group > 1 {
             return Err(Error::invalid(
                 "--heads",

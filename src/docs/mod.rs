@@ -256,9 +256,7 @@ pub fn write_pages(dir: &Path, pages: &[Page]) -> Result<()> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &p.content).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        crate::out_file::write_atomic(&path, p.content.as_bytes())?;
     }
     Ok(())
 }

@@ -7,8 +7,17 @@ use std::path::Path;
 
 /// Read every tensor of a file (F32, F64 and I64 supported; others are a clear error).
 pub fn load(path: &Path) -> Result<Vec<Tensor>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse(&bytes, path)
+    parse(&read_file(path)?, path)
+}
+
+/// The bytes of a regular file: a device, a pipe or a folder is refused before reading (reading
+/// `/dev/zero` would never end).
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::tensor(path, "not a regular file: expected a safetensors file"));
+    }
+    std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
 /// Parse safetensors bytes; `path` names the source in errors.
@@ -39,7 +48,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<Tensor>> {
 
 /// The metadata map of a file's header (empty when absent).
 pub fn metadata(path: &Path) -> Result<BTreeMap<String, String>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_file(path)?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| Error::tensor(path, format!("not a valid safetensors file: {e}")))?;
     Ok(meta.metadata().clone().map(|m| m.into_iter().collect()).unwrap_or_default())
@@ -69,7 +78,5 @@ pub fn save(path: &Path, tensors: &[Tensor], meta: &BTreeMap<String, String>) ->
         .collect::<Result<_>>()?;
     let meta: std::collections::HashMap<String, String> = meta.clone().into_iter().collect();
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::tensor(path, e.to_string()))?;
-    let tmp = path.with_extension("safetensors.tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::out_file::write_atomic(path, &bytes)
 }
