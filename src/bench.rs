@@ -502,7 +502,7 @@ pub fn solve_file(
         "head", "n", "d", "exact_s", "solver_s", "speedup", "max_cert", "max_err", "work"
     ));
     for h in sel {
-        let hd = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv())?;
+        let hd = Head::new(&h.q, &h.k, &h.v, h.n, h.d, h.dv()).map_err(|e| e.on_head(&h.label))?;
         let tol = tol.for_head(crate::theory::fp::max_abs_f64(&h.v).max(f64::MIN_POSITIVE));
         let (te, ts, r) = time_alternating(
             reps,
@@ -511,7 +511,8 @@ pub fn solve_file(
                 std::hint::black_box(&o);
             },
             || solve(&hd, mask, tol, &SolverOptions::default()),
-        )?;
+        )
+        .map_err(|e| e.on_head(&h.label))?;
         speedups.push(te / ts);
         max_cert = max_cert.max(r.max_cert());
         let checks = compare::check_rows(&hd, mask, &r, None);

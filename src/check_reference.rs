@@ -54,7 +54,7 @@ pub fn check_file(path: &Path) -> Result<FileReport> {
     }
     let mut layers: BTreeMap<usize, LayerErr> = BTreeMap::new();
     for h in &heads {
-        let e = head_errors(h)?;
+        let e = head_errors(h).map_err(|e| e.on_head(&h.label))?;
         let l = layers.entry(h.layer).or_default();
         l.heads += 1;
         for (acc, x) in [&mut l.f64_full, &mut l.f64_causal, &mut l.f32_full, &mut l.f32_causal].into_iter().zip(e) {

@@ -32,6 +32,15 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }
+    /// The error with the head it happened on (`gpl3:layer0.head3`) named first, for errors raised
+    /// where only the head's arrays were known (overflow, tolerance floors).
+    pub fn on_head(self, label: &str) -> Self {
+        match self {
+            Error::Invalid { field, msg } => Error::Invalid { field: format!("{label}: {field}"), msg },
+            Error::Tensor { file, msg } => Error::Tensor { file, msg: format!("{label}: {msg}") },
+            e => e,
+        }
+    }
 }
 
 /// `s` on one line: line breaks and other control characters are written as escapes (`\n`), so

@@ -167,7 +167,25 @@ unsafe fn screen_rows_avx2(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
         let mut lmax = _mm256_set1_ps(f32::NEG_INFINITY);
         let full = m / 8 * 8;
         let mut j = 0;
-        // SAFETY (loads and stores): j + 8 ≤ m ≤ n; yt holds r rows of n, ktail and upper n each.
+        // Four independent vectors of 8 keys per step, so that the r-long FMA chains of different
+        // keys overlap (one chain alone waits on the FMA latency at every step).
+        // SAFETY (loads and stores): j + 32 ≤ m ≤ n (then j + 8 ≤ m); yt holds r rows of n,
+        // ktail and upper n each.
+        while j + 32 <= m {
+            let mut acc = [cv; 4];
+            for (a, p) in pv[..r].iter().enumerate() {
+                let y = unsafe { x.yt.as_ptr().add(a * n + j) };
+                for (u, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(*p, unsafe { _mm256_loadu_ps(y.add(8 * u)) }, *acc);
+                }
+            }
+            for (u, acc) in acc.iter().enumerate() {
+                let w = _mm256_mul_ps(rv, unsafe { _mm256_loadu_ps(x.ktail.as_ptr().add(j + 8 * u)) });
+                lmax = _mm256_max_ps(lmax, _mm256_sub_ps(*acc, w));
+                unsafe { _mm256_storeu_ps(upper.as_mut_ptr().add(j + 8 * u), _mm256_add_ps(*acc, w)) };
+            }
+            j += 32;
+        }
         while j < full {
             let mut acc = cv;
             for (a, p) in pv[..r].iter().enumerate() {
