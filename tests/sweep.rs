@@ -64,10 +64,11 @@ fn real_causal_points_are_skipped_without_their_file_and_run_with_data() {
     let s = run::run_sweep(&spec, &opts("a.jsonl", None, false), |_| {}).unwrap();
     assert_eq!((s.absent, s.ran, s.records.len()), (4, 2, 2));
     assert!(s.records.iter().all(|r| r.key.starts_with("gaussian")));
-    // Only real_causal points and no file: nothing runs and no finding is made (no NaN verdict).
-    let s = run::run_sweep(&spec, &opts("b.jsonl", None, true), |_| {}).unwrap();
-    assert_eq!((s.absent, s.ran), (4, 0));
-    assert!(s.findings.is_empty(), "{:?}", s.findings);
+    // Only real_causal points and no file: nothing to run is an error naming the option and the
+    // file (not a verdict over no cases), and no results file is created.
+    let e = run::run_sweep(&spec, &opts("b.jsonl", None, true), |_| {}).unwrap_err().to_string();
+    assert!(e.starts_with("--real-causal-only:") && e.contains("/nonexistent/smollm2.safetensors"), "{e}");
+    assert!(!dir.join("b.jsonl").exists());
     // --data gives the file (the shipped slice has the same layout as `attnproof extract`).
     let slice = attnproof::data::shipped_slice();
     let s = run::run_sweep(&spec, &opts("c.jsonl", Some(slice.clone()), true), |_| {}).unwrap();
@@ -215,4 +216,81 @@ fn generated_docs_are_up_to_date() {
     let pages = attnproof::docs::render_all().unwrap();
     let stale = attnproof::docs::stale_pages(&attnproof::docs::docs_dir(), &pages);
     assert!(stale.is_empty(), "stale docs pages (run `cargo run --release -- docs`): {stale:?}");
+}
+
+/// A 2-point `dist.decomposition` sweep (d = 4, 8) named after `file`, with this seed and trials
+/// (quick: 10 trials).
+fn small_spec(file: &str, seed: u64, trials: u64) -> sweep::SweepSpec {
+    let text = format!(
+        "theorems: [dist.decomposition]\nmeasure: dist.decomposition\nseed: {seed}\ntrials: {trials}\ndatasets:\n  - {{kind: gaussian, scale: 1.0}}\ngrid:\n  d: [4, 8]\nmetrics: [max_ratio, max_rel_err_expanded, trials]\nverdict:\n  ratio: max_ratio\nquick:\n  trials: 10\n"
+    );
+    sweep::spec::parse(&text, Path::new(file)).unwrap()
+}
+
+fn opts_to(out: &Path, quick: bool) -> RunOptions {
+    RunOptions { quick, out: Some(out.to_path_buf()), threads: Some(1), ..Default::default() }
+}
+
+#[test]
+fn an_existing_file_that_is_not_a_results_file_is_refused_and_left_untouched() {
+    let dir = tmpdir("foreign");
+    let spec = small_spec("sweeps/base.yaml", 7, 50);
+    let cases: [(&str, &[u8]); 4] = [
+        ("notes.txt", b"important line 1\nimportant line 2 no newline"),
+        ("config.json", b"{\"important\": \"single-line json config, no trailing newline\"}"),
+        ("one.txt", b"x"),
+        ("lines.txt", b"a\nb\n"),
+    ];
+    for (name, content) in cases {
+        let out = dir.join(name);
+        std::fs::write(&out, content).unwrap();
+        let e = run::run_sweep(&spec, &opts_to(&out, false), |_| {}).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:1: not a result line of a sweep:", out.display())), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert_eq!(std::fs::read(&out).unwrap(), content, "{name} was modified");
+        assert!(!out.with_extension("timing.jsonl").exists());
+    }
+    // A results file torn inside its last record (a kill) is resumed: the torn record is cut away
+    // and its point run again, giving the lines of an uninterrupted run.
+    let out = dir.join("torn.jsonl");
+    run::run_sweep(&spec, &opts_to(&out, false), |_| {}).unwrap();
+    let full = std::fs::read_to_string(&out).unwrap();
+    let first = full.find('\n').unwrap() + 1;
+    std::fs::write(&out, &full[..first + 20]).unwrap();
+    let s = run::run_sweep(&spec, &opts_to(&out, false), |_| {}).unwrap();
+    assert_eq!((s.skipped, s.ran), (1, 1));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), full);
+}
+
+#[test]
+fn resume_refuses_records_of_another_sweep_seed_trials_or_mode() {
+    let dir = tmpdir("belongs");
+    let out = dir.join("r.jsonl");
+    run::run_sweep(&small_spec("sweeps/base.yaml", 7, 50), &opts_to(&out, false), |_| {}).unwrap();
+    let content = std::fs::read(&out).unwrap();
+    let cases = [
+        (small_spec("sweeps/base.yaml", 999, 50), false, "was run with seed "),
+        (small_spec("sweeps/base.yaml", 7, 5000), false, "was run with trials 50, this full run has trials 5000"),
+        (small_spec("sweeps/base.yaml", 7, 50), true, "was run with trials 50, this quick run has trials 10"),
+        (small_spec("sweeps/other.yaml", 7, 50), false, "record of sweep `base`, this is sweep `other`"),
+    ];
+    for (spec, quick, want) in cases {
+        let e = run::run_sweep(&spec, &opts_to(&out, quick), |_| {}).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:1: ", out.display())) && e.contains(want), "expected `{want}` in: {e}");
+        assert!(e.ends_with("use another --out or delete the file") && e.lines().count() == 1, "{e}");
+        assert_eq!(std::fs::read(&out).unwrap(), content);
+    }
+    // A record without a metric the sweep records (the verdict's) is refused, not a NaN verdict.
+    let text = String::from_utf8(content.clone()).unwrap().replacen("\"max_ratio\":", "\"max_ratio_old\":", 1);
+    std::fs::write(&out, &text).unwrap();
+    let e = run::run_sweep(&small_spec("sweeps/base.yaml", 7, 50), &opts_to(&out, false), |_| {}).unwrap_err();
+    assert!(e.to_string().contains("has no metric `max_ratio`"), "{e}");
+    // The verdict covers the run's own points: a shard's, not the other shard's in the same file.
+    let out = dir.join("shards.jsonl");
+    let spec = small_spec("sweeps/base.yaml", 7, 50);
+    for i in 0..2 {
+        let s = run::run_sweep(&spec, &RunOptions { shard: Some((i, 2)), ..opts_to(&out, false) }, |_| {}).unwrap();
+        assert_eq!((s.ran, s.records.len()), (1, 1));
+        assert_eq!(s.records[0].key, spec.points(false)[i].key);
+    }
 }

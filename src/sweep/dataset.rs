@@ -139,6 +139,31 @@ impl DatasetSpec {
         }
     }
 
+    /// The token range `tokens` (default all) of a real head with `n` tokens, or an error.
+    fn token_range(&self, tokens: Option<[usize; 2]>, n: usize) -> Result<[usize; 2]> {
+        let [a, b] = tokens.unwrap_or([0, n]);
+        if a >= b || b > n {
+            return Err(Error::invalid(
+                format!("dataset {}", self.label()),
+                format!("tokens [{a}, {b}) outside 0..{n}"),
+            ));
+        }
+        Ok([a, b])
+    }
+
+    /// Check that a real dataset can be read (file, layer, head, token range), loading its head
+    /// once (cached for the points that follow); nothing to check for a generated dataset.
+    pub fn preflight(&self) -> Result<()> {
+        match self {
+            DatasetSpec::Real { file, layer, head, tokens } | DatasetSpec::RealCausal { file, layer, head, tokens } => {
+                let h = real_head(file, *layer, *head)?;
+                self.token_range(*tokens, h.n).map(|_| ())
+            }
+            DatasetSpec::RealStats { file, layer, head, .. } => real_head(file, *layer, *head).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
     /// True for datasets whose shape is fixed by the data (the point's n and d are upper limits).
     pub fn is_real(&self) -> bool {
         matches!(self, DatasetSpec::Real { .. } | DatasetSpec::RealCausal { .. })
@@ -219,13 +244,7 @@ impl DatasetSpec {
             }
             DatasetSpec::Real { file, layer, head, tokens } | DatasetSpec::RealCausal { file, layer, head, tokens } => {
                 let h = real_head(file, *layer, *head)?;
-                let [a, b] = tokens.unwrap_or([0, h.n]);
-                if a >= b || b > h.n {
-                    return Err(Error::invalid(
-                        format!("dataset {}", self.label()),
-                        format!("tokens [{a}, {b}) outside 0..{}", h.n),
-                    ));
-                }
+                let [a, b] = self.token_range(*tokens, h.n)?;
                 let b = b.min(a + n);
                 let (d, dv) = (h.d, h.dv());
                 Ok(SynthHead {
