@@ -294,3 +294,33 @@ fn resume_refuses_records_of_another_sweep_seed_trials_or_mode() {
         assert_eq!(s.records[0].key, spec.points(false)[i].key);
     }
 }
+
+#[test]
+fn data_is_relative_to_the_current_directory_and_must_be_used() {
+    let dir = tmpdir("data-rel");
+    std::fs::copy(attnproof::data::shipped_slice(), dir.join("mine.safetensors")).unwrap();
+    std::fs::write(dir.join("c.yaml"), causal_spec("/nonexistent/smollm2.safetensors")).unwrap();
+    std::fs::write(dir.join("g.yaml"), std::fs::read_to_string(spec_path()).unwrap()).unwrap();
+    let bin = env!("CARGO_BIN_EXE_attnproof");
+    let sweep = |file: &str, out: &str| {
+        Command::new(bin)
+            .current_dir(&dir)
+            .args(["sweep", file, "--out", out, "--data", "mine.safetensors", "--real-causal-only", "--threads", "1"])
+            .output()
+            .unwrap()
+    };
+    // The relative --data runs every real_causal point (it was resolved against the repository root
+    // and all its points were skipped as absent).
+    let o = sweep("c.yaml", "c.jsonl");
+    // (Exit 1 is the verdict: MiniLM's heads are not causal, so window.last10's ratio is not ≤ 1.)
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs = run::read_results(&dir.join("c.jsonl"), false).unwrap();
+    assert_eq!(recs.len(), 4);
+    assert!(recs.iter().all(|r| r.key.starts_with("real_causal(mine:")), "{:?}", recs[0].key);
+    // --data on a sweep without a real_causal dataset is an input error, not ignored.
+    let o = sweep("g.yaml", "g.jsonl");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: --data: sweep g has no real_causal dataset") && err.lines().count() == 1, "{err}");
+    assert!(!dir.join("g.jsonl").exists());
+}
