@@ -324,3 +324,29 @@ fn data_is_relative_to_the_current_directory_and_must_be_used() {
     assert!(err.starts_with("error: --data: sweep g has no real_causal dataset") && err.lines().count() == 1, "{err}");
     assert!(!dir.join("g.jsonl").exists());
 }
+
+#[test]
+fn degenerate_sizes_and_trials_are_one_line_errors_not_panics() {
+    let text = std::fs::read_to_string(spec_path()).unwrap();
+    let cases = [
+        (text.replacen("d: {log2: {from: 0, to: 6}}", "d: [0, 8]", 1), "grid.d: value 0: expected an integer ≥ 1"),
+        (
+            text.replacen("rep: [0, 1]", "rep: [0, 1]\n    n: [4, 0]", 1),
+            "quick.grid.n: value 0: expected an integer ≥ 1",
+        ),
+        (text.replacen("trials: 150000", "trials: 18446744073709551615", 1), "trials: expected an integer in 1..="),
+        (text.replacen("trials: 100", "trials: 4611686018427387904", 1), "quick.trials: expected an integer in 1..="),
+    ];
+    for (t, want) in cases {
+        let e = sweep::spec::parse(&t, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with("sweeps/x.yaml:") && e.contains(want), "expected `{want}` in: {e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+    // Limits a measure knows (reformer.lsh hashes a pair in a plane: d ≥ 2) are checked by it.
+    let dir = tmpdir("degenerate");
+    let lsh = "theorems: [reformer.lsh]\nmeasure: reformer.lsh\nseed: 1\ntrials: 10\ndatasets:\n  - {kind: gaussian, scale: 1.0}\ngrid:\n  b: [2]\n  theta: [0.5]\n  d: [1]\nmetrics: [outside]\nverdict:\n  zero: outside\nquick: {}\n";
+    let spec = sweep::spec::parse(lsh, Path::new("sweeps/lsh.yaml")).unwrap();
+    let e = run::run_sweep(&spec, &opts_to(&dir.join("lsh.jsonl"), false), |_| {}).unwrap_err().to_string();
+    assert!(e.starts_with("sweeps/lsh.yaml: point gaussian(scale=1)|"), "{e}");
+    assert!(e.ends_with("parameter `d` = 1: expected ≥ 2") && e.matches("point ").count() == 1, "{e}");
+}

@@ -135,12 +135,12 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let klc = thm.claimed_f64("kl_coef")?;
     let tvc = thm.claimed_f64("tv_coef")?;
-    let (n, k) = (p.usize("n")?, p.usize("k")?);
+    let (n, k) = (p.usize_at_least("n", 1)?, p.usize_at_least("k", 1)?);
     if n == 0 || k == 0 {
         return Err(crate::Error::invalid(format!("point {}", p.key), "n and k must be ≥ 1"));
     }
     let dv = 8;
-    let h = p.dataset.generate(n, p.usize_or("d", 32)?, dv, p.seed)?;
+    let h = p.dataset.generate(n, p.usize_or_at_least("d", 32, 1)?, dv, p.seed)?;
     let w = |x: &[f32]| x.iter().map(|&a| a as f64).collect::<Vec<f64>>();
     let (q, kk, v) = (w(&h.q), w(&h.k), w(&h.v));
     let (d, dv) = (h.d, h.dv);

@@ -826,3 +826,16 @@ mod caught {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_caught_panic_becomes_its_message_and_location() {
+        let e = super::caught::run(|| -> u32 { panic!("boom {}", 7) }).unwrap_err();
+        assert!(e.starts_with("boom 7 (at src/sweep/run.rs:"), "{e}");
+        assert_eq!(super::caught::run(|| 3), Ok(3));
+        // Nested use restores the outer state, and a panic outside still reaches the default hook.
+        let e = super::caught::run(|| super::caught::run(|| -> u32 { panic!("inner") }).unwrap_err()).unwrap();
+        assert!(e.starts_with("inner"), "{e}");
+    }
+}

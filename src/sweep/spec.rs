@@ -15,6 +15,14 @@ pub enum Scalar {
 }
 
 impl Scalar {
+    /// The value as written in a sweep file.
+    pub fn show(&self) -> String {
+        match self {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(x) => x.to_string(),
+            Scalar::Str(t) => format!("{t:?}"),
+        }
+    }
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Scalar::Int(i) => Some(*i as f64),
@@ -56,6 +64,30 @@ pub const LOG2_EXPONENTS: std::ops::RangeInclusive<i32> = -1074..=1023;
 /// Most points a sweep (full or quick) may expand to; a file beyond it is refused at load time
 /// (the expansion would otherwise exhaust memory or run for ever).
 pub const MAX_POINTS: u64 = 1_000_000;
+
+/// Most trials per point: some measures draw one row per trial, and more would not fit in memory.
+pub const MAX_TRIALS: u64 = 1_000_000_000;
+
+/// Parameters that are sizes of a head (tokens, key and value dimension) whatever the measure.
+pub const SIZE_PARAMS: [&str; 3] = ["n", "d", "dv"];
+
+/// Every value of a size axis ([`SIZE_PARAMS`]) of the grid, zip and quick sections is an integer
+/// ≥ 1 (0 made measures panic; the measures check their other parameters themselves).
+fn check_size_axes(spec: &SweepSpec, err: &dyn Fn(&str, String) -> Error) -> Result<()> {
+    for (section, axes) in
+        [("grid", &spec.grid), ("zip", &spec.zip), ("quick.grid", &spec.quick.grid), ("quick.zip", &spec.quick.zip)]
+    {
+        for (name, axis) in axes.iter().filter(|(n, _)| SIZE_PARAMS.contains(&n.as_str())) {
+            if let Some(v) = axis.values().iter().find(|v| !v.as_f64().is_some_and(|x| x >= 1.0 && x.fract() == 0.0)) {
+                return Err(err(
+                    name,
+                    format!("{section}.{name}: value {}: expected an integer ≥ 1 (a size)", v.show()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 impl Axis {
     /// Number of values, computed without expanding the axis.
@@ -231,6 +263,22 @@ impl Point {
         }
         Ok(x as usize)
     }
+    /// An integer parameter that must be at least `min` (a size such as n, d or a block length:
+    /// 0 makes no sense and used to panic inside the measure).
+    pub fn usize_at_least(&self, name: &str, min: usize) -> Result<usize> {
+        let x = self.usize(name)?;
+        if x < min {
+            return Err(Error::invalid(
+                format!("point {}", self.key),
+                format!("parameter `{name}` = {x}: expected ≥ {min}"),
+            ));
+        }
+        Ok(x)
+    }
+    /// An optional integer parameter with a default, at least `min` ([`Point::usize_at_least`]).
+    pub fn usize_or_at_least(&self, name: &str, default: usize, min: usize) -> Result<usize> {
+        if self.params.contains_key(name) { self.usize_at_least(name, min) } else { Ok(default) }
+    }
     /// An optional integer parameter with a default.
     pub fn usize_or(&self, name: &str, default: usize) -> Result<usize> {
         if self.params.contains_key(name) { self.usize(name) } else { Ok(default) }
@@ -308,12 +356,12 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
             "quick.datasets: a real_causal dataset (optional data) must not be in the quick subset; list the quick datasets without it".into(),
         ));
     }
-    if spec.trials == 0 {
-        return Err(err("trials", "trials: expected at least 1".into()));
+    for (what, t) in [("trials", Some(spec.trials)), ("quick.trials", spec.quick.trials)] {
+        if let Some(t) = t.filter(|t| !(1..=MAX_TRIALS).contains(t)) {
+            return Err(err("trials", format!("{what}: expected an integer in 1..={MAX_TRIALS}, found {t}")));
+        }
     }
-    if spec.quick.trials == Some(0) {
-        return Err(err("trials", "quick.trials: expected at least 1".into()));
-    }
+    check_size_axes(&spec, &err)?;
     if !(spec.confidence > 0.0 && spec.confidence < 1.0) {
         return Err(err("confidence", format!("confidence: expected a number in (0, 1), found {}", spec.confidence)));
     }
