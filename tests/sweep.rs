@@ -350,3 +350,46 @@ fn degenerate_sizes_and_trials_are_one_line_errors_not_panics() {
     assert!(e.starts_with("sweeps/lsh.yaml: point gaussian(scale=1)|"), "{e}");
     assert!(e.ends_with("parameter `d` = 1: expected ≥ 2") && e.matches("point ").count() == 1, "{e}");
 }
+
+#[test]
+fn dataset_fields_are_validated_at_load_with_their_line() {
+    let text = std::fs::read_to_string(spec_path()).unwrap();
+    let g = "{kind: gaussian, scale: 1.0}";
+    let cases = [
+        (g, "{kind: gaussian, scale: .nan}", ":7:3: datasets[0].scale: expected a positive finite number, found NaN"),
+        (g, "{kind: gaussian, scale: 0}", ":7:3: datasets[0].scale: expected a positive finite number, found 0"),
+        (
+            g,
+            "{kind: bounded}",
+            ":7:3: datasets[0].entry: expected exactly one of `entry` and `entry_rel`, found neither",
+        ),
+        (g, "{kind: bounded, entry_rel: -1}", ":7:3: datasets[0].entry_rel: expected a positive finite number"),
+        (g, "{kind: clustered, clusters: 0, spread: 1, scale: 1}", ":7:3: datasets[0].clusters: expected ≥ 1, found 0"),
+        (
+            g,
+            "{kind: clustered, clusters: 2, spread: -1, scale: 1}",
+            ":7:3: datasets[0].spread: expected a finite number ≥ 0",
+        ),
+        (g, "{kind: low_dim, rank: 0, noise: 0, scale: 1}", ":7:3: datasets[0].rank: expected ≥ 1, found 0"),
+        ("alpha: 1.5", "alpha: 0", ":8:3: datasets[1].alpha: expected a positive finite number, found 0"),
+        (g, "{kind: real_stats, file: x, layer: 0, head: 0, clusters: 0}", ":7:3: datasets[0].clusters: expected ≥ 1"),
+        (
+            g,
+            "{kind: real, file: x, layer: 0, head: 0, tokens: [5, 5]}",
+            ":7:3: datasets[0].tokens: expected [first, end)",
+        ),
+    ];
+    for (from, to, want) in cases {
+        let e = sweep::spec::parse(&text.replacen(from, to, 1), Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("sweeps/x.yaml{want}")), "expected `{want}` in: {e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+    // Block-style lists and the quick subset's datasets are located too.
+    let block = text.replacen(g, "\n    kind: gaussian\n    scale: -2", 1).replacen("  - \n", "  -\n", 1);
+    let e = sweep::spec::parse(&block, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+    assert!(e.starts_with("sweeps/x.yaml:7:3: datasets[0].scale:"), "{e}");
+    let quick =
+        text.replacen("quick:\n", "quick:\n  datasets:\n    - {kind: heavy_tailed, alpha: .inf, scale: 1}\n", 1);
+    let e = sweep::spec::parse(&quick, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+    assert!(e.starts_with("sweeps/x.yaml:17:5: quick.datasets[0].alpha:"), "{e}");
+}

@@ -304,6 +304,38 @@ pub fn locate(text: &str, key: &str) -> (usize, usize) {
     (1, 1)
 }
 
+/// Line and column (1-based) of item `i` of the list `section` (`datasets` or `quick.datasets`),
+/// one item per `- ` line; the line of the section's key when the list is written inline.
+pub fn locate_item(text: &str, section: &str, i: usize) -> (usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut start = 0;
+    let mut key_indent = 0;
+    for part in section.split('.') {
+        let Some(k) = (start..lines.len()).find(|&k| lines[k].trim_start().starts_with(&format!("{part}:"))) else {
+            return (1, 1);
+        };
+        (start, key_indent) = (k, indent(lines[k]));
+    }
+    let (mut items, mut item_indent) = (0, None);
+    for (k, l) in lines.iter().enumerate().skip(start + 1) {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if indent(l) < key_indent || (indent(l) == key_indent && !t.starts_with('-')) {
+            break;
+        }
+        if (t.starts_with("- ") || t == "-") && *item_indent.get_or_insert(indent(l)) == indent(l) {
+            if items == i {
+                return (k + 1, indent(l) + 1);
+            }
+            items += 1;
+        }
+    }
+    (start + 1, key_indent + 1)
+}
+
 /// Parse a sweep file from text (`file` names it in errors) and validate it.
 pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
     let mut spec: SweepSpec = serde_yaml::from_str(text).map_err(|e| {
@@ -338,6 +370,19 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
             }
             if axis.is_empty() {
                 return Err(err(name, format!("{section}.{name}: empty axis (expected at least one value)")));
+            }
+        }
+    }
+    for (section, list) in [("datasets", Some(&spec.datasets)), ("quick.datasets", spec.quick.datasets.as_ref())] {
+        for (i, d) in list.into_iter().flatten().enumerate() {
+            if let Err(msg) = d.validate() {
+                let (line, column) = locate_item(text, section, i);
+                return Err(Error::Yaml {
+                    file: file.to_path_buf(),
+                    line,
+                    column,
+                    msg: format!("{section}[{i}].{msg}"),
+                });
             }
         }
     }
