@@ -331,8 +331,8 @@ fn degenerate_sizes_and_trials_are_one_line_errors_not_panics() {
     let cases = [
         (text.replacen("d: {log2: {from: 0, to: 6}}", "d: [0, 8]", 1), "grid.d: value 0: expected an integer ≥ 1"),
         (
-            text.replacen("rep: [0, 1]", "rep: [0, 1]\n    n: [4, 0]", 1),
-            "quick.grid.n: value 0: expected an integer ≥ 1",
+            text.replacen("rep: [0, 1]", "rep: [0, 1]\n    d: [4, 0]", 1),
+            "quick.grid.d: value 0: expected an integer ≥ 1",
         ),
         (text.replacen("trials: 150000", "trials: 18446744073709551615", 1), "trials: expected an integer in 1..="),
         (text.replacen("trials: 100", "trials: 4611686018427387904", 1), "quick.trials: expected an integer in 1..="),
@@ -392,4 +392,38 @@ fn dataset_fields_are_validated_at_load_with_their_line() {
         text.replacen("quick:\n", "quick:\n  datasets:\n    - {kind: heavy_tailed, alpha: .inf, scale: 1}\n", 1);
     let e = sweep::spec::parse(&quick, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
     assert!(e.starts_with("sweeps/x.yaml:17:5: quick.datasets[0].alpha:"), "{e}");
+}
+
+#[test]
+fn inconsistent_sections_are_refused_at_load() {
+    let text = std::fs::read_to_string(spec_path()).unwrap();
+    let cases = [
+        (text.replacen("rep: [0, 1, 2, 3", "rep: [0, 1, 1, 3", 1), "grid.rep: value 1 is listed twice"),
+        (
+            text.replacen("from: 0, to: 6}", "from: 0, to: 6, step: 0}", 1),
+            "grid.d: log2.step: expected a non-zero step",
+        ),
+        (
+            text.replacen("metrics: [max_ratio, max_rel_err_expanded, trials]", "metrics: []", 1),
+            "metrics: expected at least one",
+        ),
+        (text.replacen("ratio: max_ratio", "ratio: nope", 1), "verdict.ratio: metric `nope` is not recorded"),
+        (text.replacen("    rep: [0, 1]", "    repp: [0, 1]", 1), "quick.grid.repp: not an axis of `grid`"),
+        (
+            text.replacen("  - {kind: heavy_tailed, alpha: 1.5, scale: 2.0}", "  - {kind: gaussian, scale: 1}", 1),
+            "datasets: dataset gaussian(scale=1) is listed twice",
+        ),
+    ];
+    for (t, want) in cases {
+        let e = sweep::spec::parse(&t, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with("sweeps/x.yaml:") && e.contains(want), "expected `{want}` in: {e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+    // A shard without points is an input error naming it, not a FAIL verdict over no cases.
+    let dir = tmpdir("empty-shard");
+    let spec = small_spec("sweeps/base.yaml", 7, 50);
+    let out = dir.join("s.jsonl");
+    let e = run::run_sweep(&spec, &RunOptions { shard: Some((3, 4)), ..opts_to(&out, false) }, |_| {}).unwrap_err();
+    assert!(e.to_string().starts_with("--shard: shard 3/4 has no points (sweep base has 2 points"), "{e}");
+    assert!(!out.exists());
 }

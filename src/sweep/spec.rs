@@ -65,6 +65,48 @@ pub const LOG2_EXPONENTS: std::ops::RangeInclusive<i32> = -1074..=1023;
 /// (the expansion would otherwise exhaust memory or run for ever).
 pub const MAX_POINTS: u64 = 1_000_000;
 
+/// The sections that name one another agree: a quick axis replaces an axis of the full sweep (it
+/// cannot add one), `metrics` is non-empty, the verdict names only recorded metrics, and no dataset
+/// is listed twice (same label).
+fn check_sections(spec: &SweepSpec, err: &dyn Fn(&str, String) -> Error) -> Result<()> {
+    for (section, quick, full) in [("grid", &spec.quick.grid, &spec.grid), ("zip", &spec.quick.zip, &spec.zip)] {
+        if let Some(name) = quick.keys().find(|k| !full.contains_key(*k)) {
+            return Err(err(
+                "quick",
+                format!(
+                    "quick.{section}.{name}: not an axis of `{section}` (the quick subset replaces axes, it cannot add one)"
+                ),
+            ));
+        }
+    }
+    if spec.metrics.is_empty() {
+        return Err(err("metrics", "metrics: expected at least one metric".into()));
+    }
+    let v = &spec.verdict;
+    let named = [("ratio", v.ratio.as_ref()), ("zero", v.zero.as_ref())]
+        .into_iter()
+        .chain(v.rate.iter().flat_map(|r| [("rate.failures", Some(&r.failures)), ("rate.trials", Some(&r.trials))]));
+    for (rule, m) in named {
+        let Some(m) = m else { continue };
+        if !spec.metrics.contains(m) {
+            return Err(err(
+                "verdict",
+                format!(
+                    "verdict.{rule}: metric `{m}` is not recorded (add it to `metrics`: {})",
+                    spec.metrics.join(", ")
+                ),
+            ));
+        }
+    }
+    for (section, list) in [("datasets", Some(&spec.datasets)), ("quick.datasets", spec.quick.datasets.as_ref())] {
+        let labels: Vec<String> = list.into_iter().flatten().map(|d| d.label()).collect();
+        if let Some(l) = labels.iter().enumerate().find(|(i, l)| labels[..*i].contains(l)).map(|(_, l)| l) {
+            return Err(err("datasets", format!("{section}: dataset {l} is listed twice (its points would repeat)")));
+        }
+    }
+    Ok(())
+}
+
 /// Most trials per point: some measures draw one row per trial, and more would not fit in memory.
 pub const MAX_TRIALS: u64 = 1_000_000_000;
 
@@ -371,6 +413,18 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
             if axis.is_empty() {
                 return Err(err(name, format!("{section}.{name}: empty axis (expected at least one value)")));
             }
+            if let Axis::Log2(Log2Axis { log2: r }) = axis {
+                if r.step == 0 {
+                    return Err(err(name, format!("{section}.{name}: log2.step: expected a non-zero step, found 0")));
+                }
+            }
+            let vals: Vec<String> = axis.values().iter().map(Scalar::show).collect();
+            if let Some(v) = vals.iter().enumerate().find(|(i, v)| vals[..*i].contains(v)).map(|(_, v)| v) {
+                return Err(err(
+                    name,
+                    format!("{section}.{name}: value {v} is listed twice (its points would repeat)"),
+                ));
+            }
         }
     }
     for (section, list) in [("datasets", Some(&spec.datasets)), ("quick.datasets", spec.quick.datasets.as_ref())] {
@@ -386,6 +440,7 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
             }
         }
     }
+    check_sections(&spec, &err)?;
     if spec.datasets.is_empty() {
         return Err(err("datasets", "datasets: expected at least one dataset".into()));
     }
