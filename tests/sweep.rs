@@ -427,3 +427,34 @@ fn inconsistent_sections_are_refused_at_load() {
     assert!(e.to_string().starts_with("--shard: shard 3/4 has no points (sweep base has 2 points"), "{e}");
     assert!(!out.exists());
 }
+
+#[test]
+fn merge_refuses_foreign_records_and_never_writes_an_incomplete_out() {
+    let dir = tmpdir("merge-belongs");
+    let spec = small_spec("sweeps/base.yaml", 7, 50);
+    let (a, b) = (dir.join("s0.jsonl"), dir.join("s1.jsonl"));
+    for (i, p) in [&a, &b].into_iter().enumerate() {
+        run::run_sweep(&spec, &RunOptions { shard: Some((i, 2)), ..opts_to(p, false) }, |_| {}).unwrap();
+    }
+    let other = dir.join("other.jsonl");
+    run::run_sweep(&small_spec("sweeps/other.yaml", 7, 50), &opts_to(&other, false), |_| {}).unwrap();
+    let out = dir.join("merged.jsonl");
+    // Another sweep's records, or the full run's records merged as the quick run: errors naming the
+    // input file and line; nothing is written.
+    let e = run::merge(&spec, false, &[a.clone(), other.clone()], &out).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:1: record of sweep `other`, this is sweep `base`", other.display())), "{e}");
+    let e = run::merge(&spec, true, &[a.clone(), b.clone()], &out).unwrap_err().to_string();
+    assert!(e.contains("was run with trials 50, this quick run has trials 10"), "{e}");
+    assert!(!out.exists());
+    // A point missing: the lines go to <out>.partial, never to --out.
+    let rep = run::merge(&spec, false, std::slice::from_ref(&a), &out).unwrap();
+    assert_eq!((rep.missing.len(), rep.out.clone()), (1, dir.join("merged.jsonl.partial")));
+    assert!(!out.exists() && rep.out.exists());
+    // Complete: --out, and no temporary file is left.
+    let rep = run::merge(&spec, false, &[a.clone(), b.clone()], &out).unwrap();
+    assert_eq!((rep.written, rep.out.clone()), (2, out.clone()));
+    assert!(!dir.join("merged.jsonl.tmp").exists());
+    // An --out that is a directory is refused before reading the inputs.
+    let e = run::merge(&spec, false, &[a, b], &dir).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}: not a regular file", dir.display())), "{e}");
+}

@@ -331,7 +331,11 @@ pub fn run_sweep_with(
     check_out_path(&out)?;
     // Everything about the existing file is checked before anything is written to it.
     let file = read_file(&out)?;
-    let existing = belonging_records(spec, opts.quick, &out, &file, &all, "use another --out or delete the file")?;
+    let existing: Vec<Record> =
+        belonging_records(spec, opts.quick, &out, &file, &all, "use another --out or delete the file")?
+            .into_iter()
+            .map(|l| l.record)
+            .collect();
     let done: BTreeSet<&str> = existing.iter().map(|r| r.key.as_str()).collect();
     let todo: Vec<&Point> = points.iter().filter(|p| !done.contains(p.key.as_str())).collect();
     let skipped = points.len() - todo.len();
@@ -580,7 +584,7 @@ fn mismatch(spec: &SweepSpec, quick: bool, r: &Record, points: &BTreeMap<&str, &
     None
 }
 
-/// The records of results file `path` (read as `file`), each checked to belong to this run of the
+/// The lines of results file `path` (read as `file`), each checked to belong to this run of the
 /// sweep ([`mismatch`]; `all` are the run's points); one that does not is an error naming the file,
 /// line and mismatch, followed by `hint`. A line repeated verbatim counts once; a point recorded
 /// twice with different contents is an error.
@@ -591,7 +595,7 @@ pub fn belonging_records(
     file: &ResultsFile,
     all: &[Point],
     hint: &str,
-) -> Result<Vec<Record>> {
+) -> Result<Vec<ResultLine>> {
     let by_key: BTreeMap<&str, &Point> = all.iter().map(|p| (p.key.as_str(), p)).collect();
     let mut seen: BTreeMap<&str, &ResultLine> = BTreeMap::new();
     let mut out = Vec::new();
@@ -614,7 +618,7 @@ pub fn belonging_records(
             None => {}
         }
         seen.insert(&l.record.key, l);
-        out.push(l.record.clone());
+        out.push(l.clone());
     }
     Ok(out)
 }
@@ -714,42 +718,84 @@ pub struct MergeReport {
     pub duplicates: Vec<String>,
     /// Keys present with different contents (an error).
     pub conflicts: Vec<String>,
-    /// Points of the sweep missing from every input.
+    /// Points of the sweep missing from every input (points whose optional data is absent here
+    /// are not counted, as the sweep runner skips them).
     pub missing: Vec<String>,
+    /// The file written: `--out`, or `<out>.partial` when points are missing or conflicting (so
+    /// that an incomplete merge never looks complete).
+    pub out: PathBuf,
+}
+
+/// `<path>.<ext>` (the extension appended, so that `results.jsonl` gives `results.jsonl.tmp` and
+/// never touches a `results.tmp` of the user's).
+fn with_suffix(path: &Path, ext: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{ext}"));
+    PathBuf::from(s)
+}
+
+/// Write `text` to `path` through a temporary file beside it, renamed into place; on failure the
+/// temporary file is removed and the error names `path`.
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = with_suffix(path, "tmp");
+    let r = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
+    r.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
 }
 
 /// Join shard files into `out` (lines copied verbatim, sorted by key), reporting duplicate,
-/// conflicting and missing points.
+/// conflicting and missing points ([`merge_with`] without `--data`).
 pub fn merge(spec: &SweepSpec, quick: bool, inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
+    merge_with(spec, quick, None, inputs, out)
+}
+
+/// Join shard files of the run of `spec` (full or quick; `data` the `--data` file the shards ran
+/// with). Every record must belong to the run ([`belonging_records`]: an error naming the input
+/// file and line otherwise). The merged lines go to `out` when every point is present once, else
+/// to `<out>.partial`.
+pub fn merge_with(
+    spec: &SweepSpec,
+    quick: bool,
+    data: Option<&Path>,
+    inputs: &[PathBuf],
+    out: &Path,
+) -> Result<MergeReport> {
+    check_out_path(out)?;
+    let data = data.map(|f| data_file(spec, quick, f)).transpose()?;
+    let all = run_points(spec, quick, data.as_deref());
     let mut by_key: BTreeMap<String, String> = BTreeMap::new();
     let mut rep = MergeReport::default();
     for p in inputs {
         if !p.exists() {
             return Err(Error::io(p, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
         }
-        for (r, line) in read_lines(p, false)? {
-            match by_key.get(&r.key) {
+        let file = read_file(p)?;
+        for l in belonging_records(spec, quick, p, &file, &all, "not a shard of this sweep")? {
+            match by_key.get(&l.record.key) {
                 None => {
-                    by_key.insert(r.key.clone(), line);
+                    by_key.insert(l.record.key, l.text);
                 }
-                Some(prev) if *prev == line => rep.duplicates.push(r.key.clone()),
-                Some(_) => rep.conflicts.push(r.key.clone()),
+                Some(prev) if *prev == l.text => rep.duplicates.push(l.record.key),
+                Some(_) => rep.conflicts.push(l.record.key),
             }
         }
     }
-    for p in spec.points(quick) {
-        if !by_key.contains_key(&p.key) {
-            rep.missing.push(p.key);
-        }
-    }
+    rep.missing =
+        all.iter().filter(|p| p.dataset.available() && !by_key.contains_key(&p.key)).map(|p| p.key.clone()).collect();
     let mut s = String::new();
     for line in by_key.values() {
         s.push_str(line);
         s.push('\n');
     }
-    let tmp = out.with_extension("tmp");
-    std::fs::write(&tmp, s).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+    rep.out = if rep.missing.is_empty() && rep.conflicts.is_empty() {
+        out.to_path_buf()
+    } else {
+        with_suffix(out, "partial")
+    };
+    check_out_path(&rep.out)?;
+    write_atomically(&rep.out, &s)?;
     rep.written = by_key.len();
     Ok(rep)
 }
