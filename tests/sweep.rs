@@ -458,3 +458,11 @@ fn merge_refuses_foreign_records_and_never_writes_an_incomplete_out() {
     let e = run::merge(&spec, false, &[a, b], &dir).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}: not a regular file", dir.display())), "{e}");
 }
+
+#[test]
+fn an_out_that_is_not_a_regular_file_is_refused() {
+    let spec = small_spec("sweeps/base.yaml", 7, 50);
+    let e = run::run_sweep(&spec, &opts_to(Path::new("/dev/null"), false), |_| {}).unwrap_err().to_string();
+    assert!(e.starts_with("/dev/null: not a regular file"), "{e}");
+    assert!(!Path::new("/dev/null.timing.jsonl").exists());
+}
