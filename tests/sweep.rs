@@ -349,6 +349,8 @@ fn degenerate_sizes_and_trials_are_one_line_errors_not_panics() {
     let e = run::run_sweep(&spec, &opts_to(&dir.join("lsh.jsonl"), false), |_| {}).unwrap_err().to_string();
     assert!(e.starts_with("sweeps/lsh.yaml: point gaussian(scale=1)|"), "{e}");
     assert!(e.ends_with("parameter `d` = 1: expected ≥ 2") && e.matches("point ").count() == 1, "{e}");
+    // Every point failed: no empty results file or sidecar is left behind.
+    assert!(!dir.join("lsh.jsonl").exists() && !dir.join("lsh.timing.jsonl").exists());
 }
 
 #[test]

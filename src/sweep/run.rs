@@ -369,6 +369,7 @@ pub fn run_sweep_with(
     }
     file.cut_torn_tail(&out)?;
 
+    let created = [out.clone(), out.with_extension("timing.jsonl")].into_iter().filter(|p| !p.exists()).collect();
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&out).map_err(|e| Error::io(&out, e))?;
     let timing_path = out.with_extension("timing.jsonl");
     let mut timing = std::fs::OpenOptions::new()
@@ -424,6 +425,9 @@ pub fn run_sweep_with(
         Ok(())
     })?;
     bar.finish_and_clear();
+    if new_records.is_empty() {
+        remove_if_empty(created);
+    }
     if let Some(e) = first_err {
         return Err(e);
     }
@@ -530,6 +534,16 @@ fn select(spec: &SweepSpec, opts: &RunOptions, all: &[Point]) -> Result<(Vec<Poi
         }
     }
     Ok((sel, absent))
+}
+
+/// Remove the files this run created (results, timing sidecar) that are still empty: a run that
+/// wrote nothing (every point failed, or none to run) leaves no empty results file behind.
+fn remove_if_empty(created: Vec<PathBuf>) {
+    for p in created {
+        if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
 }
 
 /// Refuse a results path that exists and is not a regular file (a directory, `/dev/null`, a FIFO):
