@@ -19,7 +19,7 @@ impl Scalar {
     pub fn show(&self) -> String {
         match self {
             Scalar::Int(i) => i.to_string(),
-            Scalar::Float(x) => x.to_string(),
+            Scalar::Float(x) => format!("{x:?}"),
             Scalar::Str(t) => format!("{t:?}"),
         }
     }
@@ -461,7 +461,6 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
             return Err(err("trials", format!("{what}: expected an integer in 1..={MAX_TRIALS}, found {t}")));
         }
     }
-    check_size_axes(&spec, &err)?;
     if !(spec.confidence > 0.0 && spec.confidence < 1.0) {
         return Err(err("confidence", format!("confidence: expected a number in (0, 1), found {}", spec.confidence)));
     }
@@ -497,6 +496,7 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
             });
         }
     }
+    check_size_axes(&spec, &err)?;
     Ok(spec)
 }
 
