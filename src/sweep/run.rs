@@ -851,9 +851,18 @@ mod caught {
     }
     static HOOK: std::sync::Once = std::sync::Once::new();
 
+    /// The message of a panic payload (`panic!` gives a `&str` or a `String`).
+    fn payload_message(payload: &(dyn std::any::Any + Send)) -> &str {
+        payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)")
+    }
+
     /// The panic's message and where it was raised.
     fn describe(info: &PanicHookInfo<'_>) -> String {
-        let msg = info.payload_as_str().unwrap_or("(no message)");
+        let msg = payload_message(info.payload());
         match info.location() {
             Some(l) => format!("{msg} (at {}:{}:{})", l.file(), l.line(), l.column()),
             None => msg.to_string(),
@@ -875,15 +884,7 @@ mod caught {
         let was = ACTIVE.with(|a| a.replace(true));
         let r = std::panic::catch_unwind(AssertUnwindSafe(f));
         ACTIVE.with(|a| a.set(was));
-        r.map_err(|payload| {
-            LAST.with(|l| l.borrow_mut().take()).unwrap_or_else(|| {
-                payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "(no message)".into())
-            })
-        })
+        r.map_err(|payload| LAST.with(|l| l.borrow_mut().take()).unwrap_or_else(|| payload_message(&*payload).into()))
     }
 }
 

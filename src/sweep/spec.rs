@@ -413,10 +413,10 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
             if axis.is_empty() {
                 return Err(err(name, format!("{section}.{name}: empty axis (expected at least one value)")));
             }
-            if let Axis::Log2(Log2Axis { log2: r }) = axis {
-                if r.step == 0 {
-                    return Err(err(name, format!("{section}.{name}: log2.step: expected a non-zero step, found 0")));
-                }
+            if let Axis::Log2(Log2Axis { log2: r }) = axis
+                && r.step == 0
+            {
+                return Err(err(name, format!("{section}.{name}: log2.step: expected a non-zero step, found 0")));
             }
             let vals: Vec<String> = axis.values().iter().map(Scalar::show).collect();
             if let Some(v) = vals.iter().enumerate().find(|(i, v)| vals[..*i].contains(v)).map(|(_, v)| v) {
