@@ -155,8 +155,12 @@ pub enum Cmd {
         sweep: PathBuf,
         #[arg(long)]
         quick: bool,
+        /// Merged results; when points are missing or conflicting they go to `<out>.partial` instead.
         #[arg(long)]
         out: PathBuf,
+        /// The `--data` file the shards ran their `real_causal` datasets with.
+        #[arg(long)]
+        data: Option<PathBuf>,
         inputs: Vec<PathBuf>,
     },
     /// Generate docs/index.md and docs/theorems/<id>.md (+ SVG plots) from the registry and quick runs.
@@ -590,13 +594,20 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             println!("{}", crate::sweep::run::summary_text(&spec, &sum));
             Ok(if sum.findings.iter().all(|f| f.ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Cmd::Merge { sweep, quick, out, inputs } => {
+        Cmd::Merge { sweep, quick, out, data, inputs } => {
             let spec = crate::sweep::load_spec(&sweep)?;
-            let rep = crate::sweep::run::merge(&spec, quick, &inputs, &out)?;
+            let rep = crate::sweep::run::merge_with(&spec, quick, data.as_deref(), &inputs, &out)?;
+            if rep.out != out {
+                eprintln!(
+                    "merge incomplete: wrote {} instead of {} (points missing or conflicting)",
+                    rep.out.display(),
+                    out.display()
+                );
+            }
             println!(
                 "merged {} points into {}; {} duplicates, {} conflicts, {} missing",
                 rep.written,
-                out.display(),
+                rep.out.display(),
                 rep.duplicates.len(),
                 rep.conflicts.len(),
                 rep.missing.len()

@@ -606,7 +606,7 @@ fn jsonl_results_and_merge() {
         let m = c.time(|| attnproof::sweep::run::merge(&spec, true, &[a.clone(), b.clone()], &out))?;
         match m {
             Ok(rep) => {
-                let merged = attnproof::sweep::run::read_lines(&out, false)
+                let merged = attnproof::sweep::run::read_lines(&rep.out, false)
                     .map_err(|e| TestCaseError::fail(format!("merged output does not re-read: {e}")))?;
                 prop_assert_eq!(merged.len(), rep.written);
             }

@@ -162,7 +162,7 @@ fn budget_spec(dir: &Path, ns: &str) -> PathBuf {
     std::fs::write(
         &p,
         format!(
-            "theorems: [nystrom.attention]\nmeasure: nystrom.attention\nseed: 1\ntrials: 1\ndatasets: [{{kind: gaussian, scale: 1.0}}]\ngrid:\n  n: {ns}\nmetrics: [rel_error]\nverdict: {{ratio: ratio}}\nquick: {{}}\n"
+            "theorems: [nystrom.attention]\nmeasure: nystrom.attention\nseed: 1\ntrials: 1\ndatasets: [{{kind: gaussian, scale: 1.0}}]\ngrid:\n  n: {ns}\nmetrics: [rel_error, ratio]\nverdict: {{ratio: ratio}}\nquick: {{}}\n"
         ),
     )
     .unwrap();

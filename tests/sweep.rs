@@ -64,10 +64,11 @@ fn real_causal_points_are_skipped_without_their_file_and_run_with_data() {
     let s = run::run_sweep(&spec, &opts("a.jsonl", None, false), |_| {}).unwrap();
     assert_eq!((s.absent, s.ran, s.records.len()), (4, 2, 2));
     assert!(s.records.iter().all(|r| r.key.starts_with("gaussian")));
-    // Only real_causal points and no file: nothing runs and no finding is made (no NaN verdict).
-    let s = run::run_sweep(&spec, &opts("b.jsonl", None, true), |_| {}).unwrap();
-    assert_eq!((s.absent, s.ran), (4, 0));
-    assert!(s.findings.is_empty(), "{:?}", s.findings);
+    // Only real_causal points and no file: nothing to run is an error naming the option and the
+    // file (not a verdict over no cases), and no results file is created.
+    let e = run::run_sweep(&spec, &opts("b.jsonl", None, true), |_| {}).unwrap_err().to_string();
+    assert!(e.starts_with("--real-causal-only:") && e.contains("/nonexistent/smollm2.safetensors"), "{e}");
+    assert!(!dir.join("b.jsonl").exists());
     // --data gives the file (the shipped slice has the same layout as `attnproof extract`).
     let slice = attnproof::data::shipped_slice();
     let s = run::run_sweep(&spec, &opts("c.jsonl", Some(slice.clone()), true), |_| {}).unwrap();
@@ -215,4 +216,255 @@ fn generated_docs_are_up_to_date() {
     let pages = attnproof::docs::render_all().unwrap();
     let stale = attnproof::docs::stale_pages(&attnproof::docs::docs_dir(), &pages);
     assert!(stale.is_empty(), "stale docs pages (run `cargo run --release -- docs`): {stale:?}");
+}
+
+/// A 2-point `dist.decomposition` sweep (d = 4, 8) named after `file`, with this seed and trials
+/// (quick: 10 trials).
+fn small_spec(file: &str, seed: u64, trials: u64) -> sweep::SweepSpec {
+    let text = format!(
+        "theorems: [dist.decomposition]\nmeasure: dist.decomposition\nseed: {seed}\ntrials: {trials}\ndatasets:\n  - {{kind: gaussian, scale: 1.0}}\ngrid:\n  d: [4, 8]\nmetrics: [max_ratio, max_rel_err_expanded, trials]\nverdict:\n  ratio: max_ratio\nquick:\n  trials: 10\n"
+    );
+    sweep::spec::parse(&text, Path::new(file)).unwrap()
+}
+
+fn opts_to(out: &Path, quick: bool) -> RunOptions {
+    RunOptions { quick, out: Some(out.to_path_buf()), threads: Some(1), ..Default::default() }
+}
+
+#[test]
+fn an_existing_file_that_is_not_a_results_file_is_refused_and_left_untouched() {
+    let dir = tmpdir("foreign");
+    let spec = small_spec("sweeps/base.yaml", 7, 50);
+    let cases: [(&str, &[u8]); 4] = [
+        ("notes.txt", b"important line 1\nimportant line 2 no newline"),
+        ("config.json", b"{\"important\": \"single-line json config, no trailing newline\"}"),
+        ("one.txt", b"x"),
+        ("lines.txt", b"a\nb\n"),
+    ];
+    for (name, content) in cases {
+        let out = dir.join(name);
+        std::fs::write(&out, content).unwrap();
+        let e = run::run_sweep(&spec, &opts_to(&out, false), |_| {}).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:1: not a result line of a sweep:", out.display())), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert_eq!(std::fs::read(&out).unwrap(), content, "{name} was modified");
+        assert!(!out.with_extension("timing.jsonl").exists());
+    }
+    // A results file torn inside its last record (a kill) is resumed: the torn record is cut away
+    // and its point run again, giving the lines of an uninterrupted run.
+    let out = dir.join("torn.jsonl");
+    run::run_sweep(&spec, &opts_to(&out, false), |_| {}).unwrap();
+    let full = std::fs::read_to_string(&out).unwrap();
+    let first = full.find('\n').unwrap() + 1;
+    std::fs::write(&out, &full[..first + 20]).unwrap();
+    let s = run::run_sweep(&spec, &opts_to(&out, false), |_| {}).unwrap();
+    assert_eq!((s.skipped, s.ran), (1, 1));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), full);
+}
+
+#[test]
+fn resume_refuses_records_of_another_sweep_seed_trials_or_mode() {
+    let dir = tmpdir("belongs");
+    let out = dir.join("r.jsonl");
+    run::run_sweep(&small_spec("sweeps/base.yaml", 7, 50), &opts_to(&out, false), |_| {}).unwrap();
+    let content = std::fs::read(&out).unwrap();
+    let cases = [
+        (small_spec("sweeps/base.yaml", 999, 50), false, "was run with seed "),
+        (small_spec("sweeps/base.yaml", 7, 5000), false, "was run with trials 50, this full run has trials 5000"),
+        (small_spec("sweeps/base.yaml", 7, 50), true, "was run with trials 50, this quick run has trials 10"),
+        (small_spec("sweeps/other.yaml", 7, 50), false, "record of sweep `base`, this is sweep `other`"),
+    ];
+    for (spec, quick, want) in cases {
+        let e = run::run_sweep(&spec, &opts_to(&out, quick), |_| {}).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:1: ", out.display())) && e.contains(want), "expected `{want}` in: {e}");
+        assert!(e.ends_with("use another --out or delete the file") && e.lines().count() == 1, "{e}");
+        assert_eq!(std::fs::read(&out).unwrap(), content);
+    }
+    // A record without a metric the sweep records (the verdict's) is refused, not a NaN verdict.
+    let text = String::from_utf8(content.clone()).unwrap().replacen("\"max_ratio\":", "\"max_ratio_old\":", 1);
+    std::fs::write(&out, &text).unwrap();
+    let e = run::run_sweep(&small_spec("sweeps/base.yaml", 7, 50), &opts_to(&out, false), |_| {}).unwrap_err();
+    assert!(e.to_string().contains("has no metric `max_ratio`"), "{e}");
+    // The verdict covers the run's own points: a shard's, not the other shard's in the same file.
+    let out = dir.join("shards.jsonl");
+    let spec = small_spec("sweeps/base.yaml", 7, 50);
+    for i in 0..2 {
+        let s = run::run_sweep(&spec, &RunOptions { shard: Some((i, 2)), ..opts_to(&out, false) }, |_| {}).unwrap();
+        assert_eq!((s.ran, s.records.len()), (1, 1));
+        assert_eq!(s.records[0].key, spec.points(false)[i].key);
+    }
+}
+
+#[test]
+fn data_is_relative_to_the_current_directory_and_must_be_used() {
+    let dir = tmpdir("data-rel");
+    std::fs::copy(attnproof::data::shipped_slice(), dir.join("mine.safetensors")).unwrap();
+    std::fs::write(dir.join("c.yaml"), causal_spec("/nonexistent/smollm2.safetensors")).unwrap();
+    std::fs::write(dir.join("g.yaml"), std::fs::read_to_string(spec_path()).unwrap()).unwrap();
+    let bin = env!("CARGO_BIN_EXE_attnproof");
+    let sweep = |file: &str, out: &str| {
+        Command::new(bin)
+            .current_dir(&dir)
+            .args(["sweep", file, "--out", out, "--data", "mine.safetensors", "--real-causal-only", "--threads", "1"])
+            .output()
+            .unwrap()
+    };
+    // The relative --data runs every real_causal point (it was resolved against the repository root
+    // and all its points were skipped as absent).
+    let o = sweep("c.yaml", "c.jsonl");
+    // (Exit 1 is the verdict: MiniLM's heads are not causal, so window.last10's ratio is not ≤ 1.)
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs = run::read_results(&dir.join("c.jsonl"), false).unwrap();
+    assert_eq!(recs.len(), 4);
+    assert!(recs.iter().all(|r| r.key.starts_with("real_causal(mine:")), "{:?}", recs[0].key);
+    // --data on a sweep without a real_causal dataset is an input error, not ignored.
+    let o = sweep("g.yaml", "g.jsonl");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: --data: sweep g has no real_causal dataset") && err.lines().count() == 1, "{err}");
+    assert!(!dir.join("g.jsonl").exists());
+}
+
+#[test]
+fn degenerate_sizes_and_trials_are_one_line_errors_not_panics() {
+    let text = std::fs::read_to_string(spec_path()).unwrap();
+    let cases = [
+        (text.replacen("d: {log2: {from: 0, to: 6}}", "d: [0, 8]", 1), "grid.d: value 0: expected an integer ≥ 1"),
+        (
+            text.replacen("rep: [0, 1]", "rep: [0, 1]\n    d: [4, 0]", 1),
+            "quick.grid.d: value 0: expected an integer ≥ 1",
+        ),
+        (text.replacen("trials: 150000", "trials: 18446744073709551615", 1), "trials: expected an integer in 1..="),
+        (text.replacen("trials: 100", "trials: 4611686018427387904", 1), "quick.trials: expected an integer in 1..="),
+    ];
+    for (t, want) in cases {
+        let e = sweep::spec::parse(&t, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with("sweeps/x.yaml:") && e.contains(want), "expected `{want}` in: {e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+    // Limits a measure knows (reformer.lsh hashes a pair in a plane: d ≥ 2) are checked by it.
+    let dir = tmpdir("degenerate");
+    let lsh = "theorems: [reformer.lsh]\nmeasure: reformer.lsh\nseed: 1\ntrials: 10\ndatasets:\n  - {kind: gaussian, scale: 1.0}\ngrid:\n  b: [2]\n  theta: [0.5]\n  d: [1]\nmetrics: [outside]\nverdict:\n  zero: outside\nquick: {}\n";
+    let spec = sweep::spec::parse(lsh, Path::new("sweeps/lsh.yaml")).unwrap();
+    let e = run::run_sweep(&spec, &opts_to(&dir.join("lsh.jsonl"), false), |_| {}).unwrap_err().to_string();
+    assert!(e.starts_with("sweeps/lsh.yaml: point gaussian(scale=1)|"), "{e}");
+    assert!(e.ends_with("parameter `d` = 1: expected ≥ 2") && e.matches("point ").count() == 1, "{e}");
+    // Every point failed: no empty results file or sidecar is left behind.
+    assert!(!dir.join("lsh.jsonl").exists() && !dir.join("lsh.timing.jsonl").exists());
+}
+
+#[test]
+fn dataset_fields_are_validated_at_load_with_their_line() {
+    let text = std::fs::read_to_string(spec_path()).unwrap();
+    let g = "{kind: gaussian, scale: 1.0}";
+    let cases = [
+        (g, "{kind: gaussian, scale: .nan}", ":7:3: datasets[0].scale: expected a positive finite number, found NaN"),
+        (g, "{kind: gaussian, scale: 0}", ":7:3: datasets[0].scale: expected a positive finite number, found 0"),
+        (
+            g,
+            "{kind: bounded}",
+            ":7:3: datasets[0].entry: expected exactly one of `entry` and `entry_rel`, found neither",
+        ),
+        (g, "{kind: bounded, entry_rel: -1}", ":7:3: datasets[0].entry_rel: expected a positive finite number"),
+        (g, "{kind: clustered, clusters: 0, spread: 1, scale: 1}", ":7:3: datasets[0].clusters: expected ≥ 1, found 0"),
+        (
+            g,
+            "{kind: clustered, clusters: 2, spread: -1, scale: 1}",
+            ":7:3: datasets[0].spread: expected a finite number ≥ 0",
+        ),
+        (g, "{kind: low_dim, rank: 0, noise: 0, scale: 1}", ":7:3: datasets[0].rank: expected ≥ 1, found 0"),
+        ("alpha: 1.5", "alpha: 0", ":8:3: datasets[1].alpha: expected a positive finite number, found 0"),
+        (g, "{kind: real_stats, file: x, layer: 0, head: 0, clusters: 0}", ":7:3: datasets[0].clusters: expected ≥ 1"),
+        (
+            g,
+            "{kind: real, file: x, layer: 0, head: 0, tokens: [5, 5]}",
+            ":7:3: datasets[0].tokens: expected [first, end)",
+        ),
+    ];
+    for (from, to, want) in cases {
+        let e = sweep::spec::parse(&text.replacen(from, to, 1), Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("sweeps/x.yaml{want}")), "expected `{want}` in: {e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+    // Block-style lists and the quick subset's datasets are located too.
+    let block = text.replacen(g, "\n    kind: gaussian\n    scale: -2", 1).replacen("  - \n", "  -\n", 1);
+    let e = sweep::spec::parse(&block, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+    assert!(e.starts_with("sweeps/x.yaml:7:3: datasets[0].scale:"), "{e}");
+    let quick =
+        text.replacen("quick:\n", "quick:\n  datasets:\n    - {kind: heavy_tailed, alpha: .inf, scale: 1}\n", 1);
+    let e = sweep::spec::parse(&quick, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+    assert!(e.starts_with("sweeps/x.yaml:17:5: quick.datasets[0].alpha:"), "{e}");
+}
+
+#[test]
+fn inconsistent_sections_are_refused_at_load() {
+    let text = std::fs::read_to_string(spec_path()).unwrap();
+    let cases = [
+        (text.replacen("rep: [0, 1, 2, 3", "rep: [0, 1, 1, 3", 1), "grid.rep: value 1 is listed twice"),
+        (
+            text.replacen("from: 0, to: 6}", "from: 0, to: 6, step: 0}", 1),
+            "grid.d: log2.step: expected a non-zero step",
+        ),
+        (
+            text.replacen("metrics: [max_ratio, max_rel_err_expanded, trials]", "metrics: []", 1),
+            "metrics: expected at least one",
+        ),
+        (text.replacen("ratio: max_ratio", "ratio: nope", 1), "verdict.ratio: metric `nope` is not recorded"),
+        (text.replacen("    rep: [0, 1]", "    repp: [0, 1]", 1), "quick.grid.repp: not an axis of `grid`"),
+        (
+            text.replacen("  - {kind: heavy_tailed, alpha: 1.5, scale: 2.0}", "  - {kind: gaussian, scale: 1}", 1),
+            "datasets: dataset gaussian(scale=1) is listed twice",
+        ),
+    ];
+    for (t, want) in cases {
+        let e = sweep::spec::parse(&t, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with("sweeps/x.yaml:") && e.contains(want), "expected `{want}` in: {e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+    // A shard without points is an input error naming it, not a FAIL verdict over no cases.
+    let dir = tmpdir("empty-shard");
+    let spec = small_spec("sweeps/base.yaml", 7, 50);
+    let out = dir.join("s.jsonl");
+    let e = run::run_sweep(&spec, &RunOptions { shard: Some((3, 4)), ..opts_to(&out, false) }, |_| {}).unwrap_err();
+    assert!(e.to_string().starts_with("--shard: shard 3/4 has no points (sweep base has 2 points"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn merge_refuses_foreign_records_and_never_writes_an_incomplete_out() {
+    let dir = tmpdir("merge-belongs");
+    let spec = small_spec("sweeps/base.yaml", 7, 50);
+    let (a, b) = (dir.join("s0.jsonl"), dir.join("s1.jsonl"));
+    for (i, p) in [&a, &b].into_iter().enumerate() {
+        run::run_sweep(&spec, &RunOptions { shard: Some((i, 2)), ..opts_to(p, false) }, |_| {}).unwrap();
+    }
+    let other = dir.join("other.jsonl");
+    run::run_sweep(&small_spec("sweeps/other.yaml", 7, 50), &opts_to(&other, false), |_| {}).unwrap();
+    let out = dir.join("merged.jsonl");
+    // Another sweep's records, or the full run's records merged as the quick run: errors naming the
+    // input file and line; nothing is written.
+    let e = run::merge(&spec, false, &[a.clone(), other.clone()], &out).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:1: record of sweep `other`, this is sweep `base`", other.display())), "{e}");
+    let e = run::merge(&spec, true, &[a.clone(), b.clone()], &out).unwrap_err().to_string();
+    assert!(e.contains("was run with trials 50, this quick run has trials 10"), "{e}");
+    assert!(!out.exists());
+    // A point missing: the lines go to <out>.partial, never to --out.
+    let rep = run::merge(&spec, false, std::slice::from_ref(&a), &out).unwrap();
+    assert_eq!((rep.missing.len(), rep.out.clone()), (1, dir.join("merged.jsonl.partial")));
+    assert!(!out.exists() && rep.out.exists());
+    // Complete: --out, and no temporary file is left.
+    let rep = run::merge(&spec, false, &[a.clone(), b.clone()], &out).unwrap();
+    assert_eq!((rep.written, rep.out.clone()), (2, out.clone()));
+    assert!(!dir.join("merged.jsonl.tmp").exists());
+    // An --out that is a directory is refused before reading the inputs.
+    let e = run::merge(&spec, false, &[a, b], &dir).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}: not a regular file", dir.display())), "{e}");
+}
+
+#[test]
+fn an_out_that_is_not_a_regular_file_is_refused() {
+    let spec = small_spec("sweeps/base.yaml", 7, 50);
+    let e = run::run_sweep(&spec, &opts_to(Path::new("/dev/null"), false), |_| {}).unwrap_err().to_string();
+    assert!(e.starts_with("/dev/null: not a regular file"), "{e}");
+    assert!(!Path::new("/dev/null.timing.jsonl").exists());
 }

@@ -368,7 +368,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// memory ratio of the row-streaming exact kernel over the allowed 1 − memory_reduction_min.
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let k = Criteria::from(thm)?;
-    let (n, d) = (p.usize("n")?, p.usize("d")?);
+    let (n, d) = (p.usize_at_least("n", 1)?, p.usize_at_least("d", 1)?);
     let s = p.dataset.generate(n, d, d, p.seed)?;
     let h = s.head()?;
     let cs = cells(&h, "", p.seed, 0, false)?;

@@ -114,7 +114,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// measured errors of both f32 forms to their bounds.
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let coef = thm.claimed_f64("coef_inner")? as f32;
-    let d = p.usize("d")?;
+    let d = p.usize_at_least("d", 1)?;
     let h = p.dataset.generate(p.trials as usize, d, 1, p.seed)?;
     let d = h.d;
     let mut acc =

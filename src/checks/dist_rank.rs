@@ -89,7 +89,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// d + rank_excess.
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let excess = thm.claimed_f64("rank_excess")?;
-    let h = p.dataset.generate(p.usize_or("n", 64)?, p.usize("d")?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_or_at_least("n", 64, 1)?, p.usize_at_least("d", 1)?, 1, p.seed)?;
     let (q, k) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
     let r = numerical_rank(&sqdist_matrix(&q, &k, h.d)) as f64;
     let excess_measured = r - h.d as f64;

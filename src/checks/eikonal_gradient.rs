@@ -125,7 +125,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let coef = thm.claimed_f64("sandwich_coef")?;
     let h = p.f64("h")?;
-    let hd = p.dataset.generate(p.usize_or("n", 64)?, p.usize_or("d", 8)?, 1, p.seed)?;
+    let hd = p.dataset.generate(p.usize_or_at_least("n", 64, 1)?, p.usize_or_at_least("d", 8, 1)?, 1, p.seed)?;
     let (q, k) = (crate::reference::widen(&hd.q), crate::reference::widen(&hd.k));
     let (mut g, mut s) = (0.0f64, 0.0f64);
     for i in (0..hd.n).step_by((hd.n / 8).max(1)) {

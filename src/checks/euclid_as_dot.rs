@@ -99,7 +99,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// temperature tau), the log-softmax difference of the two forms over its bound.
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let coefs = (thm.claimed_f64("dot_coef")?, thm.claimed_f64("bias_coef")?, thm.claimed_f64("query_norm_coef")?);
-    let h = p.dataset.generate(p.usize_or("n", 64)?, p.usize("d")?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_or_at_least("n", 64, 1)?, p.usize_at_least("d", 1)?, 1, p.seed)?;
     let tau = p.f64_or("tau", 1.0)?;
     let (q, k) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
     let mut worst: f64 = 0.0;

@@ -134,7 +134,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     if !(tau > 0.0) {
         return Err(crate::Error::invalid(format!("point {}", p.key), format!("τ = {tau} must be > 0")));
     }
-    let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 32)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_at_least("n", 1)?, p.usize_or_at_least("d", 32, 1)?, 1, p.seed)?;
     let (dl, el) = compare(&crate::reference::widen(&h.q), &crate::reference::widen(&h.k), h.d, tau);
     let r = el.mean_dist / dl.mean_dist;
     Ok(crate::sweep::run::metrics([

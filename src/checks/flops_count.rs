@@ -72,7 +72,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: the counted cost of one (T, d) shape against coef·T²d.
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let coef = thm.claimed_f64("full_coef")?;
-    let (t, d) = (p.usize("t")?, p.usize("d")?);
+    let (t, d) = (p.usize("t")?, p.usize_at_least("d", 1)?);
     if t == 0 || d == 0 || t * t * d > 1 << 28 {
         return Err(crate::Error::invalid(format!("point {}", p.key), "need T ≥ 1, d ≥ 1 and T²d ≤ 2^28"));
     }

@@ -222,9 +222,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let c = p.f64_or("c", thm.claimed_f64("sample_constant")?)?;
     let metric = Metric::from_index(p.usize_or("metric", 1)?)?;
-    let (k, eps) = (p.usize("k")?, p.f64("eps")?);
+    let (k, eps) = (p.usize_at_least("k", 1)?, p.f64("eps")?);
     let sym = p.usize_or("symmetric", 0)? == 1;
-    let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 8)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_at_least("n", 1)?, p.usize_or_at_least("d", 8, 1)?, 1, p.seed)?;
     let x = crate::reference::widen(&h.q);
     let m = (h.n / 2).max(1);
     let y = if sym { None } else { Some(crate::reference::widen(&h.k[..m * h.d])) };

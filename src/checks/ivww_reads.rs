@@ -143,9 +143,9 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let c = thm.claimed_f64("sample_constant")?;
     let rc = thm.claimed_f64("read_constant")?;
     let metric = Metric::from_index(p.usize_or("metric", 1)?)?;
-    let (k, eps) = (p.usize("k")?, p.f64("eps")?);
+    let (k, eps) = (p.usize_at_least("k", 1)?, p.f64("eps")?);
     let sym = p.usize_or("symmetric", 0)? == 1;
-    let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 8)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_at_least("n", 1)?, p.usize_or_at_least("d", 8, 1)?, 1, p.seed)?;
     let (x, y) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
     let m = (h.n / 2).max(1);
     let (reads, budget, s) =

@@ -226,7 +226,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let c = Claims::read(thm)?;
     let metric = Metric::from_index(p.usize("metric")?)?;
-    let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 8)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_at_least("n", 1)?, p.usize_or_at_least("d", 8, 1)?, 1, p.seed)?;
     let (x, y) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
     let a = crate::theory::ivww::DistOracle::bipartite(&x, &y, h.d, metric)?.full();
     let b = bipartite(&a);

@@ -207,7 +207,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     if !(eps > 0.0 && eps < 1.0) {
         return Err(crate::Error::invalid(format!("point {}", p.key), format!("ε = {eps} outside (0, 1)")));
     }
-    let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 64)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_at_least("n", 1)?, p.usize_or_at_least("d", 64, 1)?, 1, p.seed)?;
     if h.n < 2 {
         return Err(crate::Error::invalid(format!("point {}", p.key), "need at least 2 points"));
     }

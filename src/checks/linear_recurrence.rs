@@ -109,7 +109,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: recurrent vs quadratic on one dataset head of n tokens, dimension d; metric
 /// `max_ratio` = worst |difference| / bound.
 pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
-    let (n, d) = (p.usize("n")?, p.usize("d")?);
+    let (n, d) = (p.usize_at_least("n", 1)?, p.usize_at_least("d", 1)?);
     let h = p.dataset.generate(n, d, d, p.seed)?;
     let mut w = Worst::new("forms");
     let (rel, state) = forms_worst(&phi(&h.q), &phi(&h.k), &h.v, h.d, h.dv, h.n, Mask::Causal, &mut w, "");

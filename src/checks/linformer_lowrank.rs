@@ -185,7 +185,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// ε = 0.5) failures over δ for the pair (first exp-score row, first value column).
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let c = thm.claimed_f64("jl_denominator")?;
-    let (n, d, k) = (p.usize("n")?, p.usize("d")?, p.usize("k")?);
+    let (n, d, k) = (p.usize_at_least("n", 1)?, p.usize_at_least("d", 1)?, p.usize_at_least("k", 1)?);
     let s = p.dataset.generate(n, d, d, p.seed)?;
     let h = s.head()?;
     let r = check_against_exact(&Linformer { k }, &h, Mask::Full, p.seed)?;

@@ -112,7 +112,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// half-width `w` (no global tokens) on the point's head of n tokens.
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let e = thm.claimed_f64("mass_exponent")?;
-    let (n, d, half) = (p.usize("n")?, p.usize("d")?, p.usize("w")?);
+    let (n, d, half) = (p.usize_at_least("n", 1)?, p.usize_at_least("d", 1)?, p.usize("w")?);
     let s = p.dataset.generate(n, d, d, p.seed)?;
     let h = s.head()?;
     let mut w = Worst::new("identity");

@@ -165,11 +165,11 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// window on rows [n/2, n).
 pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let b = p.usize("budget")?;
-    let n = p.usize_or("n", 512)?;
+    let n = p.usize_or_at_least("n", 512, 1)?;
     if b == 0 || n < 4 {
         return Err(crate::Error::invalid(format!("point {}", p.key), "budget ≥ 1 and n ≥ 4 required"));
     }
-    let g = p.dataset.generate(n, p.usize_or("d", 32)?, 32, p.seed)?;
+    let g = p.dataset.generate(n, p.usize_or_at_least("d", 32, 1)?, 32, p.seed)?;
     let w64 = |x: &[f32]| x.iter().map(|&a| a as f64).collect::<Vec<f64>>();
     let mk = || HeadData { label: p.key.clone(), n: g.n, d: g.d, dv: g.dv, q: w64(&g.q), k: w64(&g.k), v: w64(&g.v) };
     let t = Task { train: mk(), eval: mk(), train_rows: (0..g.n / 2).collect(), eval_rows: strided(g.n / 2, g.n, 128) };

@@ -147,7 +147,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let (_, m) = METHODS.get(mi).ok_or_else(|| {
         crate::Error::invalid(format!("point {}", p.key), format!("method {mi} outside 0..{}", METHODS.len()))
     })?;
-    let n = p.usize("n")?;
+    let n = p.usize_at_least("n", 1)?;
     if n < 64 {
         return Err(crate::Error::invalid(format!("point {}", p.key), "n must be ≥ 64 (64 landmarks)"));
     }

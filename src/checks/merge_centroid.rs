@@ -157,7 +157,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let c = thm.claimed_f64("hoeffding_const")?;
     let m = p.usize_or("m", 16)?.max(1);
-    let h = p.dataset.generate(p.usize_or("n", 256)?, p.usize_or("d", 32)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_or_at_least("n", 256, 1)?, p.usize_or_at_least("d", 32, 1)?, 1, p.seed)?;
     let (q, k) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
     let d = h.d;
     let (mut worst_ball, mut worst_benn, mut slack) = (0.0f64, 0.0f64, Vec::new());

@@ -121,8 +121,14 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: mean ‖z‖ relative to the mean key norm after merging 2^L keys of the dataset.
 pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let levels = p.usize("levels")?;
+    if levels > 30 {
+        return Err(crate::Error::invalid(
+            format!("point {}", p.key),
+            format!("parameter `levels` = {levels}: expected ≤ 30 (n = 2^levels keys)"),
+        ));
+    }
     let n = 1usize << levels;
-    let h = p.dataset.generate(n, p.usize_or("d", 64)?, 1, p.seed)?;
+    let h = p.dataset.generate(n, p.usize_or_at_least("d", 64, 1)?, 1, p.seed)?;
     let n = h.n.min(n).next_power_of_two() / if h.n.min(n).is_power_of_two() { 1 } else { 2 };
     let k = crate::reference::widen(&h.k[..n * h.d]);
     let norms = hierarchical_norms(&k, h.d);

@@ -78,7 +78,12 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let c = thm.claimed_f64("landmarks_per_sqrt_n")?;
     let thr = thm.claimed_f64("max_relative_error")?;
-    let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 32)?, p.usize_or("dv", 32)?, p.seed)?;
+    let h = p.dataset.generate(
+        p.usize_at_least("n", 1)?,
+        p.usize_or_at_least("d", 32, 1)?,
+        p.usize_or_at_least("dv", 32, 1)?,
+        p.seed,
+    )?;
     let w = crate::reference::widen;
     let r = Regime { label: p.key.clone(), q: w(&h.q), k: w(&h.k), v: w(&h.v), d: h.d, dv: h.dv };
     let k = p.usize_or("k", ((c * (h.n as f64).sqrt()).ceil() as usize).max(1))?.clamp(1, h.n);

@@ -117,7 +117,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// (`entry` 0 = distance, 1 = median-τ kernel).
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let _ = thm.claimed_f64("max_slope")?;
-    let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 32)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_at_least("n", 1)?, p.usize_or_at_least("d", 32, 1)?, 1, p.seed)?;
     let w = crate::reference::widen;
     let r = Regime { label: p.key.clone(), q: w(&h.q), k: w(&h.k), v: w(&h.v), d: h.d, dv: h.dv };
     let e = if p.usize_or("entry", 0)? == 1 {
@@ -125,7 +125,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     } else {
         Entry::Dist
     };
-    let k = p.usize("k")?.min(h.n);
+    let k = p.usize_at_least("k", 1)?.min(h.n);
     let (cv, _) = curve(&r, e, &[k], p.seed)?;
     let rel = cv.first().map(|c| c.2).unwrap_or(f64::NAN);
     Ok(crate::sweep::run::metrics([("rel_error", rel), ("k", k as f64), ("n", h.n as f64)]))

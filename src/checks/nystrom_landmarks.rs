@@ -91,7 +91,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: relative error of each strategy at k = ⌈c·√n⌉ and the ratios adaptive/uniform.
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let bound = thm.claimed_f64("max_ratio_adaptive_over_uniform")?;
-    let h = p.dataset.generate(p.usize("n")?, p.usize_or("d", 32)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_at_least("n", 1)?, p.usize_or_at_least("d", 32, 1)?, 1, p.seed)?;
     let w = crate::reference::widen;
     let r =
         super::nystrom_sqrt_n::Regime { label: p.key.clone(), q: w(&h.q), k: w(&h.k), v: w(&h.v), d: h.d, dv: h.dv };

@@ -184,7 +184,14 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let (fp, ft, fh) =
         (thm.claimed_f64("factor_positive")?, thm.claimed_f64("factor_trig")?, thm.claimed_f64("factor_hyperbolic")?);
-    let (d, m, r, theta) = (p.usize("d")?, p.usize("m")?, p.f64("r")?, p.f64("theta")?);
+    // The pair at angle θ spans a plane (d ≥ 2) and has norm r > 0.
+    let (d, m, r, theta) = (p.usize_at_least("d", 2)?, p.usize_at_least("m", 1)?, p.f64("r")?, p.f64("theta")?);
+    if !(r.is_finite() && r > 0.0) {
+        return Err(crate::Error::invalid(
+            format!("point {}", p.key),
+            format!("parameter `r` = {r}: expected a positive finite norm"),
+        ));
+    }
     let mut rng = crate::rng::seeded(p.seed);
     let (x, y) = pair(&mut rng, d, r, theta);
     let trials = p.trials as usize;

@@ -111,7 +111,12 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: strict-prefix reference vs the shifted causal problem (bit mismatches) on a head
 /// of n tokens from the point's dataset.
 pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
-    let h = p.dataset.generate(p.usize_or("n", 64)?, p.usize("d")?, p.usize_or("dv", 1)?, p.seed)?;
+    let h = p.dataset.generate(
+        p.usize_or_at_least("n", 64, 1)?,
+        p.usize_at_least("d", 1)?,
+        p.usize_or_at_least("dv", 1, 1)?,
+        p.seed,
+    )?;
     let (q, k, v) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k), crate::reference::widen(&h.v));
     let mm = shifted_mismatches(&q, &k, &v, h.n, h.d, h.dv)?;
     Ok([("mismatches".to_string(), mm as f64), ("rows".to_string(), h.n.saturating_sub(1) as f64)]

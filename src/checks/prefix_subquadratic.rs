@@ -56,7 +56,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 
 /// Sweep measure: B (AS normalisation), B/√ln n and max |q·k| of the point's dataset at n, d.
 pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
-    let h = p.dataset.generate(p.usize_or("n", 256)?, p.usize_or("d", 32)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_or_at_least("n", 256, 1)?, p.usize_or_at_least("d", 32, 1)?, 1, p.seed)?;
     let (b, smax) = as_bound(&h.q, &h.k, h.n, h.d);
     Ok(crate::sweep::run::metrics([
         ("B", b),

@@ -146,7 +146,14 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// 1 − δ/P, P the sweep's points (Bonferroni: the sweep's false-alarm probability is ≤ δ = 0.01).
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let slope = thm.claimed_f64("collision_slope_b2")?;
-    let (b, th, d) = (p.usize("b")?, p.f64("theta")?, p.usize("d")?);
+    // A pair at angle θ spans a plane (d ≥ 2); b buckets are ± the b/2 rotated axes (b even ≥ 2).
+    let (b, th, d) = (p.usize_at_least("b", 2)?, p.f64("theta")?, p.usize_at_least("d", 2)?);
+    if b % 2 != 0 {
+        return Err(crate::Error::invalid(
+            format!("point {}", p.key),
+            format!("parameter `b` = {b}: expected an even number"),
+        ));
+    }
     let c = collisions(d, b, th, p.trials as usize, p.seed);
     let (lo, hi) = crate::stats::clopper_pearson_interval(c, p.trials, 1.0 - DELTA / p.family.max(1) as f64);
     let f = collision_probability(b, th, slope).unwrap_or(f64::NAN);

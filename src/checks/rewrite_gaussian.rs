@@ -154,7 +154,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: the log-domain identity on `trials` (q, k) pairs of the point's dataset, and the
 /// fraction of its keys whose factor exp(‖k‖²/2) overflows f32.
 pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
-    let h = p.dataset.generate(p.trials as usize, p.usize("d")?, 1, p.seed)?;
+    let h = p.dataset.generate(p.trials as usize, p.usize_at_least("d", 1)?, 1, p.seed)?;
     let (q, k) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k));
     let (mut worst, mut over, mut maxn) = (0.0f64, 0usize, 0.0f64);
     for i in 0..h.n {

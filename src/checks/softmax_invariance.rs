@@ -117,7 +117,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: causal attention of a head from the point's dataset against the same head with
 /// keys translated by a random c of norm `c` (ratio to the bound).
 pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
-    let h = p.dataset.generate(p.usize_or("n", 64)?, p.usize("d")?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_or_at_least("n", 64, 1)?, p.usize_at_least("d", 1)?, 1, p.seed)?;
     let (n, d) = (h.n, h.d);
     let (q, k, v) = (crate::reference::widen(&h.q), crate::reference::widen(&h.k), crate::reference::widen(&h.v));
     let mut rng = crate::rng::stream(p.seed, 99);

@@ -157,9 +157,9 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     // One head per trial (seed = point seed + trial).
     for t in 0..p.trials.max(1) {
         let h = p.dataset.generate(
-            p.usize_or("n", 256)?,
-            p.usize_or("d", 16)?,
-            p.usize_or("dv", 4)?,
+            p.usize_or_at_least("n", 256, 1)?,
+            p.usize_or_at_least("d", 16, 1)?,
+            p.usize_or_at_least("dv", 4, 1)?,
             p.seed.wrapping_add(t),
         )?;
         let head = h.head()?;

@@ -200,9 +200,16 @@ pub fn dual_tree_speedup(
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let leaf = p.usize_or("leaf", 0)?;
     if leaf > 0 {
-        let d = p.usize_or("d", 64)?;
-        let (x, share) =
-            dual_tree_speedup(&p.dataset, p.usize_or("n", 1024)?, d, d, leaf, p.f64_or("tol", 1e-3)?, p.seed)?;
+        let d = p.usize_or_at_least("d", 64, 1)?;
+        let (x, share) = dual_tree_speedup(
+            &p.dataset,
+            p.usize_or_at_least("n", 1024, 1)?,
+            d,
+            d,
+            leaf,
+            p.f64_or("tol", 1e-3)?,
+            p.seed,
+        )?;
         let claim = thm.claimed_f64("lowdim_dual_tree_speedup_max")?;
         return Ok(crate::sweep::run::metrics([
             ("dual_tree_speedup", x),
@@ -212,10 +219,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     }
     let (wpr, frac, _, cr) = work_of(
         &p.dataset,
-        p.usize_or("n", 1024)?,
-        p.usize_or("d", 32)?,
-        p.usize_or("dv", 8)?,
-        p.usize_or("band", 64)?,
+        p.usize_or_at_least("n", 1024, 1)?,
+        p.usize_or_at_least("d", 32, 1)?,
+        p.usize_or_at_least("dv", 8, 1)?,
+        p.usize_or_at_least("band", 64, 1)?,
         p.seed,
     )?;
     Ok(crate::sweep::run::metrics([("work_per_row", wpr), ("work_fraction", frac), ("max_cert_over_tol", cr)]))

@@ -333,7 +333,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// and slack, and `ratio` = ball_work_fraction_min / median ball fraction (≤ 1: the claim holds).
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let fmin = thm.claimed_f64("ball_work_fraction_min")?;
-    let h = p.dataset.generate(p.usize_or("n", 512)?, p.usize_or("d", 64)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_or_at_least("n", 512, 1)?, p.usize_or_at_least("d", 64, 1)?, 1, p.seed)?;
     let rh = RealHead {
         label: p.dataset.label(),
         layer: 0,
@@ -346,7 +346,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         out_full: None,
         out_causal: None,
     };
-    let hs = head_summary(&rh, p.usize_or("rows", 8)?, p.usize_or("block", 32)?, 1e-2);
+    let hs = head_summary(&rh, p.usize_or_at_least("rows", 8, 1)?, p.usize_or_at_least("block", 32, 1)?, 1e-2);
     Ok(crate::sweep::run::metrics([
         ("oracle_fraction", hs.oracle),
         ("ball_fraction", hs.ball),

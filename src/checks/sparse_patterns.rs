@@ -139,7 +139,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// support size on the point's head; `kkt_ratio` over all rows.
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let gap = thm.claimed_f64("zero_gap")?;
-    let (n, d, l) = (p.usize("n")?, p.usize("d")?, p.usize("l")?);
+    let (n, d, l) = (p.usize_at_least("n", 1)?, p.usize_at_least("d", 1)?, p.usize("l")?);
     let s = p.dataset.generate(n, d, d, p.seed)?;
     let h = s.head()?;
     let mut w = Worst::new("identity");

@@ -122,7 +122,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: timings at length n and their ratios to exact (Nyström, JL).
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let _ = thm.claimed_f64("crossover_n")?;
-    let n = p.usize("n")?;
+    let n = p.usize_at_least("n", 1)?;
     if n < LANDMARKS {
         return Err(crate::Error::invalid(format!("point {}", p.key), format!("n must be ≥ {LANDMARKS}")));
     }

@@ -118,7 +118,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let base = p.f64_or("base", thm.claimed_f64("base")?)?;
     let offset = thm.claimed_f64("count_offset")?;
     let mid_exp = thm.claimed_f64("midpoint_exponent")?;
-    let h = p.dataset.generate(p.usize_or("n", 256)?, p.usize_or("d", 32)?, 1, p.seed)?;
+    let h = p.dataset.generate(p.usize_or_at_least("n", 256, 1)?, p.usize_or_at_least("d", 32, 1)?, 1, p.seed)?;
     let mut l = Vec::new();
     for j in 0..h.n {
         let x = (h.v[j * h.dv] as f64).abs();

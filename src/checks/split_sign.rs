@@ -133,8 +133,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let coef = thm.claimed_f64("numerator_coef")?;
     let eps = p.f64("eps")?;
-    let n = p.usize_or("n", 64)?;
-    let h = p.dataset.generate(n, 1.max(p.usize_or("d", 1)?), 1, p.seed)?;
+    let n = p.usize_or_at_least("n", 64, 1)?;
+    let h = p.dataset.generate(n, 1.max(p.usize_or_at_least("d", 1, 1)?), 1, p.seed)?;
     let d = h.d;
     let w: Vec<f64> = (0..h.n).map(|j| (h.k[j * d] as f64).clamp(-50.0, 50.0).exp()).collect();
     let v: Vec<f64> = h.v.iter().step_by(h.dv).map(|&x| x as f64).collect();

@@ -70,6 +70,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: N(t, ε) at the point's t and eps, with its two bounds.
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let (t, eps) = (p.f64("t")?, p.f64("eps")?);
+    // ε = 0 needs an infinite degree (the search for it never ended).
+    if !(eps > 0.0 && eps < 1.0) {
+        return Err(crate::Error::invalid(
+            format!("point {}", p.key),
+            format!("parameter `eps` = {eps}: expected 0 < ε < 1"),
+        ));
+    }
     let n = degree_needed(t, eps) as f64;
     let upper = (thm.claimed_f64("upper_slope")? * t).max((1.0 / eps).ln());
     Ok(crate::sweep::run::metrics([

@@ -76,7 +76,7 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
     let t = p.usize("t")? as u64;
     let h = p.usize_or("h", TABLE_HEAD_DIM as usize)? as u64;
     let hh = p.usize_or("hidden", TABLE_HIDDEN as usize)? as u64;
-    let k = p.usize_or("k", TABLE_K as usize)? as u64;
+    let k = p.usize_or_at_least("k", TABLE_K as usize, 1)? as u64;
     if t == 0 || h == 0 || hh == 0 {
         return Err(crate::Error::invalid(format!("point {}", p.key), "t, h and hidden must be ≥ 1"));
     }

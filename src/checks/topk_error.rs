@@ -135,12 +135,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let klc = thm.claimed_f64("kl_coef")?;
     let tvc = thm.claimed_f64("tv_coef")?;
-    let (n, k) = (p.usize("n")?, p.usize("k")?);
-    if n == 0 || k == 0 {
-        return Err(crate::Error::invalid(format!("point {}", p.key), "n and k must be ≥ 1"));
-    }
+    let (n, k) = (p.usize_at_least("n", 1)?, p.usize_at_least("k", 1)?);
     let dv = 8;
-    let h = p.dataset.generate(n, p.usize_or("d", 32)?, dv, p.seed)?;
+    let h = p.dataset.generate(n, p.usize_or_at_least("d", 32, 1)?, dv, p.seed)?;
     let w = |x: &[f32]| x.iter().map(|&a| a as f64).collect::<Vec<f64>>();
     let (q, kk, v) = (w(&h.q), w(&h.k), w(&h.v));
     let (d, dv) = (h.d, h.dv);
@@ -157,8 +154,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         acc.push(&tr, &String::new);
     }
     let f = acc.finish();
-    let ratio = f.iter().map(|x| x.ratio()).fold(0.0, f64::max);
-    let min = ms.iter().cloned().fold(f64::INFINITY, f64::min);
+    // NaN-propagating max and min (f64::max drops a NaN, so NaN data read as ratio 0, a pass).
+    let nan_or = |a: f64, b: f64, m: fn(f64, f64) -> f64| if a.is_nan() || b.is_nan() { f64::NAN } else { m(a, b) };
+    let ratio = f.iter().map(|x| x.ratio()).fold(0.0, |a, r| nan_or(a, r, f64::max));
+    let min = ms.iter().fold(f64::INFINITY, |a, &m| nan_or(a, m, f64::min));
     Ok(crate::sweep::run::metrics([
         ("max_ratio", ratio),
         ("kept_mass_median", median(&mut ms)),

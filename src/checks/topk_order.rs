@@ -98,7 +98,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 /// Sweep measure: counted operations of the sparse path at one (T, K).
 pub fn measure(p: &crate::sweep::Point, _thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let t = p.usize("t")?;
-    let k = p.usize("k")?;
+    let k = p.usize_at_least("k", 1)?;
     if t == 0 || t > 1 << 20 || k == 0 {
         return Err(crate::Error::invalid(format!("point {}", p.key), "need 1 ≤ t ≤ 2^20 and k ≥ 1"));
     }

@@ -58,12 +58,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
 pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::run::Metrics> {
     let klmax = thm.claimed_f64("kl_max")?;
     let msemax = thm.claimed_f64("mse_max")?;
-    let w = p.usize("w")?;
-    let n = p.usize_or("n", 512)?;
-    if w == 0 {
-        return Err(crate::Error::invalid(format!("point {}", p.key), "w must be ≥ 1"));
-    }
-    let g = p.dataset.generate(n, p.usize_or("d", 32)?, 32, p.seed)?;
+    let w = p.usize_at_least("w", 1)?;
+    let n = p.usize_or_at_least("n", 512, 1)?;
+    let g = p.dataset.generate(n, p.usize_or_at_least("d", 32, 1)?, 32, p.seed)?;
     let w64 = |x: &[f32]| x.iter().map(|&a| a as f64).collect::<Vec<f64>>();
     let hd = HeadData { label: p.key.clone(), n: g.n, d: g.d, dv: g.dv, q: w64(&g.q), k: w64(&g.k), v: w64(&g.v) };
     let rows: Vec<usize> = (0..hd.n).collect();
@@ -72,6 +69,14 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ("kl_mean", e.kl_mean),
         ("mse", e.mse),
         ("out_rel", e.out_rel),
-        ("ratio", (e.kl_mean / klmax).max(e.mse / msemax)),
+        // NaN anywhere (non-finite data) is a NaN ratio, never a pass (f64::max drops a NaN).
+        (
+            "ratio",
+            if [e.kl_mean, e.mse, e.out_rel].iter().any(|x| x.is_nan()) {
+                f64::NAN
+            } else {
+                (e.kl_mean / klmax).max(e.mse / msemax)
+            },
+        ),
     ]))
 }

@@ -118,6 +118,60 @@ impl DatasetSpec {
         }
     }
 
+    /// Check the generator's fields: scales, entries and α positive and finite, spread and noise
+    /// finite and ≥ 0, cluster counts and rank ≥ 1, exactly one of `entry` and `entry_rel`, a
+    /// non-empty token range. The error is `FIELD: expected …, found …`.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let positive = |name: &str, x: f64| {
+            if x.is_finite() && x > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name}: expected a positive finite number, found {x}"))
+            }
+        };
+        let non_negative = |name: &str, x: f64| {
+            if x.is_finite() && x >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name}: expected a finite number ≥ 0, found {x}"))
+            }
+        };
+        let count =
+            |name: &str, c: usize| if c >= 1 { Ok(()) } else { Err(format!("{name}: expected ≥ 1, found {c}")) };
+        match self {
+            DatasetSpec::Gaussian { scale } => positive("scale", *scale),
+            DatasetSpec::Bounded { entry, entry_rel } => match (entry, entry_rel) {
+                (Some(b), None) => positive("entry", *b),
+                (None, Some(c)) => positive("entry_rel", *c),
+                _ => Err(format!(
+                    "entry: expected exactly one of `entry` and `entry_rel`, found {}",
+                    if entry.is_some() { "both" } else { "neither" }
+                )),
+            },
+            DatasetSpec::Clustered { clusters, spread, scale } => {
+                count("clusters", *clusters)?;
+                non_negative("spread", *spread)?;
+                positive("scale", *scale)
+            }
+            DatasetSpec::HeavyTailed { alpha, scale } => {
+                positive("alpha", *alpha)?;
+                positive("scale", *scale)
+            }
+            DatasetSpec::LowDim { rank, noise, scale } => {
+                count("rank", *rank)?;
+                non_negative("noise", *noise)?;
+                positive("scale", *scale)
+            }
+            DatasetSpec::Real { tokens, .. } | DatasetSpec::RealCausal { tokens, .. } => match tokens {
+                Some([a, b]) if a >= b => {
+                    Err(format!("tokens: expected [first, end) with first < end, found [{a}, {b}]"))
+                }
+                _ => Ok(()),
+            },
+            DatasetSpec::RealStats { clusters, .. } => count("clusters", *clusters),
+        }
+    }
+
     /// False for an optional dataset (`real_causal`) whose file is absent; true otherwise.
     pub fn available(&self) -> bool {
         match self {
@@ -136,6 +190,31 @@ impl DatasetSpec {
                 tokens: *tokens,
             },
             d => d.clone(),
+        }
+    }
+
+    /// The token range `tokens` (default all) of a real head with `n` tokens, or an error.
+    fn token_range(&self, tokens: Option<[usize; 2]>, n: usize) -> Result<[usize; 2]> {
+        let [a, b] = tokens.unwrap_or([0, n]);
+        if a >= b || b > n {
+            return Err(Error::invalid(
+                format!("dataset {}", self.label()),
+                format!("tokens [{a}, {b}) outside 0..{n}"),
+            ));
+        }
+        Ok([a, b])
+    }
+
+    /// Check that a real dataset can be read (file, layer, head, token range), loading its head
+    /// once (cached for the points that follow); nothing to check for a generated dataset.
+    pub fn preflight(&self) -> Result<()> {
+        match self {
+            DatasetSpec::Real { file, layer, head, tokens } | DatasetSpec::RealCausal { file, layer, head, tokens } => {
+                let h = real_head(file, *layer, *head)?;
+                self.token_range(*tokens, h.n).map(|_| ())
+            }
+            DatasetSpec::RealStats { file, layer, head, .. } => real_head(file, *layer, *head).map(|_| ()),
+            _ => Ok(()),
         }
     }
 
@@ -197,6 +276,12 @@ impl DatasetSpec {
                 Ok(SynthHead { n, d, dv, q, k, v })
             }
             DatasetSpec::LowDim { rank, noise, scale } => {
+                if *rank > d {
+                    return Err(Error::invalid(
+                        format!("dataset {}", self.label()),
+                        format!("rank {rank} > d = {d}: expected a subspace of dimension ≤ d"),
+                    ));
+                }
                 let r = (*rank).max(1);
                 let sd = (d as f64).sqrt();
                 // Basis columns with N(0, 1/d) entries: nearly orthonormal, norm ≈ 1.
@@ -219,13 +304,7 @@ impl DatasetSpec {
             }
             DatasetSpec::Real { file, layer, head, tokens } | DatasetSpec::RealCausal { file, layer, head, tokens } => {
                 let h = real_head(file, *layer, *head)?;
-                let [a, b] = tokens.unwrap_or([0, h.n]);
-                if a >= b || b > h.n {
-                    return Err(Error::invalid(
-                        format!("dataset {}", self.label()),
-                        format!("tokens [{a}, {b}) outside 0..{}", h.n),
-                    ));
-                }
+                let [a, b] = self.token_range(*tokens, h.n)?;
                 let b = b.min(a + n);
                 let (d, dv) = (h.d, h.dv());
                 Ok(SynthHead {

@@ -89,13 +89,20 @@ pub const QUADRATIC: &[(&str, u64, u64)] = &[
     ("topk.error", 1, 256),
 ];
 
+/// Measures whose head has one row per trial (n = the point's `trials`).
+pub const TRIAL_ROWS: &[&str] = &["dist.decomposition", "rewrite.gaussian"];
+
 /// Estimated peak bytes of one evaluation of `measure` at point `p`, from its sizes only (nothing
 /// is allocated): 8·c·n² for the n×n float64 matrices of a [`QUADRATIC`] measure, plus
 /// 8·4·n·(2d + dv) for the head (f32 and widened f64 copies, outputs). Parameters default to
-/// n = 256 (or the measure's own default), d = dv = 64. Used by the sweep runner's memory budget.
+/// n = 256 (or the measure's own default), d = dv = 64; n is the point's trials for [`TRIAL_ROWS`]. Used by the sweep runner's memory budget.
 pub fn estimate_bytes(measure: &str, p: &Point) -> u64 {
     let quad = QUADRATIC.iter().find(|(m, _, _)| *m == measure);
-    let n = p.usize_or("n", quad.map_or(256, |q| q.2 as usize)).unwrap_or(0) as u128;
+    let n = if TRIAL_ROWS.contains(&measure) {
+        p.trials as u128
+    } else {
+        p.usize_or("n", quad.map_or(256, |q| q.2 as usize)).unwrap_or(0) as u128
+    };
     let d = p.usize_or("d", 64).unwrap_or(64) as u128;
     let dv = p.usize_or("dv", 64).unwrap_or(64) as u128;
     let c = quad.map_or(0, |q| q.1) as u128;

@@ -15,6 +15,14 @@ pub enum Scalar {
 }
 
 impl Scalar {
+    /// The value as written in a sweep file.
+    pub fn show(&self) -> String {
+        match self {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(x) => format!("{x:?}"),
+            Scalar::Str(t) => format!("{t:?}"),
+        }
+    }
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Scalar::Int(i) => Some(*i as f64),
@@ -56,6 +64,72 @@ pub const LOG2_EXPONENTS: std::ops::RangeInclusive<i32> = -1074..=1023;
 /// Most points a sweep (full or quick) may expand to; a file beyond it is refused at load time
 /// (the expansion would otherwise exhaust memory or run for ever).
 pub const MAX_POINTS: u64 = 1_000_000;
+
+/// The sections that name one another agree: a quick axis replaces an axis of the full sweep (it
+/// cannot add one), `metrics` is non-empty, the verdict names only recorded metrics, and no dataset
+/// is listed twice (same label).
+fn check_sections(spec: &SweepSpec, err: &dyn Fn(&str, String) -> Error) -> Result<()> {
+    for (section, quick, full) in [("grid", &spec.quick.grid, &spec.grid), ("zip", &spec.quick.zip, &spec.zip)] {
+        if let Some(name) = quick.keys().find(|k| !full.contains_key(*k)) {
+            return Err(err(
+                "quick",
+                format!(
+                    "quick.{section}.{name}: not an axis of `{section}` (the quick subset replaces axes, it cannot add one)"
+                ),
+            ));
+        }
+    }
+    if spec.metrics.is_empty() {
+        return Err(err("metrics", "metrics: expected at least one metric".into()));
+    }
+    let v = &spec.verdict;
+    let named = [("ratio", v.ratio.as_ref()), ("zero", v.zero.as_ref())]
+        .into_iter()
+        .chain(v.rate.iter().flat_map(|r| [("rate.failures", Some(&r.failures)), ("rate.trials", Some(&r.trials))]));
+    for (rule, m) in named {
+        let Some(m) = m else { continue };
+        if !spec.metrics.contains(m) {
+            return Err(err(
+                "verdict",
+                format!(
+                    "verdict.{rule}: metric `{m}` is not recorded (add it to `metrics`: {})",
+                    spec.metrics.join(", ")
+                ),
+            ));
+        }
+    }
+    for (section, list) in [("datasets", Some(&spec.datasets)), ("quick.datasets", spec.quick.datasets.as_ref())] {
+        let labels: Vec<String> = list.into_iter().flatten().map(|d| d.label()).collect();
+        if let Some(l) = labels.iter().enumerate().find(|(i, l)| labels[..*i].contains(l)).map(|(_, l)| l) {
+            return Err(err("datasets", format!("{section}: dataset {l} is listed twice (its points would repeat)")));
+        }
+    }
+    Ok(())
+}
+
+/// Most trials per point: some measures draw one row per trial, and more would not fit in memory.
+pub const MAX_TRIALS: u64 = 1_000_000_000;
+
+/// Parameters that are sizes of a head (tokens, key and value dimension) whatever the measure.
+pub const SIZE_PARAMS: [&str; 3] = ["n", "d", "dv"];
+
+/// Every value of a size axis ([`SIZE_PARAMS`]) of the grid, zip and quick sections is an integer
+/// ≥ 1 (0 made measures panic; the measures check their other parameters themselves).
+fn check_size_axes(spec: &SweepSpec, err: &dyn Fn(&str, String) -> Error) -> Result<()> {
+    for (section, axes) in
+        [("grid", &spec.grid), ("zip", &spec.zip), ("quick.grid", &spec.quick.grid), ("quick.zip", &spec.quick.zip)]
+    {
+        for (name, axis) in axes.iter().filter(|(n, _)| SIZE_PARAMS.contains(&n.as_str())) {
+            if let Some(v) = axis.values().iter().find(|v| !v.as_f64().is_some_and(|x| x >= 1.0 && x.fract() == 0.0)) {
+                return Err(err(
+                    name,
+                    format!("{section}.{name}: value {}: expected an integer ≥ 1 (a size)", v.show()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 impl Axis {
     /// Number of values, computed without expanding the axis.
@@ -231,6 +305,22 @@ impl Point {
         }
         Ok(x as usize)
     }
+    /// An integer parameter that must be at least `min` (a size such as n, d or a block length:
+    /// 0 makes no sense and used to panic inside the measure).
+    pub fn usize_at_least(&self, name: &str, min: usize) -> Result<usize> {
+        let x = self.usize(name)?;
+        if x < min {
+            return Err(Error::invalid(
+                format!("point {}", self.key),
+                format!("parameter `{name}` = {x}: expected ≥ {min}"),
+            ));
+        }
+        Ok(x)
+    }
+    /// An optional integer parameter with a default, at least `min` ([`Point::usize_at_least`]).
+    pub fn usize_or_at_least(&self, name: &str, default: usize, min: usize) -> Result<usize> {
+        if self.params.contains_key(name) { self.usize_at_least(name, min) } else { Ok(default) }
+    }
     /// An optional integer parameter with a default.
     pub fn usize_or(&self, name: &str, default: usize) -> Result<usize> {
         if self.params.contains_key(name) { self.usize(name) } else { Ok(default) }
@@ -254,6 +344,38 @@ pub fn locate(text: &str, key: &str) -> (usize, usize) {
         }
     }
     (1, 1)
+}
+
+/// Line and column (1-based) of item `i` of the list `section` (`datasets` or `quick.datasets`),
+/// one item per `- ` line; the line of the section's key when the list is written inline.
+pub fn locate_item(text: &str, section: &str, i: usize) -> (usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut start = 0;
+    let mut key_indent = 0;
+    for part in section.split('.') {
+        let Some(k) = (start..lines.len()).find(|&k| lines[k].trim_start().starts_with(&format!("{part}:"))) else {
+            return (1, 1);
+        };
+        (start, key_indent) = (k, indent(lines[k]));
+    }
+    let (mut items, mut item_indent) = (0, None);
+    for (k, l) in lines.iter().enumerate().skip(start + 1) {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if indent(l) < key_indent || (indent(l) == key_indent && !t.starts_with('-')) {
+            break;
+        }
+        if (t.starts_with("- ") || t == "-") && *item_indent.get_or_insert(indent(l)) == indent(l) {
+            if items == i {
+                return (k + 1, indent(l) + 1);
+            }
+            items += 1;
+        }
+    }
+    (start + 1, key_indent + 1)
 }
 
 /// Parse a sweep file from text (`file` names it in errors) and validate it.
@@ -291,8 +413,34 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
             if axis.is_empty() {
                 return Err(err(name, format!("{section}.{name}: empty axis (expected at least one value)")));
             }
+            if let Axis::Log2(Log2Axis { log2: r }) = axis
+                && r.step == 0
+            {
+                return Err(err(name, format!("{section}.{name}: log2.step: expected a non-zero step, found 0")));
+            }
+            let vals: Vec<String> = axis.values().iter().map(Scalar::show).collect();
+            if let Some(v) = vals.iter().enumerate().find(|(i, v)| vals[..*i].contains(v)).map(|(_, v)| v) {
+                return Err(err(
+                    name,
+                    format!("{section}.{name}: value {v} is listed twice (its points would repeat)"),
+                ));
+            }
         }
     }
+    for (section, list) in [("datasets", Some(&spec.datasets)), ("quick.datasets", spec.quick.datasets.as_ref())] {
+        for (i, d) in list.into_iter().flatten().enumerate() {
+            if let Err(msg) = d.validate() {
+                let (line, column) = locate_item(text, section, i);
+                return Err(Error::Yaml {
+                    file: file.to_path_buf(),
+                    line,
+                    column,
+                    msg: format!("{section}[{i}].{msg}"),
+                });
+            }
+        }
+    }
+    check_sections(&spec, &err)?;
     if spec.datasets.is_empty() {
         return Err(err("datasets", "datasets: expected at least one dataset".into()));
     }
@@ -308,11 +456,10 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
             "quick.datasets: a real_causal dataset (optional data) must not be in the quick subset; list the quick datasets without it".into(),
         ));
     }
-    if spec.trials == 0 {
-        return Err(err("trials", "trials: expected at least 1".into()));
-    }
-    if spec.quick.trials == Some(0) {
-        return Err(err("trials", "quick.trials: expected at least 1".into()));
+    for (what, t) in [("trials", Some(spec.trials)), ("quick.trials", spec.quick.trials)] {
+        if let Some(t) = t.filter(|t| !(1..=MAX_TRIALS).contains(t)) {
+            return Err(err("trials", format!("{what}: expected an integer in 1..={MAX_TRIALS}, found {t}")));
+        }
     }
     if !(spec.confidence > 0.0 && spec.confidence < 1.0) {
         return Err(err("confidence", format!("confidence: expected a number in (0, 1), found {}", spec.confidence)));
@@ -349,6 +496,7 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
             });
         }
     }
+    check_size_axes(&spec, &err)?;
     Ok(spec)
 }
 
