@@ -65,27 +65,34 @@ fn gemm_strided(
     }
 }
 
-/// r orthonormal axes of the symmetric d×d matrix `c` (row-major) close to its top eigenvectors:
-/// `iters` steps of subspace iteration V ← orth(C·V) from the r coordinate axes of largest diagonal,
-/// modified Gram–Schmidt in f64. Any orthonormal axes give valid bounds; better ones keep fewer keys.
-pub fn top_axes(c: &[f64], d: usize, r: usize, iters: usize) -> Vec<f64> {
+per_isa! {
+    /// r orthonormal axes of the symmetric d×d matrix `c` (row-major) close to its top eigenvectors:
+    /// `iters` steps of subspace iteration V ← orth(C·V) from the r coordinate axes of largest
+    /// diagonal, modified Gram–Schmidt in f64. Any orthonormal axes give valid bounds; better ones
+    /// keep fewer keys.
+    pub fn top_axes(c: &[f64], d: usize, r: usize, iters: usize) -> Vec<f64> = top_axes_body;
+}
+
+#[inline(always)]
+fn top_axes_body(c: &[f64], d: usize, r: usize, iters: usize) -> Vec<f64> {
     let mut diag: Vec<usize> = (0..d).collect();
     diag.sort_by(|&a, &b| c[b * d + b].total_cmp(&c[a * d + a]));
     let mut v = vec![0f64; r * d];
     for (a, &t) in diag[..r].iter().enumerate() {
         v[a * d + t] = 1.0;
     }
+    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
     let orth = |v: &mut [f64]| {
         for a in 0..r {
-            for b in 0..a {
-                let dot: f64 = (0..d).map(|t| v[a * d + t] * v[b * d + t]).sum();
-                for t in 0..d {
-                    v[a * d + t] -= dot * v[b * d + t];
-                }
+            let (done, rest) = v.split_at_mut(a * d);
+            let va = &mut rest[..d];
+            for vb in done.chunks_exact(d) {
+                let w = dot(va, vb);
+                va.iter_mut().zip(vb).for_each(|(x, &y)| *x -= w * y);
             }
-            let nrm = (0..d).map(|t| v[a * d + t] * v[a * d + t]).sum::<f64>().sqrt();
+            let nrm = dot(va, va).sqrt();
             if nrm > 0.0 {
-                v[a * d..(a + 1) * d].iter_mut().for_each(|x| *x /= nrm);
+                va.iter_mut().for_each(|x| *x /= nrm);
             }
         }
     };
@@ -93,11 +100,9 @@ pub fn top_axes(c: &[f64], d: usize, r: usize, iters: usize) -> Vec<f64> {
     for _ in 0..iters {
         // cv_a = C·v_a as axpys over C's rows (C is symmetric), so that it vectorises.
         cv.fill(0.0);
-        for a in 0..r {
-            let out = &mut cv[a * d..(a + 1) * d];
-            for u in 0..d {
-                let w = v[a * d + u];
-                out.iter_mut().zip(&c[u * d..(u + 1) * d]).for_each(|(o, &x)| *o += x * w);
+        for (out, va) in cv.chunks_exact_mut(d).zip(v.chunks_exact(d)) {
+            for (&w, crow) in va.iter().zip(c.chunks_exact(d)) {
+                out.iter_mut().zip(crow).for_each(|(o, &x)| *o += x * w);
             }
         }
         std::mem::swap(&mut v, &mut cv);
@@ -106,33 +111,25 @@ pub fn top_axes(c: &[f64], d: usize, r: usize, iters: usize) -> Vec<f64> {
     v
 }
 
-/// The per-row inputs of [`screen_rows`].
+/// The per-row inputs of [`screen_rows`]: [`ScreenPrep`]'s arrays, the key count n, the padded
+/// row length `stride` of `yt`, `ktail` (n rounded up to 8, zeros beyond n), the rank r and ε.
 struct RowsIn<'a> {
-    q: &'a [f32],
     p: &'a [f32],
     yt: &'a [f32],
     ktail: &'a [f32],
-    mu: &'a [f64],
+    rho: &'a [f32],
+    qmu: &'a [f32],
     n: usize,
-    d: usize,
+    stride: usize,
     r: usize,
     eps: f64,
 }
 
 impl RowsIn<'_> {
-    /// Row i's visible key count m, its coordinates p_i, tail norm ρ_i = √(‖q_i‖² − ‖p_i‖²) and q_i·μ.
+    /// Row i's visible key count m, its coordinates p_i, tail norm ρ_i and q_i·μ.
     #[inline(always)]
     fn row(&self, i: usize) -> (usize, &[f32], f32, f32) {
-        let (d, r) = (self.d, self.r);
-        let q = &self.q[i * d..(i + 1) * d];
-        let pi = &self.p[i * r..(i + 1) * r];
-        let (mut q2, mut c) = (0f32, 0f32);
-        for (&qt, &mt) in q.iter().zip(self.mu) {
-            q2 += qt * qt;
-            c += qt * mt as f32;
-        }
-        let p2: f32 = pi.iter().map(|v| v * v).sum();
-        ((i + 1).min(self.n), pi, (q2 - p2).max(0.0).sqrt(), c)
+        ((i + 1).min(self.n), &self.p[i * self.r..(i + 1) * self.r], self.rho[i], self.qmu[i])
     }
 }
 
@@ -149,32 +146,48 @@ fn screen_rows(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
 }
 
 /// [`screen_rows_body`] with 8-lane AVX2 registers: the same steps (FMA-contracted rank-r scores, so
-/// its count can differ from the portable one by keys within rounding of the threshold).
+/// its count can differ from the portable one by keys within rounding of the threshold). The last,
+/// partial vector of a row is computed whole (the arrays are padded to `stride`) and its lanes
+/// beyond the row masked.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn screen_rows_avx2(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
     use std::arch::x86_64::*;
-    let (n, r) = (x.n, x.r);
-    let mut upper = vec![0f32; n];
+    let (s, r) = (x.stride, x.r);
+    let mut upper = vec![0f32; s];
     let mut kept = 0usize;
     let mut pv = [_mm256_setzero_ps(); 64];
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let ninf = _mm256_set1_ps(f32::NEG_INFINITY);
     for i in b0..b1 {
         let (m, pi, rho, c) = x.row(i);
         for (a, &pa) in pi.iter().enumerate() {
             pv[a] = _mm256_set1_ps(pa);
         }
         let (rv, cv) = (_mm256_set1_ps(rho), _mm256_set1_ps(c));
-        let mut lmax = _mm256_set1_ps(f32::NEG_INFINITY);
+        // Upper bounds of the 8 keys at j (stored) and their lower bounds (returned).
+        let bounds8 = |j: usize, upper: &mut [f32]| {
+            let mut acc = cv;
+            for (a, p) in pv[..r].iter().enumerate() {
+                // SAFETY: j + 8 ≤ stride; yt holds r rows of stride.
+                acc = _mm256_fmadd_ps(*p, unsafe { _mm256_loadu_ps(x.yt.as_ptr().add(a * s + j)) }, acc);
+            }
+            // SAFETY: j + 8 ≤ stride = ktail.len() = upper.len().
+            let w = _mm256_mul_ps(rv, unsafe { _mm256_loadu_ps(x.ktail.as_ptr().add(j)) });
+            unsafe { _mm256_storeu_ps(upper.as_mut_ptr().add(j), _mm256_add_ps(acc, w)) };
+            _mm256_sub_ps(acc, w)
+        };
         let full = m / 8 * 8;
+        let mut lmax = ninf;
         let mut j = 0;
         // Four independent vectors of 8 keys per step, so that the r-long FMA chains of different
         // keys overlap (one chain alone waits on the FMA latency at every step).
-        // SAFETY (loads and stores): j + 32 ≤ m ≤ n (then j + 8 ≤ m); yt holds r rows of n,
-        // ktail and upper n each.
-        while j + 32 <= m {
+        // SAFETY (loads and stores): j + 32 ≤ full ≤ stride; yt holds r rows of stride, ktail and
+        // upper stride each.
+        while j + 32 <= full {
             let mut acc = [cv; 4];
             for (a, p) in pv[..r].iter().enumerate() {
-                let y = unsafe { x.yt.as_ptr().add(a * n + j) };
+                let y = unsafe { x.yt.as_ptr().add(a * s + j) };
                 for (u, acc) in acc.iter_mut().enumerate() {
                     *acc = _mm256_fmadd_ps(*p, unsafe { _mm256_loadu_ps(y.add(8 * u)) }, *acc);
                 }
@@ -187,44 +200,41 @@ unsafe fn screen_rows_avx2(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
             j += 32;
         }
         while j < full {
-            let mut acc = cv;
-            for (a, p) in pv[..r].iter().enumerate() {
-                acc = _mm256_fmadd_ps(*p, unsafe { _mm256_loadu_ps(x.yt.as_ptr().add(a * n + j)) }, acc);
-            }
-            let w = _mm256_mul_ps(rv, unsafe { _mm256_loadu_ps(x.ktail.as_ptr().add(j)) });
-            lmax = _mm256_max_ps(lmax, _mm256_sub_ps(acc, w));
-            unsafe { _mm256_storeu_ps(upper.as_mut_ptr().add(j), _mm256_add_ps(acc, w)) };
+            lmax = _mm256_max_ps(lmax, bounds8(j, &mut upper));
             j += 8;
+        }
+        // Lanes of the last vector that belong to the row (keys full..m).
+        let valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((m - full) as i32), lane));
+        if m > full {
+            lmax = _mm256_max_ps(lmax, _mm256_blendv_ps(ninf, bounds8(full, &mut upper), valid));
         }
         let mut lanes = [0f32; 8];
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), lmax) };
-        let mut lm = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        for jj in full..m {
-            let mut acc = c;
-            for (a, &pa) in pi.iter().enumerate() {
-                acc = pa.mul_add(x.yt[a * n + jj], acc);
-            }
-            let w = rho * x.ktail[jj];
-            lm = lm.max(acc - w);
-            upper[jj] = acc + w;
-        }
+        let lm = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let tau = lm + (x.eps / m as f64).ln() as f32;
         let tv = _mm256_set1_ps(tau);
+        let count = |j: usize, mask: __m256| {
+            // SAFETY: j + 8 ≤ stride = upper.len().
+            let ge = _mm256_cmp_ps::<_CMP_GE_OQ>(unsafe { _mm256_loadu_ps(upper.as_ptr().add(j)) }, tv);
+            (_mm256_movemask_ps(_mm256_and_ps(ge, mask)) as u32).count_ones() as usize
+        };
+        let all = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
         let mut j = 0;
         while j < full {
-            let ge = _mm256_cmp_ps::<_CMP_GE_OQ>(unsafe { _mm256_loadu_ps(upper.as_ptr().add(j)) }, tv);
-            kept += (_mm256_movemask_ps(ge) as u32).count_ones() as usize;
+            kept += count(j, all);
             j += 8;
         }
-        kept += upper[full..m].iter().filter(|&&u| u >= tau).count();
+        if m > full {
+            kept += count(full, valid);
+        }
     }
     kept
 }
 
 #[inline(always)]
 fn screen_rows_body(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
-    let n = x.n;
-    let mut upper = vec![0f32; n];
+    let s = x.stride;
+    let mut upper = vec![0f32; s];
     let mut kept = 0usize;
     for i in b0..b1 {
         let (m, pi, rho, c) = x.row(i);
@@ -236,7 +246,7 @@ fn screen_rows_body(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
         while j < full {
             let mut acc = [c; 8];
             for (a, &pa) in pi.iter().enumerate() {
-                let ya = &x.yt[a * n + j..a * n + j + 8];
+                let ya = &x.yt[a * s + j..a * s + j + 8];
                 for l in 0..8 {
                     acc[l] += pa * ya[l];
                 }
@@ -254,7 +264,7 @@ fn screen_rows_body(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
         for jj in full..m {
             let mut acc = c;
             for (a, &pa) in pi.iter().enumerate() {
-                acc += pa * x.yt[a * n + jj];
+                acc += pa * x.yt[a * s + jj];
             }
             let w = rho * x.ktail[jj];
             lm = lm.max(acc - w);
@@ -275,61 +285,95 @@ fn screen_rows_body(x: &RowsIn<'_>, b0: usize, b1: usize) -> usize {
     kept
 }
 
-/// What [`screen_count`] needs of a head, computed once ([`screen_prepare`]): the mean key μ, the
-/// keys' coordinates Yᵀ = U_r(K − μ)ᵀ stored axis by axis (r × n), the queries' P = QU_rᵀ (nq × r)
-/// and the keys' tail norms t_j = √(‖k_j − μ‖² − ‖y_j‖²).
+/// What [`screen_count`] needs of a head, computed once ([`screen_prepare`]): the keys' coordinates
+/// Yᵀ = U_r(K − μ)ᵀ stored axis by axis (r rows of `stride` = n rounded up to 8, zero-padded), the
+/// queries' P = QU_rᵀ (nq × r), the keys' tail norms t_j = √(‖k_j − μ‖² − ‖y_j‖²) (zero-padded),
+/// and per query ρ_i = √(‖q_i‖² − ‖p_i‖²) and q_i·μ.
 #[derive(Debug, Clone)]
 pub struct ScreenPrep {
-    mu: Vec<f64>,
     yt: Vec<f32>,
     p: Vec<f32>,
     ktail: Vec<f32>,
+    rho: Vec<f32>,
+    qmu: Vec<f32>,
+    stride: usize,
     r: usize,
 }
 
+/// x·y with eight partial sums (lanes the compiler can vectorise; a single running sum cannot be).
+#[inline(always)]
+fn dot8(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    for (a, b) in x.chunks_exact(8).zip(y.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    let tail: f32 = x.chunks_exact(8).remainder().iter().zip(y.chunks_exact(8).remainder()).map(|(a, b)| a * b).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
 /// The preparation of a rank-r screen ([module docs](self)): μ, the scatter matrix (K − μ)ᵀ(K − μ) by
-/// one GEMM, r axes by `iters` steps of subspace iteration ([`top_axes`]), and the coordinate GEMMs.
+/// one GEMM, r axes by `iters` steps of subspace iteration ([`top_axes`]), the coordinate GEMMs and
+/// the norms. All on the calling thread: at n = 512 handing a GEMM to a second thread
+/// (`rayon::join`) cost more than the GEMM.
 pub fn screen_prepare(h: &Head<'_, f32>, r: usize, iters: usize) -> ScreenPrep {
-    let (n, d) = (h.nk, h.d);
+    let (n, d, nq) = (h.nk, h.d, h.nq);
     let r = r.clamp(1, d.min(64));
+    let stride = n.div_ceil(8) * 8;
     let mut mu = vec![0f64; d];
     for row in h.k.chunks_exact(d) {
         mu.iter_mut().zip(row).for_each(|(m, &x)| *m += x as f64);
     }
-    mu.iter_mut().for_each(|m| *m /= n.max(1) as f64);
-    let kc: Vec<f32> = h.k.chunks_exact(d).flat_map(|row| row.iter().zip(&mu).map(|(&x, &m)| x - m as f32)).collect();
+    let mu: Vec<f32> = mu.iter().map(|m| (m / n.max(1) as f64) as f32).collect();
+    let mut kc = vec![0f32; n * d];
+    for (o, row) in kc.chunks_exact_mut(d).zip(h.k.chunks_exact(d)) {
+        o.iter_mut().zip(row).zip(&mu).for_each(|((o, &x), &m)| *o = x - m);
+    }
     // Scatter matrix Kcᵀ·Kc (d×d): Kcᵀ read through strides (column stride d, row stride 1).
     let mut scatter = vec![0f32; d * d];
     gemm_strided([d, d, n], (&mut scatter, 1, d), (&kc, d, 1), (&kc, 1, d));
     let c64: Vec<f64> = scatter.iter().map(|&x| x as f64).collect();
     let ut: Vec<f32> = top_axes(&c64, d, r, iters).iter().map(|&x| x as f32).collect();
-    // Keys' coordinates axis by axis (Yᵀ = U_r·Kcᵀ, r × n), queries' row by row (P = Q·U_rᵀ, nq × r),
-    // the two GEMMs side by side on the pool.
-    let mut yt = vec![0f32; r * n];
-    let mut p = vec![0f32; h.nq * r];
-    rayon::join(
-        || gemm_strided([r, n, d], (&mut yt, 1, n), (&ut, 1, d), (&kc, d, 1)),
-        || gemm_strided([h.nq, r, d], (&mut p, 1, r), (h.q, 1, d), (&ut, d, 1)),
-    );
+    // Keys' coordinates axis by axis (Yᵀ = U_r·Kcᵀ, r × stride), queries' row by row (P = Q·U_rᵀ).
+    let mut yt = vec![0f32; r * stride];
+    let mut p = vec![0f32; nq * r];
+    gemm_strided([r, n, d], (&mut yt, 1, stride), (&ut, 1, d), (&kc, d, 1));
+    gemm_strided([nq, r, d], (&mut p, 1, r), (h.q, 1, d), (&ut, d, 1));
     let mut ky2 = vec![0f32; n];
     for a in 0..r {
-        ky2.iter_mut().zip(&yt[a * n..(a + 1) * n]).for_each(|(s, &y)| *s += y * y);
+        ky2.iter_mut().zip(&yt[a * stride..a * stride + n]).for_each(|(s, &y)| *s += y * y);
     }
-    let ktail: Vec<f32> = kc
-        .chunks_exact(d)
-        .zip(&ky2)
-        .map(|(k, &y2)| (k.iter().map(|x| x * x).sum::<f32>() - y2).max(0.0).sqrt())
-        .collect();
-    ScreenPrep { mu, yt, p, ktail, r }
+    let mut ktail = vec![0f32; stride];
+    for ((t, k), &y2) in ktail.iter_mut().zip(kc.chunks_exact(d)).zip(&ky2) {
+        *t = (dot8(k, k) - y2).max(0.0).sqrt();
+    }
+    let (mut rho, mut qmu) = (vec![0f32; nq], vec![0f32; nq]);
+    for (i, q) in h.q.chunks_exact(d).enumerate() {
+        let pi = &p[i * r..(i + 1) * r];
+        rho[i] = (dot8(q, q) - dot8(pi, pi)).max(0.0).sqrt();
+        qmu[i] = dot8(q, &mu);
+    }
+    ScreenPrep { yt, p, ktail, rho, qmu, stride, r }
 }
 
 /// The per-row part of the screen ([module docs](self)) with tolerance ε on the dropped mass
 /// relative to Z, given the head's [`screen_prepare`]: rows in blocks of 64 on the global rayon pool;
 /// per row the rank-r scores are r axpys over the keys' coordinates, then one max pass and one count.
 pub fn screen_count(h: &Head<'_, f32>, prep: &ScreenPrep, eps: f64) -> ScreenCount {
-    let (n, d) = (h.nk, h.d);
+    let n = h.nk;
     const B: usize = 64;
-    let rows = RowsIn { q: h.q, p: &prep.p, yt: &prep.yt, ktail: &prep.ktail, mu: &prep.mu, n, d, r: prep.r, eps };
+    let rows = RowsIn {
+        p: &prep.p,
+        yt: &prep.yt,
+        ktail: &prep.ktail,
+        rho: &prep.rho,
+        qmu: &prep.qmu,
+        n,
+        stride: prep.stride,
+        r: prep.r,
+        eps,
+    };
     let survivors: usize =
         (0..h.nq.div_ceil(B)).into_par_iter().map(|bi| screen_rows(&rows, bi * B, ((bi + 1) * B).min(h.nq))).sum();
     ScreenCount { survivors, pairs: (0..h.nq).map(|i| (i + 1).min(n)).sum() }
@@ -371,6 +415,24 @@ mod tests {
             assert_eq!(got.pairs, n * (n + 1) / 2);
             let diff = got.survivors.abs_diff(want) as f64 / got.pairs as f64;
             assert!(diff <= 5e-3, "rank {r}: f32 {} vs f64 {want} survivors of {}", got.survivors, got.pairs);
+            // The portable body (what a CPU without AVX2 runs) counts the same up to rounding.
+            let prep = screen_prepare(&h, r, 12);
+            let rows = RowsIn {
+                p: &prep.p,
+                yt: &prep.yt,
+                ktail: &prep.ktail,
+                rho: &prep.rho,
+                qmu: &prep.qmu,
+                n,
+                stride: prep.stride,
+                r: prep.r,
+                eps: 5e-3,
+            };
+            let portable = screen_rows_body(&rows, 0, n);
+            assert!(
+                portable.abs_diff(want) as f64 / got.pairs as f64 <= 5e-3,
+                "rank {r}: portable {portable} vs f64 {want}"
+            );
             if r == d {
                 assert!(want >= n, "every row keeps its largest score");
             }
