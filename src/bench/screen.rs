@@ -14,7 +14,6 @@
 //! time(screen pass) is an upper bound on its speedup *for this implementation of the pass*.
 //! Rounding margins are omitted: the survivor count is the f32 count, not a certified one.
 use crate::reference::Head;
-use rayon::prelude::*;
 
 /// What one pass found: keys surviving the screen, out of the causal pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,8 +357,11 @@ pub fn screen_prepare(h: &Head<'_, f32>, r: usize, iters: usize) -> ScreenPrep {
 }
 
 /// The per-row part of the screen ([module docs](self)) with tolerance ε on the dropped mass
-/// relative to Z, given the head's [`screen_prepare`]: rows in blocks of 64 on the global rayon pool;
-/// per row the rank-r scores are r axpys over the keys' coordinates, then one max pass and one count.
+/// relative to Z, given the head's [`screen_prepare`], on the calling thread: on the rayon pool the
+/// rows ran no faster on two threads than on one, and waking the second thread after the
+/// preparation cost more than the rows (`cargo bench --bench bench_main -- cpu_screen`: the whole
+/// rank-8 pass 194 µs with the pool, 135 µs without, on the Intel Xeon of session 13). Per row the
+/// rank-r scores are r axpys over the keys' coordinates, then one max pass and one count.
 pub fn screen_count(h: &Head<'_, f32>, prep: &ScreenPrep, eps: f64) -> ScreenCount {
     let n = h.nk;
     const B: usize = 64;
@@ -374,8 +376,7 @@ pub fn screen_count(h: &Head<'_, f32>, prep: &ScreenPrep, eps: f64) -> ScreenCou
         r: prep.r,
         eps,
     };
-    let survivors: usize =
-        (0..h.nq.div_ceil(B)).into_par_iter().map(|bi| screen_rows(&rows, bi * B, ((bi + 1) * B).min(h.nq))).sum();
+    let survivors: usize = (0..h.nq.div_ceil(B)).map(|bi| screen_rows(&rows, bi * B, ((bi + 1) * B).min(h.nq))).sum();
     ScreenCount { survivors, pairs: (0..h.nq).map(|i| (i + 1).min(n)).sum() }
 }
 
