@@ -468,3 +468,21 @@ fn an_out_that_is_not_a_regular_file_is_refused() {
     assert!(e.starts_with("/dev/null: not a regular file"), "{e}");
     assert!(!Path::new("/dev/null.timing.jsonl").exists());
 }
+
+#[test]
+fn a_grid_axis_the_measure_never_reads_is_an_error() {
+    // `tols` for `tol`: the measure would run with its default and label the points with a
+    // parameter that had no effect.
+    let dir = tmpdir("unread");
+    let text = "theorems: [dist.decomposition]\nmeasure: dist.decomposition\nseed: 1\ntrials: 10\ndatasets:\n  - {kind: gaussian, scale: 1.0}\ngrid:\n  d: [4]\n  tols: [0.1]\nmetrics: [max_ratio]\nverdict:\n  ratio: max_ratio\nquick: {}\n";
+    let spec = sweep::spec::parse(text, Path::new("sweeps/typo.yaml")).unwrap();
+    let e = run::run_sweep(&spec, &opts_to(&dir.join("typo.jsonl"), false), |_| {}).unwrap_err().to_string();
+    assert!(e.starts_with("sweeps/typo.yaml: point gaussian(scale=1)|"), "{e}");
+    assert!(
+        e.contains("parameter `tols` is not read by measure `dist.decomposition`") && e.lines().count() == 1,
+        "{e}"
+    );
+    // The replicate axis `rep` varies only the seed and is not an error.
+    let spec = sweep::spec::parse(&text.replace("tols: [0.1]", "rep: [0, 1]"), Path::new("sweeps/rep.yaml")).unwrap();
+    run::run_sweep(&spec, &opts_to(&dir.join("rep.jsonl"), false), |_| {}).unwrap();
+}

@@ -272,7 +272,21 @@ fn evaluate(spec: &SweepSpec, thm: &Theorem, p: &Point) -> Result<Record> {
         .ok_or_else(|| Error::invalid("measure", format!("unknown measure `{}`", spec.measure)))?;
     let at = format!("{}", spec.path.display());
     let point = format!("point {}", p.key);
-    let all = match caught::run(|| f(p, thm)) {
+    let (all, read) = super::spec::with_param_reads(|| caught::run(|| f(p, thm)));
+    if matches!(all, Ok(Ok(_))) {
+        // `rep` is the replicate axis: it varies only the point's seed (through its key).
+        if let Some(unread) = p.params.keys().find(|k| *k != "rep" && !read.contains(*k)) {
+            return Err(Error::invalid(
+                at,
+                format!(
+                    "{point}: parameter `{unread}` is not read by measure `{}` (it reads: {}): a misspelt axis name? (an axis that only varies the seed is named `rep`)",
+                    spec.measure,
+                    read.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let all = match all {
         Ok(r) => r.map_err(|e| {
             let e = e.to_string();
             Error::invalid(at.clone(), if e.starts_with(&point) { e } else { format!("{point}: {e}") })

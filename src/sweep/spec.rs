@@ -287,9 +287,33 @@ pub struct Point {
     pub family: u64,
 }
 
+thread_local! {
+    /// The parameter names read through [`Point`]'s accessors while [`with_param_reads`] runs.
+    static READS: std::cell::RefCell<Option<std::collections::BTreeSet<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` (a measure on one point) and return, with its result, the names of the parameters it
+/// read through [`Point`]'s accessors on this thread: a grid axis no measure reads is a misspelt or
+/// meaningless parameter (`tols:` for `tol:` would otherwise leave the default in force silently).
+pub fn with_param_reads<T>(f: impl FnOnce() -> T) -> (T, std::collections::BTreeSet<String>) {
+    let outer = READS.with(|r| r.borrow_mut().replace(Default::default()));
+    let out = f();
+    let read = READS.with(|r| std::mem::replace(&mut *r.borrow_mut(), outer)).unwrap_or_default();
+    (out, read)
+}
+
+fn note_read(name: &str) {
+    READS.with(|r| {
+        if let Some(s) = r.borrow_mut().as_mut() {
+            s.insert(name.to_string());
+        }
+    });
+}
+
 impl Point {
     /// A numeric parameter, or an error naming it.
     pub fn f64(&self, name: &str) -> Result<f64> {
+        note_read(name);
         self.params.get(name).and_then(Scalar::as_f64).ok_or_else(|| {
             Error::invalid(format!("point {}", self.key), format!("numeric parameter `{name}` is missing"))
         })
@@ -319,13 +343,16 @@ impl Point {
     }
     /// An optional integer parameter with a default, at least `min` ([`Point::usize_at_least`]).
     pub fn usize_or_at_least(&self, name: &str, default: usize, min: usize) -> Result<usize> {
+        note_read(name);
         if self.params.contains_key(name) { self.usize_at_least(name, min) } else { Ok(default) }
     }
     /// An optional integer parameter with a default.
     pub fn usize_or(&self, name: &str, default: usize) -> Result<usize> {
+        note_read(name);
         if self.params.contains_key(name) { self.usize(name) } else { Ok(default) }
     }
     pub fn f64_or(&self, name: &str, default: f64) -> Result<f64> {
+        note_read(name);
         if self.params.contains_key(name) { self.f64(name) } else { Ok(default) }
     }
 }
