@@ -173,8 +173,8 @@ pub fn check_sizes(ns: &[usize], d: usize, reps: usize) -> Result<()> {
     }
     // n·d elements per tensor, counted without wrapping; beyond 2^30 (4 GiB of f32 per tensor) the
     // allocation would abort the process instead of failing here.
-    const MAX_ELEMS: usize = 1 << 30;
-    if let Some(&n) = ns.iter().find(|&&n| n.checked_mul(d).is_none_or(|e| e > MAX_ELEMS)) {
+    use crate::sweep::dataset::MAX_TENSOR_ELEMS;
+    if let Some(&n) = ns.iter().find(|&&n| n.checked_mul(d).is_none_or(|e| e > MAX_TENSOR_ELEMS)) {
         return Err(Error::invalid(
             "--n",
             format!("n = {n} with d = {d} is more than 2^30 elements per tensor (4 GiB of f32): refused"),

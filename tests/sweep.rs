@@ -486,3 +486,12 @@ fn a_grid_axis_the_measure_never_reads_is_an_error() {
     let spec = sweep::spec::parse(&text.replace("tols: [0.1]", "rep: [0, 1]"), Path::new("sweeps/rep.yaml")).unwrap();
     run::run_sweep(&spec, &opts_to(&dir.join("rep.jsonl"), false), |_| {}).unwrap();
 }
+
+#[test]
+fn a_tensor_too_large_to_allocate_is_an_error_not_an_abort() {
+    let dir = tmpdir("huge");
+    let text = "theorems: [dist.decomposition]\nmeasure: dist.decomposition\nseed: 1\ntrials: 50\ndatasets:\n  - {kind: gaussian, scale: 1.0}\ngrid:\n  d: [1000000000000]\nmetrics: [max_ratio]\nverdict:\n  ratio: max_ratio\nquick: {}\n";
+    let spec = sweep::spec::parse(text, Path::new("sweeps/huge.yaml")).unwrap();
+    let e = run::run_sweep(&spec, &opts_to(&dir.join("huge.jsonl"), false), |_| {}).unwrap_err().to_string();
+    assert!(e.contains("more than 2^30 elements per tensor") && e.lines().count() == 1, "{e}");
+}

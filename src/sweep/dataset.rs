@@ -34,6 +34,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// The most elements a generated tensor may hold ([`DatasetSpec::generate`]).
+pub const MAX_TENSOR_ELEMS: usize = 1 << 30;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DatasetSpec {
@@ -225,6 +228,14 @@ impl DatasetSpec {
 
     /// Generate a head with (up to) n tokens, dimension d and value dimension dv from `seed`.
     pub fn generate(&self, n: usize, d: usize, dv: usize, seed: u64) -> Result<SynthHead> {
+        // n·max(d, dv) elements per tensor, counted without wrapping: beyond 2^30 (4 GiB of f32 per
+        // tensor) the allocation would abort the process instead of failing here.
+        if n.checked_mul(d.max(dv)).is_none_or(|e| e > MAX_TENSOR_ELEMS) {
+            return Err(Error::invalid(
+                format!("dataset {}", self.label()),
+                format!("n = {n}, d = {d}, dv = {dv}: more than 2^30 elements per tensor (4 GiB of f32): refused"),
+            ));
+        }
         let mut rng = crate::rng::seeded(seed);
         match self {
             DatasetSpec::Gaussian { scale } => Ok(synthetic::gaussian(&mut rng, n, d, dv, *scale)),
