@@ -495,3 +495,23 @@ fn a_tensor_too_large_to_allocate_is_an_error_not_an_abort() {
     let e = run::run_sweep(&spec, &opts_to(&dir.join("huge.jsonl"), false), |_| {}).unwrap_err().to_string();
     assert!(e.contains("more than 2^30 elements per tensor") && e.lines().count() == 1, "{e}");
 }
+
+#[test]
+fn byte_counts_bom_and_thread_counts() {
+    use attnproof::sweep::measure::parse_bytes;
+    assert_eq!(parse_bytes("8KiB"), Ok(8 << 10));
+    assert_eq!(parse_bytes("512M"), Ok(512 << 20));
+    assert_eq!(parse_bytes("1000000"), Ok(1_000_000));
+    assert_eq!(parse_bytes("100B"), Ok(100));
+    assert!(parse_bytes("8KiBiB").is_err() && parse_bytes("8X").is_err() && parse_bytes("-1").is_err());
+    // A byte-order mark before the first key is not part of it.
+    let text = std::fs::read_to_string(spec_path()).unwrap();
+    sweep::spec::parse(&format!("\u{feff}{text}"), Path::new("sweeps/bom.yaml")).unwrap();
+    // `--threads 0` is refused as in `bench`, before any file is touched.
+    let dir = tmpdir("threads0");
+    let spec = small_spec("sweeps/t0.yaml", 1, 10);
+    let opts = RunOptions { threads: Some(0), ..opts_to(&dir.join("t0.jsonl"), true) };
+    let e = run::run_sweep(&spec, &opts, |_| {}).unwrap_err().to_string();
+    assert!(e.starts_with("--threads: expected ≥ 1"), "{e}");
+    assert!(!dir.join("t0.jsonl").exists());
+}

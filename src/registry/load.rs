@@ -10,6 +10,8 @@ pub fn theorems_dir() -> PathBuf {
 
 /// Parse one theorem from text; `file` names it in errors.
 pub fn parse_str(text: &str, file: &Path) -> Result<Theorem> {
+    // A UTF-8 byte-order mark is not part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let thm: Theorem = serde_yaml::from_str(text).map_err(|e| yaml_error(file, &e))?;
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     // `dist.rank.yaml` has stem `dist.rank`.

@@ -126,7 +126,8 @@ pub fn human_bytes(b: u64) -> String {
 /// `B` allowed after it), e.g. `8G`, `512MiB`, `1000000`.
 pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
-    let t2 = t.trim_end_matches("iB").trim_end_matches('B');
+    // One optional `iB` or `B` after the unit (`8KiBiB` is not a byte count).
+    let t2 = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
     let (num, mult) = match t2.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
             let m = match c.to_ascii_uppercase() {

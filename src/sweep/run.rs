@@ -332,6 +332,9 @@ pub fn run_sweep_with(
     opts: &RunOptions,
     log: &mut dyn FnMut(String),
 ) -> Result<SweepSummary> {
+    if opts.threads == Some(0) {
+        return Err(Error::invalid("--threads", "expected ≥ 1 (leave it out for all cores)"));
+    }
     let data = opts.data.as_deref().map(|f| data_file(spec, opts.quick, f)).transpose()?;
     let all = run_points(spec, opts.quick, data.as_deref());
     let (points, absent) = select(spec, opts, &all)?;

@@ -407,6 +407,8 @@ pub fn locate_item(text: &str, section: &str, i: usize) -> (usize, usize) {
 
 /// Parse a sweep file from text (`file` names it in errors) and validate it.
 pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
+    // A UTF-8 byte-order mark is not part of the first key (it read as "missing field `measure`").
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut spec: SweepSpec = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
         let msg = e.to_string();
