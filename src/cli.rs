@@ -499,7 +499,7 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
         Cmd::Bench { what: BenchWhat::Solver { n, tol, regime, d, seed, exact_max, plot, reps } } => {
             let n = if n.is_empty() { (10..=14).map(|p| 1usize << p).collect() } else { n };
             if let Some(p) = &plot {
-                crate::bench::pareto::check_out_path("--plot", p)?;
+                crate::out_file::check_out_path("--plot", p)?;
             }
             let pts = crate::bench::solver_vs_exact(&n, d, tol, &regime, seed, exact_max, reps, |l| println!("{l}"))?;
             if let Some(p) = plot {
@@ -535,7 +535,7 @@ pub fn run(cmd: Cmd) -> crate::Result<ExitCode> {
             let settings = grid.settings()?;
             for (flag, p) in [("--json", &json), ("--markdown", &markdown), ("--plot", &plot)] {
                 if let Some(p) = p {
-                    pareto::check_out_path(flag, p)?;
+                    crate::out_file::check_out_path(flag, p)?;
                 }
             }
             let src = match data {

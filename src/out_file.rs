@@ -5,31 +5,40 @@
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
-/// Check that `p` can be written before a long run: its folder must exist and `p` must not be a
-/// folder. `flag` names the argument in the error.
+/// Check that `p` can be written before a long run: its folder must exist and `p`, if it exists,
+/// must be a regular file ([`refuse_non_regular`]). `flag` names the argument in the error.
 pub fn check_out_path(flag: &str, p: &Path) -> Result<()> {
     let parent = p.parent().filter(|x| !x.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !parent.is_dir() {
         return Err(Error::invalid(flag, format!("folder {} does not exist", parent.display())));
     }
-    if p.is_dir() {
-        return Err(Error::invalid(flag, format!("{} is a folder: expected a file path", p.display())));
+    refuse_non_regular(p)
+}
+
+/// Refuse an output path that exists and is not a regular file (a folder, `/dev/null`, a pipe):
+/// it would be written through a sibling `.tmp` or get a sidecar beside it.
+pub fn refuse_non_regular(p: &Path) -> Result<()> {
+    match std::fs::metadata(p) {
+        Ok(m) if !m.is_file() => Err(Error::invalid(
+            p.display().to_string(),
+            "not a regular file (a folder, a device or a pipe): expected a path for a file",
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
-/// The temporary sibling of `p`: its file name with `.tmp` appended (`r.jsonl` → `r.jsonl.tmp`, so
-/// that it never collides with a file of another extension).
-fn tmp_path(p: &Path) -> PathBuf {
-    let mut name = p.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".tmp");
-    p.with_file_name(name)
+/// `p` with `.ext` appended to its whole name (`r.jsonl` → `r.jsonl.tmp`, so that it never collides
+/// with a file of another extension).
+pub fn with_suffix(p: &Path, ext: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(format!(".{ext}"));
+    PathBuf::from(s)
 }
 
-/// Write `bytes` to `p` through a temporary sibling renamed over it; on failure the temporary file
-/// is removed and the error names `p`.
+/// Write `bytes` to `p` through a temporary sibling ([`with_suffix`] `tmp`) renamed over it; on
+/// failure the temporary file is removed and the error names `p`.
 pub fn write_atomic(p: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(p);
+    let tmp = with_suffix(p, "tmp");
     let done = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, p));
     done.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
@@ -47,14 +56,14 @@ mod tests {
         std::fs::create_dir_all(dir.join("target_is_a_folder")).unwrap();
         let p = dir.join("target_is_a_folder");
         assert!(write_atomic(&p, b"x").unwrap_err().to_string().contains("target_is_a_folder"));
-        assert!(!tmp_path(&p).exists());
+        assert!(!with_suffix(&p, "tmp").exists());
         assert!(check_out_path("--out", &p).is_err());
         assert!(check_out_path("--out", &dir.join("no/such/folder.jsonl")).is_err());
         let f = dir.join("r.jsonl");
         check_out_path("--out", &f).unwrap();
         write_atomic(&f, b"line\n").unwrap();
         assert_eq!(std::fs::read(&f).unwrap(), b"line\n");
-        assert_eq!(tmp_path(&f).file_name().unwrap(), "r.jsonl.tmp");
+        assert_eq!(with_suffix(&f, "tmp").file_name().unwrap(), "r.jsonl.tmp");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -179,7 +179,7 @@ fn audit_cases_are_one_line_errors() {
     let cases: &[(&[&str], i32, &str)] = &[
         (&["slice", s, &format!("{folder}/x.safetensors"), "--layers", "0,0", "--heads", "0"], 2, "--layers"),
         (&["slice", s, &format!("{folder}/x.safetensors"), "--layers", "0", "--heads", "1,1"], 2, "--heads"),
-        (&["slice", s, folder, "--layers", "0", "--heads", "0"], 2, "is a folder"),
+        (&["slice", s, folder, "--layers", "0", "--heads", "0"], 2, "not a regular file"),
         (&["check-reference", &no_outputs], 1, "layer 5 has no stored output"),
         (&["check-reference", &layer00], 2, "layer00.q"),
         (&["check-reference", s, "--tol", "nan"], 2, "--tol"),

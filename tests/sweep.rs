@@ -325,6 +325,16 @@ fn data_is_relative_to_the_current_directory_and_must_be_used() {
     assert!(!dir.join("g.jsonl").exists());
 }
 
+/// Each `(sweep text, wanted)` fails to load as `sweeps/x.yaml` with a one-line error naming the
+/// file and containing `wanted`.
+fn assert_load_errors(cases: &[(String, &str)]) {
+    for (t, want) in cases {
+        let e = sweep::spec::parse(t, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with("sweeps/x.yaml:") && e.contains(want), "expected `{want}` in: {e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+}
+
 #[test]
 fn degenerate_sizes_and_trials_are_one_line_errors_not_panics() {
     let text = std::fs::read_to_string(spec_path()).unwrap();
@@ -337,11 +347,7 @@ fn degenerate_sizes_and_trials_are_one_line_errors_not_panics() {
         (text.replacen("trials: 150000", "trials: 18446744073709551615", 1), "trials: expected an integer in 1..="),
         (text.replacen("trials: 100", "trials: 4611686018427387904", 1), "quick.trials: expected an integer in 1..="),
     ];
-    for (t, want) in cases {
-        let e = sweep::spec::parse(&t, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
-        assert!(e.starts_with("sweeps/x.yaml:") && e.contains(want), "expected `{want}` in: {e}");
-        assert_eq!(e.lines().count(), 1);
-    }
+    assert_load_errors(&cases);
     // Limits a measure knows (reformer.lsh hashes a pair in a plane: d ≥ 2) are checked by it.
     let dir = tmpdir("degenerate");
     let lsh = "theorems: [reformer.lsh]\nmeasure: reformer.lsh\nseed: 1\ntrials: 10\ndatasets:\n  - {kind: gaussian, scale: 1.0}\ngrid:\n  b: [2]\n  theta: [0.5]\n  d: [1]\nmetrics: [outside]\nverdict:\n  zero: outside\nquick: {}\n";
@@ -416,11 +422,7 @@ fn inconsistent_sections_are_refused_at_load() {
             "datasets: dataset gaussian(scale=1) is listed twice",
         ),
     ];
-    for (t, want) in cases {
-        let e = sweep::spec::parse(&t, Path::new("sweeps/x.yaml")).unwrap_err().to_string();
-        assert!(e.starts_with("sweeps/x.yaml:") && e.contains(want), "expected `{want}` in: {e}");
-        assert_eq!(e.lines().count(), 1);
-    }
+    assert_load_errors(&cases);
     // A shard without points is an input error naming it, not a FAIL verdict over no cases.
     let dir = tmpdir("empty-shard");
     let spec = small_spec("sweeps/base.yaml", 7, 50);

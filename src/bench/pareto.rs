@@ -677,8 +677,6 @@ fn short(s: &str) -> String {
     s.split([',', '=']).next().unwrap_or(s).trim().to_string()
 }
 
-pub use crate::out_file::check_out_path;
-
 /// Write `text` to `p`.
 pub fn write(p: &Path, text: &str) -> Result<()> {
     std::fs::write(p, text).map_err(|e| Error::io(p, e))

@@ -360,24 +360,29 @@ pub fn screen_prepare(h: &Head<'_, f32>, r: usize, iters: usize) -> ScreenPrep {
 /// relative to Z, given the head's [`screen_prepare`], on the calling thread: on the rayon pool the
 /// rows ran no faster on two threads than on one, and waking the second thread after the
 /// preparation cost more than the rows (`cargo bench --bench bench_main -- cpu_screen`: the whole
-/// rank-8 pass 194 µs with the pool, 135 µs without, on the Intel Xeon of session 13). Per row the
+/// rank-8 pass 194 µs with the pool at 60f5570, 135 µs without, on the Intel Xeon of session 13).
+/// One buffer of upper bounds serves every row. Per row the
 /// rank-r scores are r axpys over the keys' coordinates, then one max pass and one count.
 pub fn screen_count(h: &Head<'_, f32>, prep: &ScreenPrep, eps: f64) -> ScreenCount {
     let n = h.nk;
-    const B: usize = 64;
-    let rows = RowsIn {
-        p: &prep.p,
-        yt: &prep.yt,
-        ktail: &prep.ktail,
-        rho: &prep.rho,
-        qmu: &prep.qmu,
-        n,
-        stride: prep.stride,
-        r: prep.r,
-        eps,
-    };
-    let survivors: usize = (0..h.nq.div_ceil(B)).map(|bi| screen_rows(&rows, bi * B, ((bi + 1) * B).min(h.nq))).sum();
-    ScreenCount { survivors, pairs: (0..h.nq).map(|i| (i + 1).min(n)).sum() }
+    ScreenCount { survivors: screen_rows(&prep.rows(n, eps), 0, h.nq), pairs: (0..h.nq).map(|i| (i + 1).min(n)).sum() }
+}
+
+impl ScreenPrep {
+    /// The per-row inputs over `n` keys with tolerance ε.
+    fn rows(&self, n: usize, eps: f64) -> RowsIn<'_> {
+        RowsIn {
+            p: &self.p,
+            yt: &self.yt,
+            ktail: &self.ktail,
+            rho: &self.rho,
+            qmu: &self.qmu,
+            n,
+            stride: self.stride,
+            r: self.r,
+            eps,
+        }
+    }
 }
 
 /// The minimal rank-r screen pass of a causal self-attention head ([module docs](self)), tolerance ε
@@ -418,18 +423,7 @@ mod tests {
             assert!(diff <= 5e-3, "rank {r}: f32 {} vs f64 {want} survivors of {}", got.survivors, got.pairs);
             // The portable body (what a CPU without AVX2 runs) counts the same up to rounding.
             let prep = screen_prepare(&h, r, 12);
-            let rows = RowsIn {
-                p: &prep.p,
-                yt: &prep.yt,
-                ktail: &prep.ktail,
-                rho: &prep.rho,
-                qmu: &prep.qmu,
-                n,
-                stride: prep.stride,
-                r: prep.r,
-                eps: 5e-3,
-            };
-            let portable = screen_rows_body(&rows, 0, n);
+            let portable = screen_rows_body(&prep.rows(n, 5e-3), 0, n);
             assert!(
                 portable.abs_diff(want) as f64 / got.pairs as f64 <= 5e-3,
                 "rank {r}: portable {portable} vs f64 {want}"

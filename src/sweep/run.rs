@@ -345,7 +345,7 @@ pub fn run_sweep_with(
         ));
     }
     let out = opts.out.clone().unwrap_or_else(|| default_out(spec, opts));
-    check_out_path(&out)?;
+    crate::out_file::refuse_non_regular(&out)?;
     // Everything about the existing file is checked before anything is written to it.
     let file = read_file(&out)?;
     let existing: Vec<Record> =
@@ -563,18 +563,6 @@ fn remove_if_empty(created: Vec<PathBuf>) {
     }
 }
 
-/// Refuse a results path that exists and is not a regular file (a directory, `/dev/null`, a FIFO):
-/// results are resumed from it and appended to it, and its timing sidecar is created beside it.
-pub fn check_out_path(out: &Path) -> Result<()> {
-    match std::fs::metadata(out) {
-        Ok(m) if !m.is_file() => Err(Error::invalid(
-            out.display().to_string(),
-            "not a regular file: a sweep's results go to a regular file (a .jsonl path)",
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Why record `r` is not the record of a point of this run of the sweep, or `None` when it is: a
 /// point of the run (same key) made by the same sweep, measure and theorems, with the point's seed
 /// and trials, holding every metric the sweep records.
@@ -757,25 +745,6 @@ pub struct MergeReport {
     pub out: PathBuf,
 }
 
-/// `<path>.<ext>` (the extension appended, so that `results.jsonl` gives `results.jsonl.tmp` and
-/// never touches a `results.tmp` of the user's).
-fn with_suffix(path: &Path, ext: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(format!(".{ext}"));
-    PathBuf::from(s)
-}
-
-/// Write `text` to `path` through a temporary file beside it, renamed into place; on failure the
-/// temporary file is removed and the error names `path`.
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let tmp = with_suffix(path, "tmp");
-    let r = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
-    r.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
-
 /// Join shard files into `out` (lines copied verbatim, sorted by key), reporting duplicate,
 /// conflicting and missing points ([`merge_with`] without `--data`).
 pub fn merge(spec: &SweepSpec, quick: bool, inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
@@ -793,7 +762,7 @@ pub fn merge_with(
     inputs: &[PathBuf],
     out: &Path,
 ) -> Result<MergeReport> {
-    check_out_path(out)?;
+    crate::out_file::refuse_non_regular(out)?;
     let data = data.map(|f| data_file(spec, quick, f)).transpose()?;
     let all = run_points(spec, quick, data.as_deref());
     let mut by_key: BTreeMap<String, String> = BTreeMap::new();
@@ -823,10 +792,10 @@ pub fn merge_with(
     rep.out = if rep.missing.is_empty() && rep.conflicts.is_empty() {
         out.to_path_buf()
     } else {
-        with_suffix(out, "partial")
+        crate::out_file::with_suffix(out, "partial")
     };
-    check_out_path(&rep.out)?;
-    write_atomically(&rep.out, &s)?;
+    crate::out_file::refuse_non_regular(&rep.out)?;
+    crate::out_file::write_atomic(&rep.out, s.as_bytes())?;
     rep.written = by_key.len();
     Ok(rep)
 }
