@@ -27,6 +27,7 @@ pub mod methods;
 pub mod out_file;
 pub mod reference;
 pub mod registry;
+pub mod repeats;
 pub mod rng;
 pub mod solver;
 pub mod stats;

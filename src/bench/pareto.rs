@@ -98,6 +98,18 @@ impl Setting {
             Setting::Longformer { half, global } => format!("±{half},g={global}"),
         }
     }
+    /// The setting as run on n tokens, and the flag whose value was lowered: top-k with k > n and a
+    /// window w > n keep every causal key (k = n, w = n: the exact method), Nyström cannot take more
+    /// than n landmarks. The label then shows the value that ran, not the one asked for.
+    pub fn at_most_n(&self, n: usize) -> (Setting, Option<String>) {
+        let lowered = |flag: &str, v: usize| (v > n).then(|| format!("{flag} {v} > n = {n}: ran with {n}"));
+        match *self {
+            Setting::TopK { k } => (Setting::TopK { k: k.min(n) }, lowered("--topk", k)),
+            Setting::Window { w } => (Setting::Window { w: w.min(n) }, lowered("--window", w)),
+            Setting::Nystrom { k } => (Setting::Nystrom { k: k.min(n) }, lowered("--nystrom", k)),
+            _ => (self.clone(), None),
+        }
+    }
     /// True when row i of the method depends on tokens j ≤ i only.
     pub fn causal(&self) -> bool {
         !matches!(self, Setting::Nystrom { .. })
@@ -440,6 +452,8 @@ pub fn run(data: &Data, settings: &[Setting], reps: usize, seed: u64, mut print:
     let mut landmarks = None;
     let mut points = Vec::new();
     for s in settings {
+        let (s, lowered) = s.at_most_n(data.h.n);
+        let s = &s;
         let (max_err, mean_err, note, ok) = match run_once(s, data, seed, &mut landmarks) {
             Ok((o, note)) => {
                 let (a, b, bad) = errors(&o, &reference, data.vmax(), data.h.dv);
@@ -456,6 +470,11 @@ pub fn run(data: &Data, settings: &[Setting], reps: usize, seed: u64, mut print:
                 (a, b, note, bad == 0)
             }
             Err(e) => (f64::NAN, f64::NAN, format!("failed: {e}"), false),
+        };
+        let note = match lowered {
+            Some(l) if note.is_empty() => l,
+            Some(l) => format!("{l}; {note}"),
+            None => note,
         };
         let (mut tm, mut te, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
         if ok {
@@ -787,6 +806,10 @@ mod tests {
         assert!(p[0].max_err < 1e-5, "exact f32 {}", p[0].max_err);
         assert!(p[1].max_err <= 1e-3, "solver within its tolerance: {}", p[1].max_err);
         assert!(p[2].max_err < 1e-5, "top-k with k ≥ n is exact: {}", p[2].max_err);
+        assert_eq!(
+            (p[2].param.as_str(), p[2].note.as_str()),
+            ("k=300", "--topk 400 > n = 300: ran with 300; oracle: computes every causal score")
+        );
         assert!(p[3].max_err > p[2].max_err, "a 4-token window is worse than exact");
         assert!(!p[4].on_front && !p[4].causal);
         assert!(p.iter().filter(|x| x.causal).all(|x| x.rel_time > 0.0 && x.pairs >= 1));

@@ -164,7 +164,7 @@ pub fn write_slice(input: &Path, output: &Path, layers: &[usize], heads: &[usize
         if list.is_empty() {
             return Err(Error::invalid(what, "expected at least one index"));
         }
-        if let Some(x) = list.iter().enumerate().find_map(|(i, x)| list[..i].contains(x).then_some(x)) {
+        if let Some(x) = crate::repeats::first_repeat(list) {
             return Err(Error::invalid(what, format!("{x} is listed twice")));
         }
     }

@@ -100,7 +100,7 @@ fn check_sections(spec: &SweepSpec, err: &dyn Fn(&str, String) -> Error) -> Resu
     }
     for (section, list) in [("datasets", Some(&spec.datasets)), ("quick.datasets", spec.quick.datasets.as_ref())] {
         let labels: Vec<String> = list.into_iter().flatten().map(|d| d.label()).collect();
-        if let Some(l) = labels.iter().enumerate().find(|(i, l)| labels[..*i].contains(l)).map(|(_, l)| l) {
+        if let Some(l) = crate::repeats::first_repeat(&labels) {
             return Err(err("datasets", format!("{section}: dataset {l} is listed twice (its points would repeat)")));
         }
     }
@@ -448,7 +448,7 @@ pub fn parse(text: &str, file: &Path) -> Result<SweepSpec> {
                 return Err(err(name, format!("{section}.{name}: log2.step: expected a non-zero step, found 0")));
             }
             let vals: Vec<String> = axis.values().iter().map(Scalar::show).collect();
-            if let Some(v) = vals.iter().enumerate().find(|(i, v)| vals[..*i].contains(v)).map(|(_, v)| v) {
+            if let Some(v) = crate::repeats::first_repeat(&vals) {
                 return Err(err(
                     name,
                     format!("{section}.{name}: value {v} is listed twice (its points would repeat)"),
