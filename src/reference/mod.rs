@@ -23,7 +23,7 @@ pub struct Head<'a, T> {
     pub dv: usize,
 }
 
-impl<'a, T: Copy + num_traits::Float + Send + Sync> Head<'a, T> {
+impl<'a, T: crate::theory::fp::ScanFloat> Head<'a, T> {
     /// A self-attention head with `n` tokens; panics never: shapes are checked, see [`Head::check`].
     pub fn new(q: &'a [T], k: &'a [T], v: &'a [T], n: usize, d: usize, dv: usize) -> crate::Result<Self> {
         let h = Head { q, k, v, nq: n, nk: n, d, dv };
