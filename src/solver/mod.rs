@@ -266,6 +266,33 @@ fn fallback_rows(p: &Prepared<'_>, redo: &[usize], row0: usize, out: &mut [f64],
     }
 }
 
+/// `o32` widened to f64 (exact), into `buf` when given (pages faulted in ahead) or a fresh vector;
+/// on the pool in pieces of 2^15 values from 2^16 values on, so that the page faults of a fresh
+/// output and the conversion split over the threads (a SmolLM2 head, 4096 × 64 values: one thread
+/// 89–117 µs; see `docs/performance.md`, session 14).
+fn widen_output(o32: &[f32], buf: Option<Vec<f64>>) -> Vec<f64> {
+    const PIECE: usize = 1 << 15;
+    let par = o32.len() >= 2 * PIECE;
+    match buf {
+        Some(mut out) if par => {
+            out.par_chunks_mut(PIECE)
+                .zip(o32.par_chunks(PIECE))
+                .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(x, &y)| *x = y as f64));
+            out
+        }
+        Some(mut out) => {
+            out.iter_mut().zip(o32).for_each(|(x, &y)| *x = y as f64);
+            out
+        }
+        None if par => {
+            let mut out = Vec::new();
+            o32.par_iter().with_min_len(PIECE).map(|&y| y as f64).collect_into_vec(&mut out);
+            out
+        }
+        None => o32.iter().map(|&y| y as f64).collect(),
+    }
+}
+
 /// Outputs of at least this many values are faulted in ahead ([`pages::prefaulted_zeros`]): 4 MiB.
 const PREFAULT_MIN: usize = 1 << 19;
 
@@ -345,15 +372,19 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             // (theory::rounding::cheap_block_bounds, theorem reference.f32_rounding); rows whose f32
             // certificate exceeds tol are recomputed on the float64 path.
             let tiling = crate::reference::fast_f32::Tiling::for_rows(rows.len());
-            let o32 = crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
-            cert = crate::theory::rounding::cheap_block_bounds(h, mask, tiling, tol);
-            let mut out = match prefaulted {
-                Some(mut buf) => {
-                    buf.iter_mut().zip(&o32).for_each(|(x, &y)| *x = y as f64);
-                    buf
-                }
-                None => o32.iter().map(|&y| y as f64).collect(),
+            let kernel = || crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
+            let bounds = || crate::theory::rounding::cheap_block_bounds(h, mask, tiling, tol);
+            // From PAR_ROWS_MIN rows on, the a-priori bound runs beside the kernel (its blocks are
+            // many enough to balance the two threads: a SmolLM2 head, n = 4096, kernel and bound
+            // 7.47–7.49 ms one after the other, 7.35–7.37 ms side by side); below, the kernel's
+            // few blocks leave nothing to balance (MiniLM, n = 512: no gain).
+            let o32;
+            (o32, cert) = if rows.len() >= crate::theory::rounding::PAR_ROWS_MIN {
+                rayon::join(kernel, bounds)
+            } else {
+                (kernel(), bounds())
             };
+            let mut out = widen_output(&o32, prefaulted);
             stats.work = stats.exact_work;
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();

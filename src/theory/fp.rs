@@ -127,11 +127,13 @@ impl ScanFloat for f64 {
     }
 }
 
-/// [`scan`] over pieces of 2^18 values on the pool: the same result (a conjunction and a maximum,
-/// both exact in any order), at the cores' memory bandwidth instead of one core's.
+/// [`scan`] over pieces of 2^16 values on the pool: the same result (a conjunction and a maximum,
+/// both exact in any order), at the cores' memory bandwidth instead of one core's (a SmolLM2 head,
+/// 3 × 4096 × 64 f32 values: pieces of 2^18, one per tensor and so one thread, 95–109 µs; see
+/// `docs/performance.md`, session 14).
 pub fn scan_parallel<T: ScanFloat>(buf: &[T]) -> (bool, T) {
     use rayon::prelude::*;
-    const PIECE: usize = 1 << 18;
+    const PIECE: usize = 1 << 16;
     if buf.len() <= PIECE {
         return T::scan_isa(buf);
     }
