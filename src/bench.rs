@@ -233,17 +233,21 @@ pub fn solver_regime(name: &str) -> Result<crate::sweep::dataset::DatasetSpec> {
     })
 }
 
-/// Check that `regime` can draw heads of dimension `d`: the real-statistics generator draws the
-/// fitted real head's d, whatever was asked, so another `--d` is refused rather than ignored.
-pub fn check_regime_d(regime: &str, spec: &crate::sweep::dataset::DatasetSpec, d: usize) -> Result<()> {
-    let got = spec.generate(2, d, d, 0)?.d;
-    if got != d {
-        return Err(Error::invalid(
+/// The head dimension a run of `regime` uses: `d` when given, else the regime's own — 64 for the
+/// synthetic regimes, the fitted real head's for `real-stats`, which draws that d whatever is asked
+/// ([`crate::sweep::dataset::DatasetSpec::fixed_d`]), so another `--d` is refused rather than ignored.
+pub fn regime_d(regime: &str, spec: &crate::sweep::dataset::DatasetSpec, d: Option<usize>) -> Result<usize> {
+    const SYNTHETIC_D: usize = 64;
+    match (d, spec.fixed_d()?) {
+        (Some(0), _) => Err(Error::invalid("--d", "head dimension must be ≥ 1")),
+        (Some(d), Some(own)) if d != own => Err(Error::invalid(
             "--d",
-            format!("regime `{regime}` draws heads of d = {got} (fitted to a real head), got --d {d}"),
-        ));
+            format!("regime `{regime}` draws heads of d = {own} (fitted to a real head), got --d {d}"),
+        )),
+        (_, Some(own)) => Ok(own),
+        (Some(d), None) => Ok(d),
+        (None, None) => Ok(SYNTHETIC_D),
     }
-    Ok(())
 }
 
 /// One line of `bench solver`.
@@ -267,7 +271,7 @@ pub struct SolverPoint {
 #[allow(clippy::too_many_arguments)]
 pub fn solver_vs_exact(
     ns: &[usize],
-    d: usize,
+    d: Option<usize>,
     tol_rel: f64,
     regime: &str,
     seed: u64,
@@ -278,8 +282,8 @@ pub fn solver_vs_exact(
     use crate::reference::Mask;
     use crate::solver::{SolverOptions, compare, solve};
     let spec = solver_regime(regime)?;
+    let d = regime_d(regime, &spec, d)?;
     check_sizes(ns, d, reps)?;
-    check_regime_d(regime, &spec, d)?;
     if !(tol_rel.is_finite() && tol_rel > 0.0) {
         return Err(crate::Error::invalid("--tol", format!("expected a positive finite tolerance, got {tol_rel}")));
     }

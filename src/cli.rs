@@ -292,8 +292,9 @@ pub enum BenchWhat {
         /// clustered | lowdim | peaked | bounded | real-stats
         #[arg(long, default_value = "clustered")]
         regime: String,
-        #[arg(long, default_value_t = 64)]
-        d: usize,
+        /// Head dimension (dv = d); default 64, and for real-stats the fitted head's (32)
+        #[arg(long)]
+        d: Option<usize>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Largest n at which the exact kernel is timed (beyond: extrapolated ∝ n², marked *).
@@ -328,9 +329,9 @@ pub struct ParetoArgs {
     /// Tokens (synthetic: default 4096; file: the first n, default all).
     #[arg(long)]
     pub n: Option<usize>,
-    /// Head dimension of synthetic data (dv = d).
-    #[arg(long, default_value_t = 64)]
-    pub d: usize,
+    /// Head dimension of synthetic data (dv = d); default 64, and for real-stats the fitted head's (32)
+    #[arg(long)]
+    pub d: Option<usize>,
     /// Methods to run.
     #[arg(long, value_delimiter = ',', default_value = "exact,solver,performer,nystrom,topk,window,longformer")]
     pub methods: Vec<String>,

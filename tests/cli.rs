@@ -207,3 +207,22 @@ fn audit_cases_are_one_line_errors() {
     assert!(!std::path::Path::new(&format!("{folder}/x.safetensors")).exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `bench solver` and `bench pareto` without `--d` take the regime's own dimension: 64 for the
+/// synthetic regimes, the fitted real head's (32) for real-stats (with a default of 64 for every
+/// regime, `--regime real-stats` failed unless `--d 32` was given).
+#[test]
+fn bench_regimes_default_to_their_own_head_dimension() {
+    for (args, want) in [
+        (&["bench", "solver", "--regime", "real-stats", "--n", "64", "--exact-max", "64", "--reps", "1"][..], "d = 32"),
+        (&["bench", "solver", "--regime", "lowdim", "--n", "64", "--exact-max", "64", "--reps", "1"][..], "d = 64"),
+        (
+            &["bench", "pareto", "--regime", "real-stats", "--n", "64", "--methods", "exact", "--reps", "1"][..],
+            "d = 32",
+        ),
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        assert!(out.contains(want) || err.contains(want), "{args:?}: {out}{err}");
+    }
+}

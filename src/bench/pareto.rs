@@ -41,8 +41,9 @@ use std::time::Instant;
 pub enum Source {
     /// A real-data file (MiniLM/SmolLM2 layout), one head, the first `n` tokens (all when `None`).
     File { path: PathBuf, layer: usize, head: usize, n: Option<usize> },
-    /// A synthetic regime of [`super::solver_regime`] at n tokens, dimension d (dv = d).
-    Regime { name: String, n: usize, d: usize },
+    /// A synthetic regime of [`super::solver_regime`] at n tokens, dimension d (dv = d);
+    /// `d`: `None` for the regime's own ([`super::regime_d`]).
+    Regime { name: String, n: usize, d: Option<usize> },
 }
 
 /// One setting of one method.
@@ -257,13 +258,10 @@ pub fn load(src: &Source, seed: u64) -> Result<Data> {
             if *n < 2 {
                 return Err(Error::invalid("--n", format!("need at least 2 tokens, got {n}")));
             }
-            if *d == 0 {
-                return Err(Error::invalid("--d", "head dimension must be ≥ 1"));
-            }
             let spec = super::solver_regime(name)?;
-            super::check_sizes(&[*n], *d, 1)?;
-            super::check_regime_d(name, &spec, *d)?;
-            let g = spec.generate(*n, *d, *d, seed)?;
+            let d = super::regime_d(name, &spec, *d)?;
+            super::check_sizes(&[*n], d, 1)?;
+            let g = spec.generate(*n, d, d, seed)?;
             Ok(Data::new(format!("{name} = {}, seed {seed}", spec.label()), g))
         }
     }
@@ -793,7 +791,7 @@ mod tests {
 
     #[test]
     fn small_run_measures_errors_and_the_front() {
-        let data = load(&Source::Regime { name: "clustered".into(), n: 300, d: 16 }, 3).unwrap();
+        let data = load(&Source::Regime { name: "clustered".into(), n: 300, d: Some(16) }, 3).unwrap();
         let s = vec![
             Setting::Exact,
             Setting::Solver { tol: 1e-3 },

@@ -221,6 +221,17 @@ impl DatasetSpec {
         }
     }
 
+    /// The head dimension the data fixes, whatever d is asked: a real head's, or the head a
+    /// real-statistics generator was fitted to (`None`: generated at the d asked).
+    pub fn fixed_d(&self) -> Result<Option<usize>> {
+        match self {
+            DatasetSpec::Real { file, layer, head, .. }
+            | DatasetSpec::RealCausal { file, layer, head, .. }
+            | DatasetSpec::RealStats { file, layer, head, .. } => Ok(Some(real_head(file, *layer, *head)?.d)),
+            _ => Ok(None),
+        }
+    }
+
     /// True for datasets whose shape is fixed by the data (the point's n and d are upper limits).
     pub fn is_real(&self) -> bool {
         matches!(self, DatasetSpec::Real { .. } | DatasetSpec::RealCausal { .. })
