@@ -316,8 +316,9 @@ pub enum BenchWhat {
 /// Arguments of `bench pareto` (boxed: they are most of the command's size).
 #[derive(clap::Args, Debug)]
 pub struct ParetoArgs {
-    /// Real-data file (MiniLM/SmolLM2 layout); without it, a synthetic --regime.
-    #[arg(long, conflicts_with = "regime")]
+    /// Real-data file (MiniLM/SmolLM2 layout); without it, a synthetic --regime (whose --d the
+    /// file's dimension replaces).
+    #[arg(long, conflicts_with_all = ["regime", "d"])]
     pub data: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     pub layer: usize,

@@ -60,6 +60,7 @@ fn bench_pareto_bad_arguments_are_one_line_errors() {
         (&["bench", "pareto", "--regime", "clustered", "--n", "1"], "--n"),
         (&["bench", "pareto", "--regime", "clustered", "--n", "64", "--reps", "0"], "--reps"),
         (&["bench", "pareto", "--data", s, "--regime", "clustered"], "--regime"),
+        (&["bench", "pareto", "--data", s, "--d", "16"], "--d"),
         (&["bench", "pareto", "--data", s, "--layer", "7"], "--layer"),
         (&["bench", "pareto", "--data", "/nonexistent/x.safetensors"], "/nonexistent/x.safetensors"),
         (&["bench", "pareto", "--plot", "/nonexistent-dir/p.svg"], "--plot"),
