@@ -360,7 +360,7 @@ pub fn solver_vs_exact(
             work_fraction: r.stats.work as f64 / r.stats.exact_work.max(1) as f64,
         };
         print(format!(
-            "{:>7} {:>10.4}{} {:>10.4} {:>8.1} {:>10.2e} {:>10.2e} {:>10.2e} {:>6} {:>7.4}  {} (fallback rows {}, plan {:.3}s of which build {:.3}s, insert {:.3}s, gather {:.3}s)",
+            "{:>7} {:>10.3e}{} {:>10.3e} {:>8.1} {:>10.2e} {:>10.2e} {:>10.2e} {:>6} {:>7.4}  {} (fallback rows {}, plan {:.3}s of which build {:.3}s, insert {:.3}s, gather {:.3}s)",
             p.n,
             p.exact_secs,
             if extrap { "*" } else { " " },
@@ -529,7 +529,7 @@ pub fn solve_file(
         let max_err = checks.iter().map(|c| c.err).fold(0.0, f64::max);
         all_err = all_err.max(max_err);
         print(format!(
-            "{:<28} {:>6} {:>4} {:>9.4} {:>9.4} {:>7.2} {:>10.2e} {:>10.2e} {:>7.3}  {} (fallback rows {})",
+            "{:<28} {:>6} {:>4} {:>9.3e} {:>9.3e} {:>7.2} {:>10.2e} {:>10.2e} {:>7.3}  {} (fallback rows {})",
             h.label,
             h.n,
             h.d,
