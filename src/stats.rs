@@ -1,5 +1,5 @@
-//! Statistics for verdicts (statrs): Clopper–Pearson limits of failure rates, and log-log slope fits
-//! with their confidence intervals.
+//! Statistics for verdicts (statrs): Clopper–Pearson limits of failure rates, log-log slope fits
+//! with their confidence intervals, and the median every report quotes.
 use statrs::distribution::{Beta, ContinuousCDF, StudentsT};
 
 /// One-sided Clopper–Pearson upper limit at confidence `conf` for `failures` out of `trials`:
@@ -71,6 +71,15 @@ pub fn loglog_slope(xs: &[f64], ys: &[f64], conf: f64) -> Option<SlopeFit> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn median_is_the_middle_or_the_mean_of_the_two_middle_values() {
+        assert!(super::median(&mut []).is_nan());
+        assert_eq!(super::median(&mut [3.0]), 3.0);
+        assert_eq!(super::median(&mut [4.0, 1.0, 3.0]), 3.0);
+        assert_eq!(super::median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(super::median(&mut [f64::NAN, 1.0, 2.0]), 2.0, "NaN sorts last (total_cmp)");
+    }
+
     use super::*;
 
     #[test]
@@ -91,4 +100,16 @@ mod tests {
         let f = loglog_slope(&xs, &ys, 0.95).unwrap();
         assert!((f.slope - 1.5).abs() < 0.01 && f.lo < 1.5 && f.hi > 1.5, "{f:?}");
     }
+}
+
+/// The sample median of `v` (sorted in place by `f64::total_cmp`): the middle value, or the mean of
+/// the two middle values for an even count; NaN for an empty sample. The one definition behind
+/// every median a report or a benchmark prints.
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) }
 }

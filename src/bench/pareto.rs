@@ -316,14 +316,7 @@ pub fn front(pts: &[(f64, f64)]) -> Vec<bool> {
         .collect()
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) }
-}
+use crate::stats::median;
 
 /// Output of one run of a setting: n × dv values (f32 or f64) and a note.
 enum Out {

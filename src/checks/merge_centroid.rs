@@ -125,10 +125,7 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             }
         }
     }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
-    };
+    let med = |v: &mut Vec<f64>| crate::stats::median(v);
     if pairs > 0 {
         rep.notes.push(format!(
             "real heads ({}), blocks of 16 consecutive keys, uniform weights: median slack (bound − log R) of the ball bound {:.2} nats, of Hoeffding with the true score range {:.2}, of Bennett {:.2}; the range condition |Δ| ≤ √(8 ln(1+ε)) = {:.4} certifies R ≤ 1+ε at ε = {eps} for {:.1}% of {pairs} (query, block) pairs",
@@ -189,11 +186,10 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
             slack.push(ball - lr);
         }
     }
-    slack.sort_by(f64::total_cmp);
     Ok(crate::sweep::run::metrics([
         ("max_ratio_ball", worst_ball),
         ("max_ratio_bennett", worst_benn),
         ("max_ratio", worst_ball.max(worst_benn)),
-        ("median_ball_slack", slack.get(slack.len() / 2).copied().unwrap_or(f64::NAN)),
+        ("median_ball_slack", crate::stats::median(&mut slack)),
     ]))
 }

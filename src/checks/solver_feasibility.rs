@@ -165,10 +165,7 @@ pub fn row_fractions_cached(
     out
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
-}
+use crate::stats::median;
 
 /// Medians over one head's rows (and, for slacks, blocks).
 #[derive(Debug, Clone, Copy)]

@@ -51,10 +51,7 @@ pub fn head_probs(h: &crate::data::RealHead, i: usize, mask: Mask) -> Vec<f64> {
     probs(&logits)
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
-}
+use crate::stats::median;
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let klc = thm.claimed_f64("kl_coef")?;
