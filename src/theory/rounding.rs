@@ -427,12 +427,12 @@ impl Running {
         let s = max_sum_sq_rows(&h.k[seen * d..end * d], d);
         let k2max = if s > self.k2max { s } else { self.k2max };
         // Per group of COLS columns, the keys' values with the extremes held in registers, even and
-        // odd keys apart (two independent chains), merged after (row by row, the extremes went
-        // through memory: a store-to-load chain per key; with the row norms of
+        // odd keys apart (two independent chains), merged after. Row by row, the extremes went
+        // through memory: a store-to-load chain per key (with the row norms of
         // fp::max_sum_sq_rows and one root per block, cheap_block_bounds of a MiniLM head went
-        // 8.3 → 7.35 µs, session 14). Plain comparisons: the same values as f32::max/min on finite inputs, and max and
-        // min are exact in any order. (Held in memory, a select of the loaded value compiled to
-        // masked stores, vmaskmovps, microcoded and ~10× slower on AMD Zen 1.)
+        // 8.3 → 7.35 µs, session 14). Plain comparisons: the same values as f32::max/min on finite
+        // inputs, and max and min are exact in any order. (Held in memory, a select of the loaded
+        // value compiled to masked stores, vmaskmovps, microcoded and ~10× slower on AMD Zen 1.)
         const COLS: usize = 16;
         let vals = &h.v[seen * dv..end * dv];
         let up = |a: f32, b: f32| if b > a { b } else { a };
