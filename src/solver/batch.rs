@@ -20,7 +20,7 @@
 //! node (exact zeros for rejected ones) and every walked term.
 use super::Prepared;
 use super::certificate::{Accum, RowModel, SKIP_BELOW, Terms, node_abs_bound};
-use super::dense::{gemm_ab, gemm_ab_f32, gemm_abt, gemm_abt_f32};
+use super::dense::{gemm_ab, gemm_ab_f32, gemm_ab_f32_ldb, gemm_abt, gemm_abt_f32};
 use super::eval::{Running, budget_accepts, dot, own_mass, walk};
 use super::exp64::exp_neg_f64;
 use super::frontier_simd;
@@ -53,7 +53,11 @@ pub struct FrontierBlock {
     pub ids: Vec<u32>,
     /// Centres, F × d (when `wide`), and rounded to f32 (the float32 block products).
     pub z: Vec<f64>,
-    pub z32: Vec<f32>,
+    /// The f32 centres transposed, d × `cap` (column f = centre f, zero beyond the block's
+    /// length): gemm reads them in place ([`super::dense::gemm_ab_f32_ldb`]).
+    pub zt32: Vec<f32>,
+    /// Columns of `zt32`: a multiple of [`ZT_COLS`] ≥ len.
+    pub cap: usize,
     /// Inserted value sums S, F × dv (when `wide`), and rounded to f32.
     pub s: Vec<f64>,
     pub s32: Vec<f32>,
@@ -101,7 +105,19 @@ impl FrontierBlock {
                         self.z.extend_from_slice(&tree.z[i * d..(i + 1) * d]);
                         self.s.extend_from_slice(&tree.s[i * dv..(i + 1) * dv]);
                     }
-                    self.z32.extend(tree.z[i * d..(i + 1) * d].iter().map(|&x| x as f32));
+                    let f = self.ids.len() - 1;
+                    if f >= self.cap {
+                        let cap = (2 * self.cap).max(ZT_COLS * 4).div_ceil(ZT_COLS) * ZT_COLS;
+                        let mut zt = vec![0f32; d * cap];
+                        for c in 0..d {
+                            zt[c * cap..c * cap + self.cap]
+                                .copy_from_slice(&self.zt32[c * self.cap..(c + 1) * self.cap]);
+                        }
+                        (self.zt32, self.cap) = (zt, cap);
+                    }
+                    for (c, &x) in tree.z[i * d..(i + 1) * d].iter().enumerate() {
+                        self.zt32[c * self.cap + f] = x as f32;
+                    }
                     self.s32.extend(tree.s[i * dv..(i + 1) * dv].iter().map(|&x| x as f32));
                     self.m.push(0.0);
                     self.r.push(tree.nodes[i].r);
@@ -131,6 +147,10 @@ impl FrontierBlock {
         self.ids.is_empty()
     }
 }
+
+/// Column granularity of [`FrontierBlock::zt32`]: the float32 vector width of AVX-512, so that the
+/// score GEMM's column count is a multiple of it and gemm does not pack the centres.
+pub const ZT_COLS: usize = 16;
 
 /// The exact band of a chunk: keys and values [lo, lo + k.len()/d) widened to f64 (n_b × d, n_b × dv).
 pub struct Band<'a> {
@@ -291,9 +311,13 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         let q32 = &p.q32[lo * d..hi * d];
         sc.a32.resize(r * nf, 0.0);
         sc.s32.resize(r * nbk, 0.0);
-        gemm_abt_f32(r, nf, d, q32, &fb.z32, &mut sc.a32);
+        let nfp = nf.div_ceil(ZT_COLS) * ZT_COLS;
+        sc.a32.resize(r * nfp, 0.0);
+        gemm_ab_f32_ldb(r, nfp, d, q32, &fb.zt32, fb.cap, &mut sc.a32);
         gemm_abt_f32(r, nbk, d, q32, &band.k32[..nbk * d], &mut sc.s32);
-        widen_into(&sc.a32, &mut sc.a);
+        for (a, a32) in sc.a.chunks_exact_mut(nf.max(1)).zip(sc.a32.chunks_exact(nfp.max(1))) {
+            widen_into(&a32[..nf], a);
+        }
         widen_into(&sc.s32, &mut sc.sb);
     } else {
         assert!(fb.wide, "float64 block products need a wide frontier block");
@@ -658,6 +682,31 @@ mod tests {
         let a: Vec<f64> = (0..nf).map(|_| rng.random_range(-800.0..0.0)).collect();
         let acc: Vec<f64> = (0..nf).map(|_| [0.0, 1.0, 1.0, 1.0, 2.0][rng.random_range(0..5usize)]).collect();
         (fb, e, a, acc)
+    }
+
+    #[test]
+    fn transposed_centres_hold_every_frontier_centre_and_zeros_beyond() {
+        use crate::solver::tree::Tree;
+        let (n, d, dv) = (3000usize, 8usize, 4usize);
+        let mut rng = crate::rng::seeded(9);
+        let k: Vec<f32> = (0..n * d).map(|_| rng.random_range(-2.0..2.0f32)).collect();
+        let v: Vec<f32> = (0..n * dv).map(|_| rng.random_range(-1.0..1.0f32)).collect();
+        let mut tree = Tree::build(&k, n, d, dv, 4);
+        tree.set_frontier(0.3);
+        let mut fb = FrontierBlock::new(false);
+        // Grown over several syncs, as in the solve (the capacity doubles as nodes enter).
+        for end in [10, 200, 1000, n] {
+            let touched = tree.insert_range_serial(&k, &v, end);
+            fb.sync(&tree, 1.0, &touched);
+            assert!(fb.cap % super::ZT_COLS == 0 && fb.cap >= fb.len() && fb.zt32.len() == d * fb.cap);
+            for c in 0..d {
+                for f in 0..fb.cap {
+                    let want = if f < fb.len() { tree.z[fb.ids[f] as usize * d + c] as f32 } else { 0.0 };
+                    assert_eq!(fb.zt32[c * fb.cap + f].to_bits(), want.to_bits(), "end {end}, column {f}, dim {c}");
+                }
+            }
+        }
+        assert!(fb.len() > 64, "the test grows the capacity past its first size: {} nodes", fb.len());
     }
 
     #[test]

@@ -43,6 +43,16 @@ pub fn gemm_ab_f32(m: usize, n: usize, k: usize, a: &[f32], lda: usize, b: &[f32
     unsafe { gemm_raw(m, n, k, c, accumulate, a, lda, b, (1, n as isize)) }
 }
 
+/// C (m×n row-major) = A (m×k row-major) · B with B (k×n) stored with row stride `ldb` ≥ n; same
+/// rounding model as [`gemm_ab_f32`]. With n a multiple of the vector width and B column-contiguous,
+/// gemm reads B in place instead of packing it for every call (the tree path's frontier centres).
+pub fn gemm_ab_f32_ldb(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], ldb: usize, c: &mut [f32]) {
+    assert!(a.len() >= m * k && ldb >= n && (k == 0 || b.len() >= (k - 1) * ldb + n), "gemm_ab_f32_ldb: shapes");
+    assert!(c.len() >= m * n, "gemm_ab_f32_ldb: shape of C");
+    // SAFETY: the asserted lengths cover every index the strides reach.
+    unsafe { gemm_raw(m, n, k, c, false, a, k, b, (1, ldb as isize)) }
+}
+
 /// C (m×n, row-major) (+)= A (m×k, row stride `lda`) · B with B's (column, row) strides `bs`; one
 /// thread. Empty shapes are handled here (k = 0: C = 0 unless accumulating).
 ///
