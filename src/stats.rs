@@ -69,17 +69,20 @@ pub fn loglog_slope(xs: &[f64], ys: &[f64], conf: f64) -> Option<SlopeFit> {
     Some(SlopeFit { slope, intercept, lo, hi, points: n })
 }
 
+/// The sample median of `v` (sorted in place by `f64::total_cmp`): the middle value, or the mean of
+/// the two middle values for an even count; NaN for an empty sample. The one definition behind
+/// every median a report or a benchmark prints.
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) }
+}
+
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn median_is_the_middle_or_the_mean_of_the_two_middle_values() {
-        assert!(super::median(&mut []).is_nan());
-        assert_eq!(super::median(&mut [3.0]), 3.0);
-        assert_eq!(super::median(&mut [4.0, 1.0, 3.0]), 3.0);
-        assert_eq!(super::median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert_eq!(super::median(&mut [f64::NAN, 1.0, 2.0]), 2.0, "NaN sorts last (total_cmp)");
-    }
-
     use super::*;
 
     #[test]
@@ -100,16 +103,13 @@ mod tests {
         let f = loglog_slope(&xs, &ys, 0.95).unwrap();
         assert!((f.slope - 1.5).abs() < 0.01 && f.lo < 1.5 && f.hi > 1.5, "{f:?}");
     }
-}
 
-/// The sample median of `v` (sorted in place by `f64::total_cmp`): the middle value, or the mean of
-/// the two middle values for an even count; NaN for an empty sample. The one definition behind
-/// every median a report or a benchmark prints.
-pub fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
+    #[test]
+    fn median_is_the_middle_or_the_mean_of_the_two_middle_values() {
+        assert!(median(&mut []).is_nan());
+        assert_eq!(median(&mut [3.0]), 3.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0]), 3.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&mut [f64::NAN, 1.0, 2.0]), 2.0, "NaN sorts last (total_cmp)");
     }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) }
 }

@@ -30,6 +30,7 @@ use super::fast;
 use crate::data::synthetic::SynthHead;
 use crate::reference::fast_f32::{self, Tiling};
 use crate::reference::{Head, Mask};
+use crate::stats::median;
 use crate::{Error, Result};
 use rand::seq::index::sample;
 use serde::Serialize;
@@ -316,8 +317,6 @@ pub fn front(pts: &[(f64, f64)]) -> Vec<bool> {
         .collect()
 }
 
-use crate::stats::median;
-
 /// Output of one run of a setting: n × dv values (f32 or f64) and a note.
 enum Out {
     F32(Vec<f32>),
@@ -354,7 +353,7 @@ fn run_once(s: &Setting, d: &Data, seed: u64, landmarks: &mut Option<Vec<usize>>
         Setting::Window { w } => (Out::F32(fast::band_attention(&h, w - 1, 0)), String::new()),
         Setting::Longformer { half, global } => (Out::F32(fast::band_attention(&h, half, global)), String::new()),
         Setting::Nystrom { k } => {
-            let k = k.min(d.h.n);
+            // k ≤ n: `run` lowers larger values (Setting::at_most_n).
             let idx = landmarks
                 .get_or_insert_with(|| {
                     let mut rng = crate::rng::stream(seed, 0x1157);

@@ -125,14 +125,13 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             }
         }
     }
-    let med = |v: &mut Vec<f64>| crate::stats::median(v);
     if pairs > 0 {
         rep.notes.push(format!(
             "real heads ({}), blocks of 16 consecutive keys, uniform weights: median slack (bound − log R) of the ball bound {:.2} nats, of Hoeffding with the true score range {:.2}, of Bennett {:.2}; the range condition |Δ| ≤ √(8 ln(1+ε)) = {:.4} certifies R ≤ 1+ε at ε = {eps} for {:.1}% of {pairs} (query, block) pairs",
             ctx.data_label(),
-            med(&mut slack_ball),
-            med(&mut slack_hoeff),
-            med(&mut slack_benn),
+            crate::stats::median(&mut slack_ball),
+            crate::stats::median(&mut slack_hoeff),
+            crate::stats::median(&mut slack_benn),
             max_range_for(eps),
             100.0 * mergeable as f64 / pairs as f64
         ));

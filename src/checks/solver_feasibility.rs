@@ -18,6 +18,7 @@ use super::Ctx;
 use crate::Result;
 use crate::data::RealHead;
 use crate::registry::Theorem;
+use crate::stats::median;
 use crate::theory::solver::ball_slack as ball_slack_nats;
 use crate::verdict::{Finding, Report, Worst};
 use perkey::{key_principal, row_perkey};
@@ -164,8 +165,6 @@ pub fn row_fractions_cached(
     out.best = frac(best);
     out
 }
-
-use crate::stats::median;
 
 /// Medians over one head's rows (and, for slacks, blocks).
 #[derive(Debug, Clone, Copy)]

@@ -5,6 +5,7 @@ use super::Ctx;
 use crate::Result;
 use crate::reference::f64_exact::Mask;
 use crate::registry::Theorem;
+use crate::stats::median;
 use crate::theory::topk::{Truncation, diameter, kept_mass_curve, probs, top_k, truncation};
 use crate::verdict::{Report, Worst};
 use rand_distr::{Distribution, StandardNormal};
@@ -50,8 +51,6 @@ pub fn head_probs(h: &crate::data::RealHead, i: usize, mask: Mask) -> Vec<f64> {
         keys.map(|j| q.iter().zip(&h.k[j * h.d..(j + 1) * h.d]).map(|(&a, &b)| a as f64 * b as f64).sum()).collect();
     probs(&logits)
 }
-
-use crate::stats::median;
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let klc = thm.claimed_f64("kl_coef")?;

@@ -309,10 +309,9 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     sc.pb.resize(r * nbk, 0.0);
     if f32_products {
         let q32 = &p.q32[lo * d..hi * d];
-        sc.a32.resize(r * nf, 0.0);
-        sc.s32.resize(r * nbk, 0.0);
         let nfp = nf.div_ceil(ZT_COLS) * ZT_COLS;
         sc.a32.resize(r * nfp, 0.0);
+        sc.s32.resize(r * nbk, 0.0);
         gemm_ab_f32_ldb(r, nfp, d, q32, &fb.zt32, fb.cap, &mut sc.a32);
         gemm_abt_f32(r, nbk, d, q32, &band.k32[..nbk * d], &mut sc.s32);
         for (a, a32) in sc.a.chunks_exact_mut(nf.max(1)).zip(sc.a32.chunks_exact(nfp.max(1))) {
@@ -698,7 +697,7 @@ mod tests {
         for end in [10, 200, 1000, n] {
             let touched = tree.insert_range_serial(&k, &v, end);
             fb.sync(&tree, 1.0, &touched);
-            assert!(fb.cap % super::ZT_COLS == 0 && fb.cap >= fb.len() && fb.zt32.len() == d * fb.cap);
+            assert!(fb.cap.is_multiple_of(super::ZT_COLS) && fb.cap >= fb.len() && fb.zt32.len() == d * fb.cap);
             for c in 0..d {
                 for f in 0..fb.cap {
                     let want = if f < fb.len() { tree.z[fb.ids[f] as usize * d + c] as f32 } else { 0.0 };

@@ -272,19 +272,14 @@ fn fallback_rows(p: &Prepared<'_>, redo: &[usize], row0: usize, out: &mut [f64],
 /// 89–117 µs; see `docs/performance.md`, session 14).
 fn widen_output(o32: &[f32], buf: Option<Vec<f64>>) -> Vec<f64> {
     const PIECE: usize = 1 << 15;
-    let par = o32.len() >= 2 * PIECE;
     match buf {
-        Some(mut out) if par => {
+        Some(mut out) => {
             out.par_chunks_mut(PIECE)
                 .zip(o32.par_chunks(PIECE))
                 .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(x, &y)| *x = y as f64));
             out
         }
-        Some(mut out) => {
-            out.iter_mut().zip(o32).for_each(|(x, &y)| *x = y as f64);
-            out
-        }
-        None if par => {
+        None if o32.len() >= 2 * PIECE => {
             let mut out = Vec::new();
             o32.par_iter().with_min_len(PIECE).map(|&y| y as f64).collect_into_vec(&mut out);
             out

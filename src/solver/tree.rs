@@ -461,10 +461,7 @@ const PAR_INSERT_MIN: usize = 64;
 pub fn max_key_norm(k: &[f32], d: usize) -> f64 {
     use rayon::prelude::*;
     let d = d.max(1);
-    let m = k
-        .par_chunks(d * 4096)
-        .map(|piece| piece.chunks_exact(d).map(crate::theory::fp::sum_sq_f64).fold(0.0, f64::max))
-        .reduce(|| 0.0, f64::max);
+    let m = k.par_chunks(d * 4096).map(|piece| crate::theory::fp::max_sum_sq_rows(piece, d)).reduce(|| 0.0, f64::max);
     norm_up(m.sqrt(), d)
 }
 

@@ -468,8 +468,7 @@ impl Running {
         if c0 < dv {
             for vr in vals.chunks_exact(dv) {
                 for ((h, l), &x) in hi[c0..].iter_mut().zip(lo[c0..].iter_mut()).zip(&vr[c0..]) {
-                    *h = h.max(x);
-                    *l = l.min(x);
+                    (*h, *l) = (up(*h, x), down(*l, x));
                 }
             }
         }
