@@ -16,6 +16,12 @@
 //! (`tests/data/minilm_slice.safetensors`, layer 0 head 0; tol 1e-2·max|v|). The ratio of the two
 //! medians of a group is the speedup; `attnproof bench solver` adds the certificate and true error.
 //!
+//! Groups `cpu_exact_plan_parts_{minilm_L0H0_n512_d32, gaussian_n4096_d64}` time the parts of the
+//! solver's exact plan apart — the kernel, the input check (`Head::check`), the a-priori certificate
+//! (`cheap_block_bounds`) — beside the whole solve, on the shipped MiniLM head (tol 1e-2·max|v|) and
+//! on a Gaussian head of SmolLM2's size (`causal_inputs`, tol 1e-3·max|v|): solve − kernel is the
+//! plan's overhead, the other two say where it goes.
+//!
 //! Group `cpu_screen_minilm_L0H0_n512_d32` times the exact kernel beside the minimal pass of a rank-8
 //! and a rank-16 per-key screen (`attnproof::bench::screen`, ε = 5e-3) on the same shipped head, an
 //! attention sink: the ratio of medians bounds from above what a certified per-key path could gain.
@@ -89,6 +95,37 @@ fn solver_vs_exact(c: &mut Criterion) {
     solver_pair(c, &format!("cpu_solver_minilm_L0H0_n{}_d{}", r.n, r.d), &h, tol);
 }
 
+/// The exact plan's parts on one head, in one group (see the module doc).
+fn exact_plan_parts_pair(c: &mut Criterion, group: &str, h: &Head<'_, f32>, tol: f64) {
+    use attnproof::reference::fast_f32::{Tiling, attention_f32};
+    let tiling = Tiling::for_rows(h.nq);
+    let mut g = c.benchmark_group(group);
+    g.sample_size(20).measurement_time(Duration::from_secs(4));
+    g.bench_function("exact_attention_f32", |b| b.iter(|| black_box(attention_f32(black_box(h), Mask::Causal))));
+    g.bench_function("head_check", |b| b.iter(|| black_box(black_box(h).check())));
+    g.bench_function("cheap_block_bounds", |b| {
+        b.iter(|| black_box(attnproof::theory::rounding::cheap_block_bounds(black_box(h), Mask::Causal, tiling, tol)))
+    });
+    g.bench_function("solver", |b| {
+        b.iter(|| black_box(solve(black_box(h), Mask::Causal, tol, &SolverOptions::default()).expect("solve")))
+    });
+    g.finish();
+}
+
+fn exact_plan_parts(c: &mut Criterion) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm_slice.safetensors");
+    let heads = attnproof::data::load_heads(std::path::Path::new(path)).expect("shipped slice");
+    let r = heads.iter().find(|h| h.layer == 0 && h.head == 0).expect("layer 0 head 0");
+    let h = Head::new(&r.q, &r.k, &r.v, r.n, r.d, r.dv()).expect("head");
+    let tol = 1e-2 * attnproof::theory::fp::max_abs_f64(&r.v);
+    exact_plan_parts_pair(c, &format!("cpu_exact_plan_parts_minilm_L0H0_n{}_d{}", r.n, r.d), &h, tol);
+    let n = 4096;
+    let [q, k, v] = causal_inputs(n, D);
+    let h = Head { q: &q, k: &k, v: &v, nq: n, nk: n, d: D, dv: D };
+    let tol = 1e-3 * attnproof::theory::fp::max_abs_f64(&v);
+    exact_plan_parts_pair(c, &format!("cpu_exact_plan_parts_gaussian_n{n}_d{D}"), &h, tol);
+}
+
 /// The exact kernel and the minimal pass of a rank-r per-key screen (`attnproof::bench::screen`) on
 /// the shipped attention-sink head, in one group: exact / screen bounds what a certified per-key
 /// path could gain there (it adds the kept keys, the output and the rounding margins).
@@ -125,5 +162,5 @@ fn screen_vs_exact(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, exact_causal, gemm_equal_flops, solver_vs_exact, screen_vs_exact);
+criterion_group!(benches, exact_causal, gemm_equal_flops, solver_vs_exact, exact_plan_parts, screen_vs_exact);
 criterion_main!(benches);
