@@ -20,7 +20,7 @@
 //! node (exact zeros for rejected ones) and every walked term.
 use super::Prepared;
 use super::certificate::{Accum, RowModel, SKIP_BELOW, Terms, node_abs_bound};
-use super::dense::{gemm_ab, gemm_ab_f32, gemm_ab_f32_ldb, gemm_abt, gemm_abt_f32};
+use super::dense::{gemm_ab, gemm_ab_f32, gemm_abt, gemm_abt_f32};
 use super::eval::{Running, budget_accepts, dot, own_mass, walk};
 use super::exp64::exp_neg_f64;
 use super::frontier_simd;
@@ -54,7 +54,7 @@ pub struct FrontierBlock {
     /// Centres, F × d (when `wide`), and rounded to f32 (the float32 block products).
     pub z: Vec<f64>,
     /// The f32 centres transposed, d × `cap` (column f = centre f, zero beyond the block's
-    /// length): gemm reads them in place ([`super::dense::gemm_ab_f32_ldb`]).
+    /// length): gemm reads them in place ([`super::dense::gemm_ab_f32`] with `ldb` = `cap`).
     pub zt32: Vec<f32>,
     /// Columns of `zt32`: a multiple of [`ZT_COLS`] ≥ len.
     pub cap: usize,
@@ -312,7 +312,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         let nfp = nf.div_ceil(ZT_COLS) * ZT_COLS;
         sc.a32.resize(r * nfp, 0.0);
         sc.s32.resize(r * nbk, 0.0);
-        gemm_ab_f32_ldb(r, nfp, d, q32, &fb.zt32, fb.cap, &mut sc.a32);
+        gemm_ab_f32(r, nfp, d, q32, d, &fb.zt32, fb.cap, &mut sc.a32, false);
         gemm_abt_f32(r, nbk, d, q32, &band.k32[..nbk * d], &mut sc.s32);
         for (a, a32) in sc.a.chunks_exact_mut(nf.max(1)).zip(sc.a32.chunks_exact(nfp.max(1))) {
             widen_into(&a32[..nf], a);
@@ -459,8 +459,8 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         sc.w32.extend(sc.wf.iter().chain(&sc.pb).map(|&x| x as f32));
         let (w32, p32) = sc.w32.split_at(r * nf);
         sc.n32.resize(r * dv, 0.0);
-        gemm_ab_f32(r, dv, nf, w32, nf, &fb.s32, &mut sc.n32, false);
-        gemm_ab_f32(r, dv, nbk, p32, nbk, &band.v32[..nbk * dv], &mut sc.n32, true);
+        gemm_ab_f32(r, dv, nf, w32, nf, &fb.s32, dv, &mut sc.n32, false);
+        gemm_ab_f32(r, dv, nbk, p32, nbk, &band.v32[..nbk * dv], dv, &mut sc.n32, true);
         widen_into(&sc.n32, &mut sc.nb);
     } else {
         gemm_ab(r, dv, nf, &sc.wf, nf, &fb.s, &mut sc.nb, false);
@@ -519,7 +519,7 @@ fn first_order_numerators(
         }
         sc.fo_y.resize(k * dv, 0.0);
         let (_, mm) = tree.node_moments(fb.ids[f as usize] as usize).expect("first-order node has moments");
-        gemm_ab_f32(k, dv, d, &sc.fo_x, d, mm, &mut sc.fo_y, false);
+        gemm_ab_f32(k, dv, d, &sc.fo_x, d, mm, dv, &mut sc.fo_y, false);
         for (&(_, t, w), y) in sc.fo[g0..g1].iter().zip(sc.fo_y.chunks_exact(dv)) {
             for (o, &yc) in sc.n1[t as usize * dv..(t as usize + 1) * dv].iter_mut().zip(y) {
                 *o += w * yc as f64;

@@ -34,23 +34,25 @@ pub fn gemm_ab(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c
 }
 
 /// [`gemm_ab`] in float32 (the first-order moments and their products, [`super::tree`],
-/// [`super::batch`]); same rounding model with u = 2⁻²⁴.
+/// [`super::batch`]), with B's row stride `ldb` ≥ n; same rounding model with u = 2⁻²⁴. With n a
+/// multiple of the vector width and B column-contiguous, gemm reads B in place instead of packing
+/// it for every call (the tree path's transposed frontier centres, `ldb` = their capacity).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_ab_f32(m: usize, n: usize, k: usize, a: &[f32], lda: usize, b: &[f32], c: &mut [f32], accumulate: bool) {
+pub fn gemm_ab_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    accumulate: bool,
+) {
     assert!(lda >= k && (m == 0 || a.len() >= (m - 1) * lda + k), "gemm_ab_f32: shapes of A");
-    assert!(b.len() >= k * n && c.len() >= m * n, "gemm_ab_f32: shapes of B, C");
+    assert!(ldb >= n && (k == 0 || b.len() >= (k - 1) * ldb + n) && c.len() >= m * n, "gemm_ab_f32: shapes of B, C");
     // SAFETY: the asserted lengths cover every index the strides reach.
-    unsafe { gemm_raw(m, n, k, c, accumulate, a, lda, b, (1, n as isize)) }
-}
-
-/// C (m×n row-major) = A (m×k row-major) · B with B (k×n) stored with row stride `ldb` ≥ n; same
-/// rounding model as [`gemm_ab_f32`]. With n a multiple of the vector width and B column-contiguous,
-/// gemm reads B in place instead of packing it for every call (the tree path's frontier centres).
-pub fn gemm_ab_f32_ldb(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], ldb: usize, c: &mut [f32]) {
-    assert!(a.len() >= m * k && ldb >= n && (k == 0 || b.len() >= (k - 1) * ldb + n), "gemm_ab_f32_ldb: shapes");
-    assert!(c.len() >= m * n, "gemm_ab_f32_ldb: shape of C");
-    // SAFETY: the asserted lengths cover every index the strides reach.
-    unsafe { gemm_raw(m, n, k, c, false, a, k, b, (1, ldb as isize)) }
+    unsafe { gemm_raw(m, n, k, c, accumulate, a, lda, b, (1, ldb as isize)) }
 }
 
 /// C (m×n, row-major) (+)= A (m×k, row stride `lda`) · B with B's (column, row) strides `bs`; one

@@ -288,6 +288,11 @@ fn widen_output(o32: &[f32], buf: Option<Vec<f64>>) -> Vec<f64> {
     }
 }
 
+/// The exact plan runs its a-priori certificate beside the f32 kernel (`rayon::join`) from this
+/// many rows on: n = 4096 gained (7.47–7.49 → 7.35–7.37 ms on a SmolLM2 head), n = 512 did not
+/// (the kernel's 8 row blocks leave nothing to balance); 2048 lies between the two measured sizes.
+const EXACT_JOIN_MIN_ROWS: usize = 2048;
+
 /// Outputs of at least this many values are faulted in ahead ([`pages::prefaulted_zeros`]): 4 MiB.
 const PREFAULT_MIN: usize = 1 << 19;
 
@@ -369,16 +374,13 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let tiling = crate::reference::fast_f32::Tiling::for_rows(rows.len());
             let kernel = || crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
             let bounds = || crate::theory::rounding::cheap_block_bounds(h, mask, tiling, tol);
-            // From PAR_ROWS_MIN rows on, the a-priori bound runs beside the kernel (its blocks are
+            // From EXACT_JOIN_MIN_ROWS rows on, the a-priori bound runs beside the kernel (its blocks are
             // many enough to balance the two threads: a SmolLM2 head, n = 4096, kernel and bound
             // 7.47–7.49 ms one after the other, 7.35–7.37 ms side by side); below, the kernel's
             // few blocks leave nothing to balance (MiniLM, n = 512: no gain).
             let o32;
-            (o32, cert) = if rows.len() >= crate::theory::rounding::PAR_ROWS_MIN {
-                rayon::join(kernel, bounds)
-            } else {
-                (kernel(), bounds())
-            };
+            (o32, cert) =
+                if rows.len() >= EXACT_JOIN_MIN_ROWS { rayon::join(kernel, bounds) } else { (kernel(), bounds()) };
             let mut out = widen_output(&o32, prefaulted);
             stats.work = stats.exact_work;
             let redo: Vec<usize> =
