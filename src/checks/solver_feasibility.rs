@@ -146,24 +146,45 @@ pub fn row_fractions_cached(
         out.pca_slack.push(lf.ln() + qpca - m - mass.ln());
     }
     let nb = oracle.len();
-    let frac = |mut v: Vec<(f64, usize)>| {
-        v.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (mut acc, mut dropped) = (0.0, 0usize);
-        for (bnd, len) in v {
-            if acc + bnd > eps * z {
-                break;
-            }
-            acc += bnd;
-            dropped += len;
-        }
-        ((i + 1 - dropped) + nb) as f64 / (i + 1) as f64
-    };
+    let frac = |v: Vec<(f64, usize)>| ((i + 1 - most_keys_dropped(v, eps * z)) + nb) as f64 / (i + 1) as f64;
     out.oracle = frac(oracle);
     out.ball = frac(ball);
     out.boxed = frac(boxed);
     out.pca = frac(pca);
     out.best = frac(best);
     out
+}
+
+/// The most keys that blocks `(bound, len)` can drop with Σ bound ≤ `budget` over the dropped
+/// blocks: every block has the largest length L but at most one shorter (the row's last, partial
+/// block). Among blocks of equal length the cheapest k are the best k, so the optimum is the better
+/// of "the cheapest full blocks that fit" and "the short block plus the cheapest full blocks that fit
+/// beside it". A greedy pass in order of bound alone is not optimal once lengths differ (a cheap
+/// short block taken first can leave no room for a full one), and then a tighter bound could drop
+/// fewer keys than a looser one. This optimum is monotone: raising any block's bound never lets
+/// more keys drop, so every valid bound keeps at least the oracle's keys (summing in increasing
+/// order from the same start keeps this exact in floating point, rounding being monotone).
+pub fn most_keys_dropped(v: Vec<(f64, usize)>, budget: f64) -> usize {
+    let l = v.iter().map(|x| x.1).max().unwrap_or(0);
+    let (mut full, short): (Vec<(f64, usize)>, Vec<(f64, usize)>) = v.into_iter().partition(|x| x.1 == l);
+    assert!(short.len() <= 1, "at most one block shorter than the others, got {}", short.len());
+    full.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Full blocks that fit after `start` is spent.
+    let fitting = |start: f64| {
+        let mut acc = start;
+        full.iter().take_while(|x| {
+            acc += x.0;
+            acc <= budget
+        })
+        .count()
+    };
+    let mut best = fitting(0.0) * l;
+    if let Some(&(sb, sl)) = short.first() {
+        if sb <= budget {
+            best = best.max(sl + fitting(sb) * l);
+        }
+    }
+    best
 }
 
 /// Medians over one head's rows (and, for slacks, blocks).
@@ -357,4 +378,44 @@ pub fn measure(p: &crate::sweep::Point, thm: &Theorem) -> Result<crate::sweep::r
         ("perkey_fraction", hs.progressive),
         ("ratio", fmin / hs.ball),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::most_keys_dropped;
+    use rand::RngExt;
+
+    /// The brute-force optimum over every subset of the blocks.
+    fn brute(v: &[(f64, usize)], budget: f64) -> usize {
+        (0u32..1 << v.len())
+            .filter_map(|set| {
+                let picked = || v.iter().enumerate().filter(move |(t, _)| set >> t & 1 == 1).map(|(_, x)| *x);
+                (picked().map(|x| x.0).sum::<f64>() <= budget).then(|| picked().map(|x| x.1).sum())
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn most_keys_dropped_is_the_optimum_where_the_greedy_order_is_not() {
+        // Budget 1: by bound alone the short block (0.3, 1 key) goes first and the full one (0.8, 4
+        // keys) no longer fits; the optimum drops the full block.
+        assert_eq!(most_keys_dropped(vec![(0.3, 1), (0.8, 4)], 1.0), 4);
+        // And its raised bounds never drop more keys (the property the theorem's bounds rely on).
+        assert!(most_keys_dropped(vec![(0.9, 1), (0.8, 4)], 1.0) <= 4);
+        let mut rng = crate::rng::seeded(17);
+        for case in 0..2000 {
+            let nb = 1 + case % 9;
+            let l = 1 + case % 5;
+            let mut v: Vec<(f64, usize)> = (0..nb).map(|_| (rng.random_range(0.0..1.0), l)).collect();
+            if case % 2 == 0 {
+                v.push((rng.random_range(0.0..1.0), rng.random_range(1..=l)));
+            }
+            let budget = rng.random_range(0.0..3.0);
+            let got = most_keys_dropped(v.clone(), budget);
+            assert_eq!(got, brute(&v, budget), "case {case}: {v:?}, budget {budget}");
+            let raised: Vec<(f64, usize)> = v.iter().map(|&(b, n)| (b + rng.random_range(0.0..0.5), n)).collect();
+            assert!(most_keys_dropped(raised, budget) <= got, "case {case}");
+        }
+    }
 }
