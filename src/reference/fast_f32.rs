@@ -364,13 +364,34 @@ fn update_acc_body(acc: &mut [f32], pv: &[f32], alpha: &[f32], dv: usize) {
     }
 }
 
-/// out = fl(acc / l) row-wise.
+/// out = fl(acc / l) row-wise (the float32 quotient, stored as an [`OutElem`]).
 #[inline(always)]
-fn finalize_body(out: &mut [f32], acc: &[f32], l: &[f32], dv: usize) {
+fn finalize_body<O: OutElem>(out: &mut [O], acc: &[f32], l: &[f32], dv: usize) {
     for ((o_row, a_row), &lr) in out.chunks_exact_mut(dv).zip(acc.chunks_exact(dv)).zip(l) {
         for (o, &a) in o_row.iter_mut().zip(a_row) {
-            *o = a / lr;
+            *o = O::from_f32(a / lr);
         }
+    }
+}
+
+/// The element type the kernel stores its float32 results as: f32 itself, or f64 (an exact
+/// widening, done by each block on the rows it has just computed, so that a caller that wants f64
+/// needs no second pass over the output — the solver's exact plan).
+pub trait OutElem: Copy + Send + Sync + 'static {
+    fn from_f32(x: f32) -> Self;
+}
+
+impl OutElem for f32 {
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        x
+    }
+}
+
+impl OutElem for f64 {
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        x as f64
     }
 }
 
@@ -402,7 +423,7 @@ macro_rules! isa_module {
                 update_acc_body(acc, pv, alpha, dv)
             }
             #[target_feature(enable = $feat)]
-            pub(super) fn finalize(out: &mut [f32], acc: &[f32], l: &[f32], dv: usize) {
+            pub(super) fn finalize<O: OutElem>(out: &mut [O], acc: &[f32], l: &[f32], dv: usize) {
                 finalize_body(out, acc, l, dv)
             }
             #[target_feature(enable = $feat)]
@@ -547,6 +568,16 @@ pub fn attention_f32_into(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &m
     run(h, mask, tiling, out, None, Isa::detect());
 }
 
+/// [`attention_f32_tiled`] with every float32 result widened to f64 (exactly) as its block
+/// finishes: the same values as `attention_f32_tiled(..).iter().map(|&x| x as f64)`, without an
+/// f32 output or a second pass. `out`: `rows × dv` (rows as in [`Mask::rows`]).
+///
+/// # Panics
+/// As [`attention_f32_into`].
+pub fn attention_f32_wide_into(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [f64]) {
+    run(h, mask, tiling, out, None, Isa::detect());
+}
+
 /// [`attention_f32_tiled`] with the element-wise steps forced onto `isa` (if this CPU supports it;
 /// see [`Isa::or_supported`]): for tests and benchmarks of the other dispatch paths. Every path
 /// gives the same bits.
@@ -575,7 +606,7 @@ struct Ctx<'a, 'h> {
     kabs: Option<&'a [f32]>,
 }
 
-fn run(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [f32], stats: Option<&mut [RowStats]>, isa: Isa) {
+fn run<O: OutElem>(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [O], stats: Option<&mut [RowStats]>, isa: Isa) {
     let tiling = Tiling::new(tiling.block_q, tiling.tile_k);
     let rows = mask.rows(h.nq);
     let (nrows, dv, d) = (rows.len(), h.dv, h.d);
@@ -586,12 +617,13 @@ fn run(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [f32], stats: Op
     }
     if h.nk == 0 {
         // No key: 0/0, as the oracle.
-        out.fill(f32::NAN);
+        out.fill(O::from_f32(f32::NAN));
         return;
     }
     if d == 0 {
         // Empty dot products (not a valid head, see `Head::check`): all scores 0, o_i = mean of v.
-        for (r, o) in rows.zip(out.chunks_mut(dv)) {
+        let mut o = vec![0.0f32; dv];
+        for (r, out_row) in rows.zip(out.chunks_mut(dv)) {
             let keys = mask.keys(r, h.nk);
             let cnt = keys.len() as f32;
             o.fill(0.0);
@@ -600,7 +632,9 @@ fn run(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [f32], stats: Op
                     *oc += vc;
                 }
             }
-            o.iter_mut().for_each(|x| *x /= cnt);
+            for (x, &y) in out_row.iter_mut().zip(&o) {
+                *x = O::from_f32(y / cnt);
+            }
         }
         if let Some(st) = stats {
             for (r, x) in mask.rows(h.nq).zip(st.iter_mut()) {
@@ -615,8 +649,8 @@ fn run(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [f32], stats: Op
     let bq = tiling.block_q;
     let nb = nrows.div_ceil(bq);
     // Blocks as (index, output chunk, stats chunk); paired (b, nb−1−b) for equal causal cost.
-    type Job<'o> = (usize, &'o mut [f32], Option<&'o mut [RowStats]>);
-    let mut jobs: Vec<Job<'_>> = match stats {
+    type Job<'o, O> = (usize, &'o mut [O], Option<&'o mut [RowStats]>);
+    let mut jobs: Vec<Job<'_, O>> = match stats {
         Some(st) => {
             out.chunks_mut(bq * dv).zip(st.chunks_mut(bq)).enumerate().map(|(b, (o, s))| (b, o, Some(s))).collect()
         }
@@ -624,7 +658,7 @@ fn run(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [f32], stats: Op
     };
     debug_assert_eq!(jobs.len(), nb);
     let hi = jobs.split_off(nb.div_ceil(2));
-    let mut pairs: Vec<(Job<'_>, Option<Job<'_>>)> = Vec::with_capacity(jobs.len());
+    let mut pairs: Vec<(Job<'_, O>, Option<Job<'_, O>>)> = Vec::with_capacity(jobs.len());
     let mut hi = hi.into_iter().rev();
     for j in jobs {
         pairs.push((j, hi.next()));
@@ -664,7 +698,7 @@ pub fn attention_f32_sequential(h: &Head<'_, f32>, mask: Mask) -> Vec<f32> {
 }
 
 /// One query block, entirely on this thread.
-fn block(ctx: &Ctx<'_, '_>, blk: usize, out: &mut [f32], mut stats: Option<&mut [RowStats]>, sc: &mut Scratch) {
+fn block<O: OutElem>(ctx: &Ctx<'_, '_>, blk: usize, out: &mut [O], mut stats: Option<&mut [RowStats]>, sc: &mut Scratch) {
     let h = ctx.h;
     let (d, dv, bq, bk) = (h.d, h.dv, ctx.tiling.block_q, ctx.tiling.tile_k);
     let i0 = ctx.row0 + blk * bq;
@@ -936,6 +970,34 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// The f64-output kernel stores exactly the f32 kernel's values, widened: every mask and tiling,
+    /// a row count that is not a multiple of the query block, the empty-keys (NaN) and d = 0 heads.
+    #[test]
+    fn wide_output_is_the_widened_f32_output() {
+        let (n, d, dv) = (203, 32, 20);
+        let (q, k, v) = rand_head(44, n, n, d, dv, 6.0);
+        let h = Head { q: &q, k: &k, v: &v, nq: n, nk: n, d, dv };
+        let bits = |x: &[f64]| x.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+        for mask in [Mask::Causal, Mask::StrictPrefix, Mask::Full] {
+            for tiling in [Tiling::default(), Tiling::new(40, 24), Tiling::new(16, 7)] {
+                let want: Vec<f64> = attention_f32_tiled(&h, mask, tiling).iter().map(|&x| x as f64).collect();
+                let mut got = vec![f64::NAN; want.len()];
+                attention_f32_wide_into(&h, mask, tiling, &mut got);
+                assert_eq!(bits(&got), bits(&want), "{mask:?} {tiling:?}");
+            }
+        }
+        let (q1, v1) = ([1.0f32, 2.0], [3.0f32, -1.0, 0.5]);
+        for (h, what) in [
+            (Head { q: &q1, k: &[], v: &[], nq: 2, nk: 0, d: 1, dv: 3 }, "no keys"),
+            (Head { q: &[], k: &[], v: &v1, nq: 1, nk: 1, d: 0, dv: 3 }, "d = 0"),
+        ] {
+            let want: Vec<f64> = attention_f32(&h, Mask::Full).iter().map(|&x| x as f64).collect();
+            let mut got = vec![0.0; want.len()];
+            attention_f32_wide_into(&h, Mask::Full, Tiling::default(), &mut got);
+            assert_eq!(bits(&got), bits(&want), "{what}");
         }
     }
 

@@ -266,32 +266,6 @@ fn fallback_rows(p: &Prepared<'_>, redo: &[usize], row0: usize, out: &mut [f64],
     }
 }
 
-/// `o32` widened to f64 (exact), into `buf` when given (pages faulted in ahead) or a fresh vector;
-/// on the pool in pieces of 2^15 values from 2^16 values on, so that the page faults of a fresh
-/// output and the conversion split over the threads (a SmolLM2 head, 4096 × 64 values: one thread
-/// 89–117 µs; see `docs/performance.md`, session 14).
-fn widen_output(o32: &[f32], buf: Option<Vec<f64>>) -> Vec<f64> {
-    const PIECE: usize = 1 << 15;
-    match buf {
-        Some(mut out) => {
-            out.par_chunks_mut(PIECE)
-                .zip(o32.par_chunks(PIECE))
-                .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(x, &y)| *x = y as f64));
-            out
-        }
-        None if o32.len() >= 2 * PIECE => {
-            let mut out = Vec::new();
-            o32.par_iter().with_min_len(PIECE).map(|&y| y as f64).collect_into_vec(&mut out);
-            out
-        }
-        None => o32.iter().map(|&y| y as f64).collect(),
-    }
-}
-
-/// The exact plan runs its a-priori certificate beside the f32 kernel (`rayon::join`) from this
-/// many rows on: n = 4096 gained (7.47–7.49 → 7.35–7.37 ms on a SmolLM2 head), n = 512 did not
-/// (the kernel's 8 row blocks leave nothing to balance); 2048 lies between the two measured sizes.
-const EXACT_JOIN_MIN_ROWS: usize = 2048;
 
 /// Outputs of at least this many values are faulted in ahead ([`pages::prefaulted_zeros`]): 4 MiB.
 const PREFAULT_MIN: usize = 1 << 19;
@@ -371,17 +345,21 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             // Exact plan: the fast tiled f32 kernel with its a-priori certificate
             // (theory::rounding::cheap_block_bounds, theorem reference.f32_rounding); rows whose f32
             // certificate exceeds tol are recomputed on the float64 path.
+            // The kernel widens each block's f32 results into the f64 output as the block finishes
+            // (`attention_f32_wide_into`: the same values as widening its f32 output afterwards,
+            // without the f32 buffer and a serial second pass — MiniLM, n = 512, with the bound
+            // beside the kernel as below: 121–123 µs against 124–127 µs widening afterwards).
             let tiling = crate::reference::fast_f32::Tiling::for_rows(rows.len());
-            let kernel = || crate::reference::fast_f32::attention_f32_tiled(h, mask, tiling);
+            let mut out = prefaulted.unwrap_or_else(|| vec![0.0; len]);
+            let kernel = || crate::reference::fast_f32::attention_f32_wide_into(h, mask, tiling, &mut out);
             let bounds = || crate::theory::rounding::cheap_block_bounds(h, mask, tiling, tol);
-            // From EXACT_JOIN_MIN_ROWS rows on, the a-priori bound runs beside the kernel (its blocks are
-            // many enough to balance the two threads: a SmolLM2 head, n = 4096, kernel and bound
-            // 7.47–7.49 ms one after the other, 7.35–7.37 ms side by side); below, the kernel's
-            // few blocks leave nothing to balance (MiniLM, n = 512: no gain).
-            let o32;
-            (o32, cert) =
-                if rows.len() >= EXACT_JOIN_MIN_ROWS { rayon::join(kernel, bounds) } else { (kernel(), bounds()) };
-            let mut out = widen_output(&o32, prefaulted);
+            // The a-priori bound runs on this thread while the pool's workers wake up and take the
+            // kernel's blocks (`rayon::join(bounds, kernel)`: the kernel is offered for stealing while
+            // this thread computes the bound, then this thread joins the kernel's blocks). A sleeping
+            // worker takes microseconds to wake, which the bound then hides: MiniLM, n = 512,
+            // 131–136 µs with the bound after the kernel, 118–122 µs side by side
+            // (`cpu_exact_plan_parts`, docs/performance.md, session 15).
+            cert = rayon::join(bounds, kernel).0;
             stats.work = stats.exact_work;
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();

@@ -37,7 +37,8 @@ pub fn sum_sq_f64(x: &[f32]) -> f64 {
 /// max over the rows of `x` (row length `d` ≥ 1) of [`sum_sq_f64`] (0 when there is no row): the
 /// same value row by row, four rows at a time into four running maxima so that their reductions
 /// (8 dependent adds each) overlap: `cheap_block_bounds` of a MiniLM head (512 × 32) 8.5 µs with
-/// the plain fold, 7.35 µs so (2-core AVX-512 Xeon, session 14).
+/// the plain fold, 7.35 µs so (2-core AVX-512 Xeon, session 14; the 8.5 µs from a throw-away timer,
+/// the after-figure by `cargo bench --bench bench_main -- cpu_exact_plan_parts`).
 #[inline(always)]
 pub fn max_sum_sq_rows(x: &[f32], d: usize) -> f64 {
     let mx = |a: f64, b: f64| if b > a { b } else { a };
@@ -67,7 +68,8 @@ pub fn max_abs_f64(x: &[f32]) -> f64 {
 /// the loop vectorises without reassociating anything. 32 lanes keep 2–4 vector registers per
 /// accumulator, enough independent chains to hide the add and compare latencies (49,152 f32 values,
 /// best of 20,000, 2-core AVX-512 Xeon, session 14: 16 lanes 5.7 µs (AVX-512 body) / 7.9 µs (AVX2
-/// body), 32 lanes 2.5 / 2.8 µs; f64: 13.1 / 15.0 → 4.6 / 7.6 µs).
+/// body), 32 lanes 2.5 / 2.8 µs; f64: 13.1 / 15.0 → 4.6 / 7.6 µs — all from a throw-away timer, not
+/// a committed benchmark; `cpu_exact_plan_parts/head_check` times the 32-lane scan of the solve).
 #[inline(always)]
 pub fn scan<T: Copy + num_traits::Float>(buf: &[T]) -> (bool, T) {
     const L: usize = 32;
@@ -92,7 +94,8 @@ pub fn scan<T: Copy + num_traits::Float>(buf: &[T]) -> (bool, T) {
 /// The float types [`scan_parallel`] takes: [`scan`] compiled for the CPU's widest vectors
 /// (`per_isa!`: the same result on every path, a conjunction and a maximum being exact in any
 /// order). It is the input check of every solve ([`crate::reference::Head::check`]); on a MiniLM
-/// head (3 × 512 × 32 values) it went 5.6 → 2.4 µs (`docs/performance.md`, session 14).
+/// head (3 × 512 × 32 values) it went 5.6 → 2.4 µs (`docs/performance.md`, session 14: the 5.6 µs
+/// from a throw-away timer, the 2.4 µs by `cargo bench --bench bench_main -- cpu_exact_plan_parts`).
 pub trait ScanFloat: Copy + num_traits::Float + Send + Sync {
     fn scan_isa(buf: &[Self]) -> (bool, Self);
 }
@@ -129,8 +132,9 @@ impl ScanFloat for f64 {
 
 /// [`scan`] over pieces of 2^16 values on the pool: the same result (a conjunction and a maximum,
 /// both exact in any order), at the cores' memory bandwidth instead of one core's (a SmolLM2 head,
-/// 3 × 4096 × 64 f32 values: pieces of 2^18, one per tensor and so one thread, 95–109 µs; see
-/// `docs/performance.md`, session 14).
+/// 3 × 4096 × 64 f32 values: pieces of 2^18, one per tensor and so one thread, 95–109 µs, now
+/// 36–45 µs, both from a throw-away timer; `cpu_exact_plan_parts_gaussian_n4096_d64/head_check`
+/// times the same scan on a head of that shape; see `docs/performance.md`, session 14).
 pub fn scan_parallel<T: ScanFloat>(buf: &[T]) -> (bool, T) {
     use rayon::prelude::*;
     const PIECE: usize = 1 << 16;
