@@ -166,23 +166,24 @@ pub fn row_fractions_cached(
 /// order from the same start keeps this exact in floating point, rounding being monotone).
 pub fn most_keys_dropped(v: Vec<(f64, usize)>, budget: f64) -> usize {
     let l = v.iter().map(|x| x.1).max().unwrap_or(0);
-    let (mut full, short): (Vec<(f64, usize)>, Vec<(f64, usize)>) = v.into_iter().partition(|x| x.1 == l);
+    let (mut full, short): (Vec<_>, Vec<_>) = v.into_iter().partition(|x| x.1 == l);
     assert!(short.len() <= 1, "at most one block shorter than the others, got {}", short.len());
     full.sort_by(|a, b| a.0.total_cmp(&b.0));
     // Full blocks that fit after `start` is spent.
     let fitting = |start: f64| {
         let mut acc = start;
-        full.iter().take_while(|x| {
-            acc += x.0;
-            acc <= budget
-        })
-        .count()
+        full.iter()
+            .take_while(|x| {
+                acc += x.0;
+                acc <= budget
+            })
+            .count()
     };
     let mut best = fitting(0.0) * l;
-    if let Some(&(sb, sl)) = short.first() {
-        if sb <= budget {
-            best = best.max(sl + fitting(sb) * l);
-        }
+    if let Some(&(sb, sl)) = short.first()
+        && sb <= budget
+    {
+        best = best.max(sl + fitting(sb) * l);
     }
     best
 }

@@ -606,7 +606,14 @@ struct Ctx<'a, 'h> {
     kabs: Option<&'a [f32]>,
 }
 
-fn run<O: OutElem>(h: &Head<'_, f32>, mask: Mask, tiling: Tiling, out: &mut [O], stats: Option<&mut [RowStats]>, isa: Isa) {
+fn run<O: OutElem>(
+    h: &Head<'_, f32>,
+    mask: Mask,
+    tiling: Tiling,
+    out: &mut [O],
+    stats: Option<&mut [RowStats]>,
+    isa: Isa,
+) {
     let tiling = Tiling::new(tiling.block_q, tiling.tile_k);
     let rows = mask.rows(h.nq);
     let (nrows, dv, d) = (rows.len(), h.dv, h.d);
@@ -698,7 +705,13 @@ pub fn attention_f32_sequential(h: &Head<'_, f32>, mask: Mask) -> Vec<f32> {
 }
 
 /// One query block, entirely on this thread.
-fn block<O: OutElem>(ctx: &Ctx<'_, '_>, blk: usize, out: &mut [O], mut stats: Option<&mut [RowStats]>, sc: &mut Scratch) {
+fn block<O: OutElem>(
+    ctx: &Ctx<'_, '_>,
+    blk: usize,
+    out: &mut [O],
+    mut stats: Option<&mut [RowStats]>,
+    sc: &mut Scratch,
+) {
     let h = ctx.h;
     let (d, dv, bq, bk) = (h.d, h.dv, ctx.tiling.block_q, ctx.tiling.tile_k);
     let i0 = ctx.row0 + blk * bq;

@@ -266,7 +266,6 @@ fn fallback_rows(p: &Prepared<'_>, redo: &[usize], row0: usize, out: &mut [f64],
     }
 }
 
-
 /// Outputs of at least this many values are faulted in ahead ([`pages::prefaulted_zeros`]): 4 MiB.
 const PREFAULT_MIN: usize = 1 << 19;
 
