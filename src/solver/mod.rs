@@ -346,19 +346,27 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             // certificate exceeds tol are recomputed on the float64 path.
             // The kernel widens each block's f32 results into the f64 output as the block finishes
             // (`attention_f32_wide_into`: the same values as widening its f32 output afterwards,
-            // without the f32 buffer and a serial second pass — MiniLM, n = 512, with the bound
-            // beside the kernel as below: 121–123 µs against 124–127 µs widening afterwards).
+            // without the f32 buffer and a serial second pass). Session 15, `solve` on the shipped
+            // MiniLM slice, kernel then bound: 0.84–0.86 against 0.83 with the f32 buffer; 0.88–0.90
+            // against 0.72 under MALLOC_MMAP_THRESHOLD_=65536, where glibc maps that 128 KiB buffer
+            // afresh on every call and it faults in page by page.
             let tiling = crate::reference::fast_f32::Tiling::for_rows(rows.len());
             let mut out = prefaulted.unwrap_or_else(|| vec![0.0; len]);
-            let kernel = || crate::reference::fast_f32::attention_f32_wide_into(h, mask, tiling, &mut out);
             let bounds = || crate::theory::rounding::cheap_block_bounds(h, mask, tiling, tol);
-            // The a-priori bound runs on this thread while the pool's workers wake up and take the
-            // kernel's blocks (`rayon::join(bounds, kernel)`: the kernel is offered for stealing while
-            // this thread computes the bound, then this thread joins the kernel's blocks). A sleeping
-            // worker takes microseconds to wake, which the bound then hides: MiniLM, n = 512,
-            // 131–136 µs with the bound after the kernel, 118–122 µs side by side
-            // (`cpu_exact_plan_parts`, docs/performance.md, session 15).
-            cert = rayon::join(bounds, kernel).0;
+            // The a-priori bound is handed to the pool first (a spawned task) and the kernel's blocks
+            // follow, so the bound overlaps both the workers' wake-up and the kernel. Session 15
+            // (MiniLM n = 512, exact/solver ratio; docs/performance.md), one build in which every
+            // order could be chosen: `solve` on the shipped slice 0.87 (kernel then bound 0.86,
+            // `rayon::join(bounds, kernel)` 0.79), criterion `cpu_exact_plan_parts` 0.83 (0.79,
+            // 0.86) — no order won in both. At this size the ratio moves by as much with the build's
+            // code layout and the heap's (MALLOC_* variables): this commit's build gave 0.85 / 0.80.
+            let mut bound = None;
+            rayon::in_place_scope(|s| {
+                let slot = &mut bound;
+                s.spawn(move |_| *slot = Some(bounds()));
+                crate::reference::fast_f32::attention_f32_wide_into(h, mask, tiling, &mut out);
+            });
+            cert = bound.expect("the scope waits for the spawned bound");
             stats.work = stats.exact_work;
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
