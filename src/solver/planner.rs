@@ -7,8 +7,10 @@
 //!   fraction ≤ `max_work_fraction` means the tree already prunes at zeroth order with an eighth of
 //!   the keys: [`Plan::Tree`] without the stage-2 probe (the full tree is built; a key structure
 //!   that prunes on n/8 keys gives each row at most as many nodes on n — measured, clustered
-//!   2^16 / 2^17: stage 1 0.033 / 0.017, stage 2 0.008 / 0.004; peaked never skips, stage 1
-//!   0.086–0.109, as its first-order terms are decided in stage 2);
+//!   2^16 / 2^17: stage 1 0.033 / 0.017, stage 2 0.008 / 0.004); a fraction in between, with nodes
+//!   that first-order terms could accept, repeats the n/8 probe with first-order moments and takes
+//!   [`Plan::Tree`] (moments kept) if that passes (peaked 2^17: zeroth order 0.086–0.109, first
+//!   order 0.015, and the solve 0.377 → 0.328 s without stage 2, session 15);
 //! * stage 2: build a tree over the first p = ⌊n/2⌋ keys (rounded down to a multiple of the band;
 //!   O(p·d·log p)), insert them, and run the tree path on up to `probe_rows` rows of the next band —
 //!   rows whose prefix is the median prefix length, so their work fraction
@@ -105,11 +107,11 @@ fn plan_timed(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, build_secs: &mut
     let s1 = (n / 8 / band) * band;
     if s1 >= 2 * band && opts.stage1_give_up.is_finite() {
         let mut t1 = build(p, opts, s1, build_secs);
-        // Zeroth order only: enabling moments allocates F·d·(1 + dv) values and re-inserts the keys
+        // Zeroth order first: enabling moments allocates F·d·(1 + dv) values and re-inserts the keys
         // (low_dim n = 16384: plan 8–18 ms with, 5 ms without, against a 88 ms kernel), and a head
-        // that needs first-order terms still prunes at zeroth order far below this threshold
-        // (peaked n = 32768: stage-2 fraction 0.094 without moments).
-        let (f1, _) =
+        // that needs first-order terms still prunes at zeroth order far below the give-up threshold
+        // (peaked n = 32768: stage-2 fraction 0.094 without moments); moments only below it.
+        let (f1, oc1) =
             probe(p, &SolverOptions { first_order: false, ..opts.clone() }, tol, &mut t1, s1, opts.stage1_give_up);
         if f1 > opts.stage1_give_up {
             return (
@@ -119,6 +121,23 @@ fn plan_timed(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, build_secs: &mut
         }
         if f1 <= opts.max_work_fraction {
             return (Plan::Tree { probe_work_fraction: f1, stage: 1 }, Some(build(p, opts, n, build_secs)));
+        }
+        // Between the two thresholds, with nodes that first-order terms could accept: the same probe
+        // with moments, still at n/8 (its insertion costs (n/8)·d·dv, against (n/2)·d·dv, twice, for
+        // stage 2's). If it passes, the solve's tree keeps moments. Peaked n = 2^17: stage 1 at
+        // zeroth order 0.086–0.109, so stage 2 ran and took ≈ 0.06 s of a 0.37 s solve.
+        if opts.first_order && oc1.first_order_candidates > 0 {
+            t1.reset();
+            if t1.enable_moments(MOMENT_BUDGET) {
+                let (f1m, oc) = probe_once(p, opts, tol, &mut t1, s1);
+                if f1m <= opts.max_work_fraction {
+                    let mut t = build(p, opts, n, build_secs);
+                    if oc.first_order_terms > 0 {
+                        t.enable_moments(MOMENT_BUDGET);
+                    }
+                    return (Plan::Tree { probe_work_fraction: f1m, stage: 1 }, Some(t));
+                }
+            }
         }
     }
     // Stage 2: the full tree with the keys [0, start) inserted, probed at rows start …; if it passes,

@@ -223,3 +223,24 @@ fn persistent_workers_give_the_same_bits_for_any_thread_count() {
         }
     }
 }
+
+#[test]
+fn stage_one_probes_with_moments_where_zeroth_order_falls_short() {
+    // Large ‖q‖ over 16 tight clusters: at zeroth order the n/8 probe does too much work (the
+    // zeroth-order factor e^Δ − 1 rejects the dominant clusters), so without first-order terms the
+    // plan is exact; with them, stage 1 repeats its probe with moments and takes the tree there,
+    // keeping the moments for the solve.
+    let (n, d) = (8192, 16);
+    let s = DatasetSpec::Clustered { clusters: 16, spread: 1e-4, scale: 6.0 }.generate(n, d, d, 3).unwrap();
+    let tol = 1e-3 * crate::theory::fp::max_abs_f64(&s.v);
+    let opts = |first_order| SolverOptions { band: 64, min_tree_n: 0, first_order, ..Default::default() };
+    let r = solve(&head(&s), Mask::Causal, tol, &opts(false)).unwrap();
+    assert!(matches!(r.plan, Plan::Exact { .. }), "zeroth order only: {:?}", r.plan);
+    let r = solve(&head(&s), Mask::Causal, tol, &opts(true)).unwrap();
+    assert!(matches!(r.plan, Plan::Tree { stage: 1, .. }), "{:?}", r.plan);
+    assert!(r.stats.first_order_terms > 0 && r.stats.work * 20 < r.stats.exact_work, "{:?}", r.stats);
+    assert!(r.max_cert() <= tol);
+    for c in compare::check_rows(&head(&s), Mask::Causal, &r, Some(&[n - 1, n / 2, n / 8, 100])) {
+        assert!(c.ok(), "{c:?}");
+    }
+}
