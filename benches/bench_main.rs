@@ -87,9 +87,7 @@ fn solver_vs_exact(c: &mut Criterion) {
         let tol = 1e-3 * attnproof::theory::fp::max_abs_f64(&s.v);
         solver_pair(c, &format!("cpu_solver_{regime}_n{n}_d{D}"), &h, tol);
     }
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm_slice.safetensors");
-    let heads = attnproof::data::load_heads(std::path::Path::new(path)).expect("shipped slice");
-    let r = heads.iter().find(|h| h.layer == 0 && h.head == 0).expect("layer 0 head 0");
+    let r = shipped_l0h0();
     let h = Head::new(&r.q, &r.k, &r.v, r.n, r.d, r.dv()).expect("head");
     let tol = 1e-2 * attnproof::theory::fp::max_abs_f64(&r.v);
     solver_pair(c, &format!("cpu_solver_minilm_L0H0_n{}_d{}", r.n, r.d), &h, tol);
@@ -112,10 +110,15 @@ fn exact_plan_parts_pair(c: &mut Criterion, group: &str, h: &Head<'_, f32>, tol:
     g.finish();
 }
 
-fn exact_plan_parts(c: &mut Criterion) {
+/// Layer 0 head 0 of the shipped MiniLM slice (`tests/data/minilm_slice.safetensors`).
+fn shipped_l0h0() -> attnproof::data::RealHead {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm_slice.safetensors");
     let heads = attnproof::data::load_heads(std::path::Path::new(path)).expect("shipped slice");
-    let r = heads.iter().find(|h| h.layer == 0 && h.head == 0).expect("layer 0 head 0");
+    heads.into_iter().find(|h| h.layer == 0 && h.head == 0).expect("layer 0 head 0")
+}
+
+fn exact_plan_parts(c: &mut Criterion) {
+    let r = shipped_l0h0();
     let h = Head::new(&r.q, &r.k, &r.v, r.n, r.d, r.dv()).expect("head");
     let tol = 1e-2 * attnproof::theory::fp::max_abs_f64(&r.v);
     exact_plan_parts_pair(c, &format!("cpu_exact_plan_parts_minilm_L0H0_n{}_d{}", r.n, r.d), &h, tol);
@@ -130,9 +133,7 @@ fn exact_plan_parts(c: &mut Criterion) {
 /// the shipped attention-sink head, in one group: exact / screen bounds what a certified per-key
 /// path could gain there (it adds the kept keys, the output and the rounding margins).
 fn screen_vs_exact(c: &mut Criterion) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm_slice.safetensors");
-    let heads = attnproof::data::load_heads(std::path::Path::new(path)).expect("shipped slice");
-    let r = heads.iter().find(|h| h.layer == 0 && h.head == 0).expect("layer 0 head 0");
+    let r = shipped_l0h0();
     let h = Head::new(&r.q, &r.k, &r.v, r.n, r.d, r.dv()).expect("head");
     let mut g = c.benchmark_group(format!("cpu_screen_minilm_L0H0_n{}_d{}", r.n, r.d));
     g.sample_size(20).measurement_time(Duration::from_secs(4));

@@ -336,10 +336,9 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
         (planned, prefault.and_then(|j| j.join().ok()))
     });
     let plan_secs = t0.elapsed().as_secs_f64();
-    let mut cert = vec![0.0; rows.len()];
     let mut stats = Stats { plan_secs, build_secs, ..Default::default() };
     stats.exact_work = rows.clone().map(|i| mask.keys(i, h.nk).end as u64).sum();
-    let out = match tree.as_mut() {
+    let (out, cert) = match tree.as_mut() {
         None => {
             // Exact plan: the fast tiled f32 kernel with its a-priori certificate
             // (theory::rounding::cheap_block_bounds, theorem reference.f32_rounding); rows whose f32
@@ -366,7 +365,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                 s.spawn(move |_| *slot = Some(bounds()));
                 crate::reference::fast_f32::attention_f32_wide_into(h, mask, tiling, &mut out);
             });
-            cert = bound.expect("the scope waits for the spawned bound");
+            let mut cert = bound.expect("the scope waits for the spawned bound");
             stats.work = stats.exact_work;
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
@@ -375,7 +374,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                 fallback_rows(p, &redo, rows.start, &mut out, &mut cert);
                 stats.fallback_rows += redo.len();
             }
-            out
+            (out, cert)
         }
         Some(t) => {
             let p = prepared.get().expect("the tree plan prepares the head");
@@ -390,8 +389,9 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             };
             let lp = workers::Loop { p, opts, tol, rows: rows.clone(), f32_products };
             let mut out = prefaulted.unwrap_or_else(|| vec![0.0; len]);
+            let mut cert = vec![0.0; rows.len()];
             workers::run(&lp, t, &mut out, &mut cert, &mut stats, threads);
-            out
+            (out, cert)
         }
     };
     if let Some((r, e)) = cert.iter().enumerate().find(|(_, e)| !(**e <= tol)) {

@@ -111,34 +111,26 @@ fn plan_timed(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, build_secs: &mut
         // (low_dim n = 16384: plan 8–18 ms with, 5 ms without, against a 88 ms kernel), and a head
         // that needs first-order terms still prunes at zeroth order far below the give-up threshold
         // (peaked n = 32768: stage-2 fraction 0.094 without moments); moments only below it.
-        let (f1, oc1) =
-            probe(p, &SolverOptions { first_order: false, ..opts.clone() }, tol, &mut t1, s1, opts.stage1_give_up);
-        if f1 > opts.stage1_give_up {
+        let zeroth = probe_once(p, opts, tol, &mut t1, s1);
+        if zeroth.0 > opts.stage1_give_up {
+            let f1 = zeroth.0;
             return (
                 Plan::Exact { reason: format!("probe work fraction at n/8 {f1:.3} > {}", opts.stage1_give_up) },
                 None,
             );
-        }
-        if f1 <= opts.max_work_fraction {
-            return (Plan::Tree { probe_work_fraction: f1, stage: 1 }, Some(build(p, opts, n, build_secs)));
         }
         // Between the two thresholds, with nodes that first-order terms could accept: the same probe
         // with moments, still at n/8 (its insertion costs (n/8)·d·dv, against (n/2)·d·dv, twice, for
         // stage 2's). If it passes, the solve's tree keeps moments. Peaked n = 2^17: stage 1 at
         // zeroth order 0.086–0.109 sent it to stage 2; with moments here 0.015, and the solve
         // without stage 2 takes 0.328 s instead of 0.377 s (session 15).
-        if opts.first_order && oc1.first_order_candidates > 0 {
-            t1.reset();
-            if t1.enable_moments(MOMENT_BUDGET) {
-                let (f1m, oc) = probe_once(p, opts, tol, &mut t1, s1);
-                if f1m <= opts.max_work_fraction {
-                    let mut t = build(p, opts, n, build_secs);
-                    if oc.first_order_terms > 0 {
-                        t.enable_moments(MOMENT_BUDGET);
-                    }
-                    return (Plan::Tree { probe_work_fraction: f1m, stage: 1 }, Some(t));
-                }
+        let (f1, oc1) = with_moments_if_short(p, opts, tol, &mut t1, s1, zeroth, opts.max_work_fraction);
+        if f1 <= opts.max_work_fraction {
+            let mut t = build(p, opts, n, build_secs);
+            if oc1.first_order_terms > 0 {
+                t.enable_moments(MOMENT_BUDGET);
             }
+            return (Plan::Tree { probe_work_fraction: f1, stage: 1 }, Some(t));
         }
     }
     // Stage 2: the full tree with the keys [0, start) inserted, probed at rows start …; if it passes,
@@ -167,7 +159,21 @@ const MOMENT_BUDGET: usize = 1 << 22;
 /// fraction exceeds `target` and some rejected node could have used them, the moments are enabled,
 /// the keys re-inserted and the probe repeated.
 fn probe(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, start: usize, target: f64) -> (f64, Outcome) {
-    let (frac, oc) = probe_once(p, opts, tol, t, start);
+    let first = probe_once(p, opts, tol, t, start);
+    with_moments_if_short(p, opts, tol, t, start, first, target)
+}
+
+/// The second half of [`probe`]: given the probe's result without moments, repeat it with moments
+/// when it misses `target` and some rejected node could have used them.
+fn with_moments_if_short(
+    p: &Prepared<'_>,
+    opts: &SolverOptions,
+    tol: f64,
+    t: &mut Tree,
+    start: usize,
+    (frac, oc): (f64, Outcome),
+    target: f64,
+) -> (f64, Outcome) {
     if frac <= target || oc.first_order_candidates == 0 || !opts.first_order {
         return (frac, oc);
     }
