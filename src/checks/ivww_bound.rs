@@ -80,7 +80,8 @@ fn matrices(out: &mut Vec<Case>, si: usize, label: &str, x: &[f64], y: &[f64], d
             let (k, eps) = PARAMS[(si + mi + sym as usize) % PARAMS.len()];
             let nx = x.len() / d;
             let mm = (y.len() / d).min(m.max(nx * 3 / 4));
-            let lab = format!("{label} {} {} k={k} ε={eps}", metric.name(), if sym { "symmetric" } else { "bipartite" });
+            let lab =
+                format!("{label} {} {} k={k} ε={eps}", metric.name(), if sym { "symmetric" } else { "bipartite" });
             let yy = if sym { None } else { Some(y[..mm * d].to_vec()) };
             out.push(Case::new(lab, x.to_vec(), yy, d, metric, k, eps)?);
         }
@@ -226,7 +227,9 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     let (fh, th) = confirm(hcase, c, heavy_trials, ctx.seed ^ 0x4EA7)?;
     let (hlo, hhi) = clopper_pearson_interval(fh, th, 0.95);
     let heavy_finding = Finding::upper(
-        format!("heavy-tailed family: Clopper–Pearson 95% upper limit of the failure rate on its hardest matrix ({HEAVY_DRAWS} draws × 8 matrices screened), s = ⌈{c}·k/ε⌉, fresh runs, vs δ"),
+        format!(
+            "heavy-tailed family: Clopper–Pearson 95% upper limit of the failure rate on its hardest matrix ({HEAVY_DRAWS} draws × 8 matrices screened), s = ⌈{c}·k/ε⌉, fresh runs, vs δ"
+        ),
         format!("{fh} failures in {th} runs on {}", hcase.label),
         hhi,
         delta,
@@ -242,9 +245,8 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
             let (lo4, hi4) = clopper_pearson_interval(f4, t4, 0.95);
             let s4 = ((cc * hcase.k as f64 / hcase.eps).ceil() as usize).min(nh.min(mh));
             let capped = if s4 == nh.min(mh) { " = min(n, m): every row's worth, no saving" } else { "" };
-            heavy_larger.push(format!(
-                "c = {cc} (s = {s4}{capped}): {f4} failures in {t4} runs, 95% CI [{lo4:.4}, {hi4:.4}]"
-            ));
+            heavy_larger
+                .push(format!("c = {cc} (s = {s4}{capped}): {f4} failures in {t4} runs, 95% CI [{lo4:.4}, {hi4:.4}]"));
             if hi4 < delta {
                 heavy_holds_at = Some((cc, s4, s4 == nh.min(mh)));
                 break;
@@ -315,12 +317,15 @@ pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
     rep.findings.push(heavy_finding.clone());
     if main_holds && (!heavy_finding.ok() || !broken.is_empty()) {
         rep.verdict = Verdict::HoldsInRegime;
-        let mut parts = vec![format!("s = ⌈c·k/ε⌉ sampled rows with c ≥ {c} on Gaussian, clustered and real point sets")];
+        let mut parts =
+            vec![format!("s = ⌈c·k/ε⌉ sampled rows with c ≥ {c} on Gaussian, clustered and real point sets")];
         if !heavy_finding.ok() {
             let how = if hlo > delta { "fails" } else { "is not shown to hold" };
             let there = match heavy_holds_at {
                 Some((cc, s4, false)) => format!("; c = {cc} (s = {s4}) holds there"),
-                Some((cc, s4, true)) => format!("; c = {cc} holds there with s = {s4} = min(n, m) (no sampling saving)"),
+                Some((cc, s4, true)) => {
+                    format!("; c = {cc} holds there with s = {s4} = min(n, m) (no sampling saving)")
+                }
                 None => format!("; not shown to hold there up to c = {}", c * 8.0),
             };
             parts.push(format!(

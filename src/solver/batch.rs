@@ -211,6 +211,8 @@ pub struct Outcome {
     /// Without moments: nodes rejected at zeroth order with Δ ≤ [`FIRST_ORDER_MAX_DELTA`], which
     /// first-order terms might have accepted.
     pub first_order_candidates: usize,
+    /// Rows whose every frontier node was accepted by the fused pass (`Rows::fused`).
+    pub fused_rows: usize,
 }
 
 impl std::ops::Add for Outcome {
@@ -220,6 +222,7 @@ impl std::ops::Add for Outcome {
             work: self.work + o.work,
             first_order_terms: self.first_order_terms + o.first_order_terms,
             first_order_candidates: self.first_order_candidates + o.first_order_candidates,
+            fused_rows: self.fused_rows + o.fused_rows,
         }
     }
 }
@@ -281,11 +284,14 @@ pub struct Rows<'a> {
     pub share: f64,
     /// Scores and numerators of the block by float32 GEMMs (module doc of [`crate::theory::solver`]).
     pub f32_products: bool,
+    /// Fuse the per-row frontier passes where the CPU has AVX-512 ([`frontier_simd`]; the same bits
+    /// as the separate passes): [`super::SolverOptions::fused_passes`].
+    pub fused: bool,
 }
 
 #[inline(always)]
 fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Scratch) -> Outcome {
-    let Rows { p, tree, fb, band, lo, hi, tol, share, f32_products } = *job;
+    let Rows { p, tree, fb, band, lo, hi, tol, share, f32_products, fused } = *job;
     let (d, dv, n) = (p.d, p.dv, p.n);
     let band_lo = band.lo;
     let r = hi - lo;
@@ -323,7 +329,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         gemm_abt(r, nf, d, qb, &fb.z, &mut sc.a);
         gemm_abt(r, nbk, d, qb, &band.k[..nbk * d], &mut sc.sb);
     }
-    let (mut work, mut first_terms, mut candidates) = (0usize, 0usize, 0usize);
+    let (mut work, mut first_terms, mut candidates, mut fused_rows) = (0usize, 0usize, 0usize, 0usize);
     sc.delta.resize(nf, 0.0);
     sc.accs.clear();
     sc.fo.clear();
@@ -332,6 +338,13 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     }
     let fb_mmax = fb.mmax.max(1);
     let simd = frontier_simd::available();
+    // The weights rounded to f32 for the numerator GEMM: frontier part (r × nf) row by row below,
+    // band part (r × nbk) after the rows.
+    if f32_products {
+        sc.w32.clear();
+        sc.w32.resize(r * nf + r * nbk, 0.0);
+    }
+    let fused = fused && simd;
     for t in 0..r {
         let i = lo + t;
         let l = sc.lim[t];
@@ -344,8 +357,13 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         let wrow = &mut sc.wf[t * nf..(t + 1) * nf];
         let pbrow = &mut sc.pb[t * nbk..t * nbk + nb];
         shifted_exp(srow, rho0, pbrow);
-        shifted_exp(arow, rho0, wrow);
-        let zlow = lanes_sum(pbrow) + frontier_low_mass(delta_scale(qn), fb, wrow, &mut sc.delta, simd);
+        let zf = if fused {
+            frontier_weights_low_mass(delta_scale(qn), fb, arow, rho0, wrow, &mut sc.delta)
+        } else {
+            shifted_exp(arow, rho0, wrow);
+            frontier_low_mass(delta_scale(qn), fb, wrow, &mut sc.delta, simd)
+        };
+        let zlow = lanes_sum(pbrow) + zf;
         let inp = p.row_input(&qb[t * d..(t + 1) * d], i, l, tol, share);
         let ts = tol * share;
         let lf = l as f64;
@@ -354,7 +372,16 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         sc.stack.clear();
         let accrow = &mut sc.acc[t * nf..(t + 1) * nf];
         // Zeroth-order acceptance, branch-free (f(Δ) ≤ Δ(1 + Δ) for Δ ≤ 1; larger Δ: second pass).
-        let undecided = accept_zeroth(fb, wrow, &sc.delta, zlow / lf, ts, p.vmax, accrow);
+        // Fused (float32 products): the test and the sums of every node accepted in one pass, which
+        // gives up (None) at the first node not accepted; the general path then runs.
+        let fast = if fused && f32_products {
+            let w32row = &mut sc.w32[t * nf..(t + 1) * nf];
+            accept_all_and_sum(fb, wrow, &sc.delta, arow, zlow / lf, ts, p.vmax, rho0 + SKIP_BELOW, w32row)
+        } else {
+            None
+        };
+        let undecided =
+            if fast.is_some() { 0 } else { accept_zeroth(fb, wrow, &sc.delta, zlow / lf, ts, p.vmax, accrow) };
         if undecided > 0 {
             for f in 0..nf {
                 if accrow[f] != 0.0 {
@@ -408,9 +435,22 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         // Frontier weights: zeroth-order accepted nodes in one branch-free pass (others zeroed),
         // then first-order and skipped nodes one by one.
         acc.mmax = acc.mmax.max(fb_mmax);
-        let ZerothSums { mut zm, zmd, zad, dmax, special } =
-            zeroth_order_sums(fb, arow, cut, &sc.delta, accrow, wrow, simd);
-        if special > 0 {
+        let all_accepted = fast.is_some();
+        fused_rows += all_accepted as usize;
+        let ZerothSums { mut zm, zmd, zad, dmax, special } = match fast {
+            // No node walked, so ρ = ρ₀ and the cut is the one the fused pass used.
+            Some(z) => z,
+            None => zeroth_order_sums(fb, arow, cut, &sc.delta, accrow, wrow, simd),
+        };
+        if special > 0 && all_accepted {
+            // Every node accepted at zeroth order: the special ones are those below the cut (their
+            // f32 weights are already 0), skipped in frontier order as in the loop below.
+            for ((&x, &dl), &m) in arow.iter().zip(&sc.delta[..nf]).zip(&fb.m[..nf]) {
+                if x < cut {
+                    acc.skip_node(x - rho, dl, m as usize);
+                }
+            }
+        } else if special > 0 {
             let qrow = &qb[t * d..(t + 1) * d];
             for f in 0..nf {
                 if accrow[f] == 0.0 {
@@ -449,14 +489,20 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         acc.ez += g * zmd;
         acc.en_all += g * zad;
         sc.accs.push((acc, model));
+        if f32_products && !all_accepted {
+            for (x, &y) in sc.w32[t * nf..(t + 1) * nf].iter_mut().zip(&sc.wf[t * nf..(t + 1) * nf]) {
+                *x = y as f32;
+            }
+        }
     }
     first_order_numerators(tree, fb, p.q32, lo, d, dv, sc);
     // Numerators: N = W·S_F + P·V_band.
     // Written whole by the first product (or the widening of the f32 one).
     sc.nb.resize(r * dv, 0.0);
     if f32_products {
-        sc.w32.clear();
-        sc.w32.extend(sc.wf.iter().chain(&sc.pb).map(|&x| x as f32));
+        for (x, &y) in sc.w32[r * nf..].iter_mut().zip(&sc.pb) {
+            *x = y as f32;
+        }
         let (w32, p32) = sc.w32.split_at(r * nf);
         sc.n32.resize(r * dv, 0.0);
         gemm_ab_f32(r, dv, nf, w32, nf, &fb.s32, dv, &mut sc.n32, false);
@@ -479,7 +525,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     // terms per row cost 4× the exact kernel while the node count alone said work 0.012).
     work += first_terms * first_order_work(d, dv);
     sc.qb = qbuf;
-    Outcome { work, first_order_terms: first_terms, first_order_candidates: candidates }
+    Outcome { work, first_order_terms: first_terms, first_order_candidates: candidates, fused_rows }
 }
 
 /// Key-equivalents charged for one first-order node term: ⌈d·dv/(d + dv)⌉ (a key costs d + dv
@@ -557,6 +603,70 @@ fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64], s
         tot += fb.m[f] * own_mass(e[f], dl, 0.0);
     }
     tot
+}
+
+/// [`shifted_exp`] of the frontier scores and [`frontier_low_mass`] in one pass ([`frontier_simd`],
+/// AVX-512 only: the caller checked [`frontier_simd::available`]); the same bits as the two.
+#[inline(always)]
+fn frontier_weights_low_mass(c: f64, fb: &FrontierBlock, a: &[f64], rho: f64, w: &mut [f64], delta: &mut [f64]) -> f64 {
+    let (nf, n8) = (fb.len(), frontier_simd::lane_part(fb));
+    let acc = frontier_simd::weights_low_mass(c, fb, a, rho, w, delta, true).expect("AVX-512 checked by the caller");
+    shifted_exp(&a[n8..nf], rho, &mut w[n8..nf]);
+    let mut tot = fold_lanes(acc);
+    for f in n8..nf {
+        let dl = c * fb.r[f];
+        delta[f] = dl;
+        tot += fb.m[f] * own_mass(w[f], dl, 0.0);
+    }
+    tot
+}
+
+/// A row whose every frontier node passes the zeroth-order test: [`accept_zeroth`] (all 1) and
+/// [`zeroth_order_sums`] with those codes in one pass, the kept weights rounded to f32 into `w32`
+/// (AVX-512 only: the caller checked [`frontier_simd::available`]). `None` when some node is not
+/// accepted (`w32` then holds garbage the caller overwrites). The same bits as the separate passes.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn accept_all_and_sum(
+    fb: &FrontierBlock,
+    e: &[f64],
+    delta: &[f64],
+    a: &[f64],
+    zl: f64,
+    ts: f64,
+    vmax: f64,
+    cut: f64,
+    w32: &mut [f32],
+) -> Option<ZerothSums> {
+    let (nf, n8) = (fb.len(), frontier_simd::lane_part(fb));
+    // The tail first (cheap, and its test is needed before the lanes' sums are worth anything).
+    for f in n8..nf {
+        let (e, dl, m) = (e[f], delta[f], fb.m[f]);
+        if !((dl <= 1.0) & budget_accepts(e, dl * (1.0 + dl), fb.absb[f] + vmax * m, m, ts, own_mass(e, dl, zl))) {
+            return None;
+        }
+    }
+    let (zm, zmd, zad, dm, below) =
+        frontier_simd::accept_and_sum(fb, e, delta, a, zl, ts, vmax, cut, w32, true).expect("AVX-512 checked")?;
+    let (mut tm, mut tmd, mut tad, mut tdm, mut tsp) = (0.0f64, 0.0, 0.0, 0.0f64, 0usize);
+    for f in n8..nf {
+        let keep = a[f] >= cut;
+        tsp += (!keep) as usize;
+        let wv = if keep { e[f] } else { 0.0 };
+        w32[f] = wv as f32;
+        let d = if keep { delta[f] } else { 0.0 };
+        tm += wv * fb.m[f];
+        tmd += wv * fb.m[f] * d;
+        tad += wv * fb.absb[f] * d;
+        tdm = if d > tdm { d } else { tdm };
+    }
+    Some(ZerothSums {
+        zm: fold_lanes(zm) + tm,
+        zmd: fold_lanes(zmd) + tmd,
+        zad: fold_lanes(zad) + tad,
+        dmax: dm.iter().fold(tdm, |x, &y| if y > x { y } else { x }),
+        special: below + tsp,
+    })
 }
 
 /// Zeroth-order acceptance of every frontier node with Δ ≤ 1 (the budget rule of the module doc,

@@ -33,15 +33,15 @@ pub const EXP_NEG_F64_REL_ERR: f64 = 32.0 * U64;
 /// Arguments are clamped to ≥ this (e^{−708} is a normal f64).
 pub const EXP_NEG_F64_CLAMP: f64 = -708.0;
 
-const LOG2E: f64 = std::f64::consts::LOG2_E;
-const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²: adding it rounds to an integer (ties to even)
+pub(crate) const LOG2E: f64 = std::f64::consts::LOG2_E;
+pub(crate) const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²: adding it rounds to an integer (ties to even)
 /// ln 2 truncated to 42 significant bits (11 trailing zero bits): k·LN2_HI exact for |k| < 2¹¹.
-const LN2_HI: f64 = 0.693_147_180_559_890_3;
+pub(crate) const LN2_HI: f64 = 0.693_147_180_559_890_3;
 /// ln 2 − LN2_HI, nearest f64 (|ln 2 − LN2_HI − LN2_LO| < 1.95·10⁻³¹).
-const LN2_LO: f64 = 5.497_923_018_708_371e-14;
+pub(crate) const LN2_LO: f64 = 5.497_923_018_708_371e-14;
 
 /// 1/i!, i = 0..=13, nearest f64 each.
-const INV_FACT: [f64; 14] = [
+pub(crate) const INV_FACT: [f64; 14] = [
     1.0,
     1.0,
     0.5,

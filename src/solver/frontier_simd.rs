@@ -151,3 +151,180 @@ pub unsafe fn zeroth_sums_lanes(
     }
     (lanes_of(zm), lanes_of(zmd), lanes_of(zad), lanes_of(dm), special as usize)
 }
+
+/// [`super::exp64::exp_neg_f64`] on 8 lanes: the same operations (clamp, two FMAs of the reduction,
+/// the Horner FMAs, the exponent bits), so the same bits in every lane.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn exp_neg_lanes(x: __m512d) -> __m512d {
+    use super::exp64::{EXP_NEG_F64_CLAMP, INV_FACT, LN2_HI, LN2_LO, LOG2E, MAGIC};
+    // The portable clamp `if x < C { C } else { x }` is vmaxpd(C, x) (x is returned when equal).
+    let x = _mm512_max_pd(_mm512_set1_pd(EXP_NEG_F64_CLAMP), x);
+    let t = _mm512_fmadd_pd(x, _mm512_set1_pd(LOG2E), _mm512_set1_pd(MAGIC));
+    let kf = _mm512_sub_pd(t, _mm512_set1_pd(MAGIC));
+    let r = _mm512_fmadd_pd(kf, _mm512_set1_pd(-LN2_HI), x);
+    let r = _mm512_fmadd_pd(kf, _mm512_set1_pd(-LN2_LO), r);
+    let mut p = _mm512_set1_pd(INV_FACT[13]);
+    for i in (0..13).rev() {
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(INV_FACT[i]));
+    }
+    let k = _mm512_sub_epi64(_mm512_castpd_si512(t), _mm512_set1_epi64(MAGIC.to_bits() as i64));
+    let scale = _mm512_slli_epi64::<52>(_mm512_add_epi64(k, _mm512_set1_epi64(1023)));
+    _mm512_mul_pd(p, _mm512_castsi512_pd(scale))
+}
+
+/// [`weights_low_mass_lanes`] where [`available`], else `None`.
+#[inline(always)]
+pub fn weights_low_mass(
+    c: f64,
+    fb: &FrontierBlock,
+    a: &[f64],
+    rho: f64,
+    w: &mut [f64],
+    delta: &mut [f64],
+    simd: bool,
+) -> Option<[f64; LANES]> {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is `available()`, the CPU's features were checked.
+        return Some(unsafe { weights_low_mass_lanes(c, fb, a, rho, w, delta) });
+    }
+    let _ = (c, fb, a, rho, w, delta, simd);
+    None
+}
+
+/// One pass over the 8-lane part of the frontier doing what `shifted_exp(a, ρ, w)` and
+/// [`low_mass_lanes`] do in two: w_f = e^{a_f − ρ} ([`exp_neg_lanes`]), Δ_f = c·r_f, and the lane
+/// partial sums of m_f·w_f·(1 − Δ_f)_+. The same bits as those two.
+///
+/// # Safety
+/// The CPU must have AVX-512F and DQ ([`available`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+pub unsafe fn weights_low_mass_lanes(
+    c: f64,
+    fb: &FrontierBlock,
+    a: &[f64],
+    rho: f64,
+    w: &mut [f64],
+    delta: &mut [f64],
+) -> [f64; LANES] {
+    let (n8, r, m) = (lane_part(fb), &fb.r[..], &fb.m[..]);
+    assert!(r.len() >= n8 && m.len() >= n8 && a.len() >= n8 && w.len() >= n8 && delta.len() >= n8);
+    let (cv, rv, one, zero) = (_mm512_set1_pd(c), _mm512_set1_pd(rho), _mm512_set1_pd(1.0), _mm512_setzero_pd());
+    let mut acc = zero;
+    let mut j = 0;
+    while j < n8 {
+        // SAFETY: j + 8 ≤ n8 ≤ every slice's length (asserted above).
+        unsafe {
+            let e = exp_neg_lanes(_mm512_sub_pd(_mm512_loadu_pd(a.as_ptr().add(j)), rv));
+            _mm512_storeu_pd(w.as_mut_ptr().add(j), e);
+            let dl = _mm512_mul_pd(cv, _mm512_loadu_pd(r.as_ptr().add(j)));
+            _mm512_storeu_pd(delta.as_mut_ptr().add(j), dl);
+            let h = _mm512_max_pd(_mm512_sub_pd(one, dl), zero);
+            acc = _mm512_add_pd(acc, _mm512_mul_pd(_mm512_loadu_pd(m.as_ptr().add(j)), _mm512_mul_pd(e, h)));
+        }
+        j += LANES;
+    }
+    lanes_of(acc)
+}
+
+/// What [`accept_and_sum_lanes`] returns for the 8-lane part: the lanes of (Σ w m, Σ w m Δ,
+/// Σ w Â Δ, max Δ) over the nodes at or above the cut, and the count of nodes below it.
+pub type AcceptedLanes = ([f64; LANES], [f64; LANES], [f64; LANES], [f64; LANES], usize);
+
+/// [`accept_and_sum_lanes`] where [`available`], else `None` (and `Some(None)` when a node of the
+/// lane part is not accepted).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn accept_and_sum(
+    fb: &FrontierBlock,
+    e: &[f64],
+    delta: &[f64],
+    a: &[f64],
+    zl: f64,
+    ts: f64,
+    vmax: f64,
+    cut: f64,
+    w32: &mut [f32],
+    simd: bool,
+) -> Option<Option<AcceptedLanes>> {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is `available()`, the CPU's features were checked.
+        return Some(unsafe { accept_and_sum_lanes(fb, e, delta, a, zl, ts, vmax, cut, w32) });
+    }
+    let _ = (fb, e, delta, a, zl, ts, vmax, cut, w32, simd);
+    None
+}
+
+/// Over the 8-lane part of the frontier, for a row whose every node passes the zeroth-order test:
+/// that test (`accept_zeroth` in [`super::batch`]: Δ ≤ 1 and the budget rule with f(Δ) ≤ Δ(1 + Δ)),
+/// and in the same pass the lane sums of `zeroth_order_sums` as they are when every node is
+/// accepted (w kept where a ≥ `cut`), with the kept weights rounded to f32 into `w32` (the numerator
+/// GEMM's operand). `None` as soon as a node fails the test: the caller then runs the general path,
+/// which overwrites `w32`. Where every node passes, the same bits as `accept_zeroth`,
+/// `zeroth_order_sums` and the rounding of the final weights.
+///
+/// # Safety
+/// The CPU must have AVX-512F and DQ ([`available`]).
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+pub unsafe fn accept_and_sum_lanes(
+    fb: &FrontierBlock,
+    e: &[f64],
+    delta: &[f64],
+    a: &[f64],
+    zl: f64,
+    ts: f64,
+    vmax: f64,
+    cut: f64,
+    w32: &mut [f32],
+) -> Option<AcceptedLanes> {
+    let (n8, m, absb) = (lane_part(fb), &fb.m[..], &fb.absb[..]);
+    assert!(e.len() >= n8 && delta.len() >= n8 && a.len() >= n8 && w32.len() >= n8);
+    assert!(m.len() >= n8 && absb.len() >= n8);
+    let (one, zero, quarter) = (_mm512_set1_pd(1.0), _mm512_setzero_pd(), _mm512_set1_pd(0.25));
+    let (zlv, tsv, vmaxv, cutv) = (_mm512_set1_pd(zl), _mm512_set1_pd(ts), _mm512_set1_pd(vmax), _mm512_set1_pd(cut));
+    let (mut zm, mut zmd, mut zad, mut dm) = (zero, zero, zero, zero);
+    let mut below = 0u32;
+    let mut j = 0;
+    while j < n8 {
+        // SAFETY: j + 8 ≤ n8 ≤ every slice's length (asserted above).
+        unsafe {
+            let ev = _mm512_loadu_pd(e.as_ptr().add(j));
+            let dl = _mm512_loadu_pd(delta.as_ptr().add(j));
+            let mv = _mm512_loadu_pd(m.as_ptr().add(j));
+            let bv = _mm512_loadu_pd(absb.as_ptr().add(j));
+            // accept_zeroth: fd = Δ(1 + Δ), own = e·(1 − Δ)_+ + zl, err_scale = Â + Vmax·m, and
+            // budget_accepts: fd = 0, or (e·fd)·err_scale ≤ (ts·m)·own and e·fd ≤ ¼·own.
+            let fd = _mm512_mul_pd(dl, _mm512_add_pd(one, dl));
+            let own = _mm512_add_pd(_mm512_mul_pd(ev, _mm512_max_pd(_mm512_sub_pd(one, dl), zero)), zlv);
+            let err = _mm512_add_pd(bv, _mm512_mul_pd(vmaxv, mv));
+            let efd = _mm512_mul_pd(ev, fd);
+            let budget = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(fd, zero)
+                | (_mm512_cmp_pd_mask::<_CMP_LE_OQ>(
+                    _mm512_mul_pd(efd, err),
+                    _mm512_mul_pd(_mm512_mul_pd(tsv, mv), own),
+                ) & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(efd, _mm512_mul_pd(quarter, own)));
+            let ok = _mm512_cmp_pd_mask::<_CMP_LE_OQ>(dl, one) & budget;
+            if ok != 0xff {
+                return None;
+            }
+            // zeroth_order_sums with every node accepted: kept where a ≥ cut.
+            let above = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(_mm512_loadu_pd(a.as_ptr().add(j)), cutv);
+            let wv = _mm512_maskz_mov_pd(above, ev);
+            let dk = _mm512_maskz_mov_pd(above, dl);
+            let wm = _mm512_mul_pd(wv, mv);
+            _mm256_storeu_ps(w32.as_mut_ptr().add(j), _mm512_cvtpd_ps(wv));
+            zm = _mm512_add_pd(zm, wm);
+            zmd = _mm512_add_pd(zmd, _mm512_mul_pd(wm, dk));
+            zad = _mm512_add_pd(zad, _mm512_mul_pd(_mm512_mul_pd(wv, bv), dk));
+            dm = _mm512_max_pd(dk, dm);
+            below += (!above).count_ones();
+        }
+        j += LANES;
+    }
+    Some((lanes_of(zm), lanes_of(zmd), lanes_of(zad), lanes_of(dm), below as usize))
+}

@@ -101,6 +101,9 @@ pub struct SolverOptions {
     /// called from outside the pool, 1 from one of its threads (an outer parallel loop, such as a
     /// sweep's, already holds the cores). Any value gives the same bits.
     pub threads: usize,
+    /// Fuse the tree path's per-row frontier passes where the CPU has AVX-512 (the same bits as
+    /// the separate passes, which run elsewhere or with `false`; [`batch`]).
+    pub fused_passes: bool,
 }
 
 /// The share of tol/V_max the float32 block products' rounding floor may take.
@@ -123,6 +126,7 @@ impl Default for SolverOptions {
             f32_products: true,
             force: None,
             threads: 0,
+            fused_passes: true,
         }
     }
 }
@@ -149,6 +153,8 @@ pub struct Stats {
     pub gather_secs: f64,
     /// The tree path ran its block products in float32.
     pub f32_products: bool,
+    /// Rows of the tree path whose frontier passes ran fused ([`batch`], AVX-512).
+    pub fused_rows: usize,
 }
 
 /// The result: `rows × dv` outputs (rows as in [`Mask::rows`]) and one certificate per row.

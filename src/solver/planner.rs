@@ -199,7 +199,18 @@ fn probe_once(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, t: &mut Tree, st
     let mut cert = vec![0.0; hi - lo];
     let (mut kb, mut vb) = (Vec::new(), Vec::new());
     let band = Band::widen(p, start, hi, &mut kb, &mut vb, f32_products);
-    let job = Rows { p, tree: t, fb: &fb, band: &band, lo, hi, tol, share: opts.share, f32_products };
+    let job = Rows {
+        p,
+        tree: t,
+        fb: &fb,
+        band: &band,
+        lo,
+        hi,
+        tol,
+        share: opts.share,
+        f32_products,
+        fused: opts.fused_passes,
+    };
     let oc = tree_rows(&job, &mut out, &mut cert, &mut Scratch::default());
     let mut work = oc.work as f64;
     let mut exact = 0.0;

@@ -244,3 +244,73 @@ fn stage_one_probes_with_moments_where_zeroth_order_falls_short() {
         assert!(c.ok(), "{c:?}");
     }
 }
+
+/// The fused frontier passes ([`SolverOptions::fused_passes`], AVX-512 only) give the bits of the
+/// separate ones: outputs, certificates and work, on heads where rows take the fused path, the
+/// general path (rejected nodes, walks) and the fused path with nodes below the skip cut. Where the
+/// CPU lacks AVX-512 both solves run the separate passes and the comparison holds trivially.
+#[test]
+fn fused_frontier_passes_give_the_bits_of_the_separate_ones() {
+    // 24 tight clusters at c·e₁, c evenly from +20 to −20, under queries ≈ 20·e₁: the lowest score
+    // 800 nats below the highest, so fused rows also skip nodes below the cut (lane part and tail).
+    let far = {
+        use rand::RngExt;
+        let (n, d) = (1500usize, 4usize);
+        let mut rng = crate::rng::seeded(75);
+        let mut k = vec![0f32; n * d];
+        let mut q = vec![0f32; n * d];
+        for j in 0..n {
+            let centre = 20.0 - 40.0 * rng.random_range(0..24usize) as f32 / 23.0;
+            k[j * d] = centre;
+            q[j * d] = 20.0 + rng.random_range(-0.5f32..0.5);
+            for l in 1..d {
+                k[j * d + l] = rng.random_range(-1e-6f32..1e-6);
+                q[j * d + l] = rng.random_range(-0.5f32..0.5);
+            }
+        }
+        let v: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        SynthHead { n, d, dv: d, q, k, v }
+    };
+    let mut fused_total = (0usize, 0usize);
+    for (t, (spec, d, tol)) in [
+        (Some(DatasetSpec::Clustered { clusters: 13, spread: 1e-5, scale: 2.0 }), 16, 1e-3),
+        (Some(DatasetSpec::Clustered { clusters: 37, spread: 1e-4, scale: 2.0 }), 32, 1e-3),
+        (Some(DatasetSpec::Clustered { clusters: 8, spread: 1e-3, scale: 6.0 }), 16, 1e-4),
+        (Some(DatasetSpec::Clustered { clusters: 8, spread: 1e-3, scale: 6.0 }), 16, 1e-2),
+        (Some(DatasetSpec::Clustered { clusters: 21, spread: 1e-6, scale: 40.0 }), 8, 1e-3),
+        (Some(DatasetSpec::Gaussian { scale: 1.0 }), 8, 1e-2),
+        (None, 4, 1e-2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let s = match &spec {
+            None => SynthHead { n: far.n, d: far.d, dv: far.dv, q: far.q.clone(), k: far.k.clone(), v: far.v.clone() },
+            Some(spec) => spec.generate(1500, d, 4, 70 + t as u64).unwrap(),
+        };
+        let vmax = crate::theory::fp::max_abs_f64(&s.v);
+        for mask in [Mask::Causal, Mask::StrictPrefix] {
+            let run = |fused_passes| {
+                let opts =
+                    SolverOptions { band: 64, leaf: 8, force: Some(Force::Tree), fused_passes, ..Default::default() };
+                solve(&head(&s), mask, tol * vmax, &opts).unwrap()
+            };
+            let (a, b) = (run(true), run(false));
+            assert!(a.plan.is_tree(), "{spec:?}: {:?}", a.plan);
+            let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a.out), bits(&b.out), "{spec:?} {mask:?}: outputs");
+            assert_eq!(bits(&a.cert), bits(&b.cert), "{spec:?} {mask:?}: certificates");
+            assert_eq!(a.stats.work, b.stats.work, "{spec:?} {mask:?}: work");
+            assert_eq!(b.stats.fused_rows, 0);
+            // The fused passes run with float32 block products only (tol 1e-4 here has none).
+            if a.stats.f32_products {
+                fused_total.0 += a.stats.fused_rows;
+                fused_total.1 += a.cert.len();
+            }
+        }
+    }
+    if super::frontier_simd::available() {
+        // Both paths ran: some rows fused, some not.
+        assert!(fused_total.0 > 0 && fused_total.0 < fused_total.1, "fused rows {fused_total:?}");
+    }
+}

@@ -144,7 +144,18 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
                 while blocks.peek().is_some_and(|bl| bl.chunk == c) {
                     let bl = blocks.next().expect("peeked");
                     let hi = bl.lo + bl.cert.len();
-                    let job = Rows { p, tree, fb, band: &band, lo: bl.lo, hi, tol, share: opts.share, f32_products };
+                    let job = Rows {
+                        p,
+                        tree,
+                        fb,
+                        band: &band,
+                        lo: bl.lo,
+                        hi,
+                        tol,
+                        share: opts.share,
+                        f32_products,
+                        fused: opts.fused_passes,
+                    };
                     let (o, (rows, work)) = super::solve_block(&job, bl.out, bl.cert, &mut sc);
                     oc = oc + o;
                     fallback += rows;
@@ -191,6 +202,7 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
     for (oc, fallback, fw, ins, gather) in results {
         stats.work += oc.work as u64 + fw;
         stats.first_order_terms += oc.first_order_terms;
+        stats.fused_rows += oc.fused_rows;
         stats.fallback_rows += fallback;
         stats.insert_secs += ins;
         stats.gather_secs += gather;
