@@ -255,6 +255,9 @@ pub struct Scratch {
     qb: Vec<f64>,
     fo_x: Vec<f32>,
     fo_y: Vec<f32>,
+    /// Per row of the block: the maximum of its frontier scores, from the widening pass (fused
+    /// passes with float32 products; empty otherwise).
+    amax: Vec<f64>,
     /// Float32 block products: scores, weights and numerators.
     a32: Vec<f32>,
     s32: Vec<f32>,
@@ -313,6 +316,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     let first = tree.moments.is_some();
     sc.sb.resize(r * nbk, 0.0);
     sc.pb.resize(r * nbk, 0.0);
+    sc.amax.clear();
     if f32_products {
         let q32 = &p.q32[lo * d..hi * d];
         let nfp = nf.div_ceil(ZT_COLS) * ZT_COLS;
@@ -320,8 +324,12 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         sc.s32.resize(r * nbk, 0.0);
         gemm_ab_f32(r, nfp, d, q32, d, &fb.zt32, fb.cap, &mut sc.a32, false);
         gemm_abt_f32(r, nbk, d, q32, &band.k32[..nbk * d], &mut sc.s32);
-        for (a, a32) in sc.a.chunks_exact_mut(nf.max(1)).zip(sc.a32.chunks_exact(nfp.max(1))) {
-            widen_into(&a32[..nf], a);
+        // Widened row by row; with the fused passes each row's maximum comes from the same pass.
+        for (a, a32) in sc.a.chunks_exact_mut(nf.max(1)).zip(sc.a32.chunks_exact(nfp.max(1))).take(r) {
+            match frontier_simd::widen_max(&a32[..nf], a, fused && frontier_simd::available()) {
+                Some(mx) => sc.amax.push(mx),
+                None => widen_into(&a32[..nf], a),
+            }
         }
         widen_into(&sc.s32, &mut sc.sb);
     } else {
@@ -340,8 +348,8 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
     let simd = frontier_simd::available();
     // The weights rounded to f32 for the numerator GEMM: frontier part (r × nf) row by row below,
     // band part (r × nbk) after the rows.
+    // Every entry is written before the numerator GEMM reads it (no clearing).
     if f32_products {
-        sc.w32.clear();
         sc.w32.resize(r * nf + r * nbk, 0.0);
     }
     let fused = fused && simd;
@@ -352,7 +360,8 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
         let qn = p.qnorm[i];
         let arow = &sc.a[t * nf..(t + 1) * nf];
         let srow = &sc.sb[t * nbk..t * nbk + nb];
-        let rho0 = lanes_max(arow).max(lanes_max(srow));
+        let amax = if sc.amax.len() == r { sc.amax[t] } else { lanes_max(arow) };
+        let rho0 = amax.max(lanes_max(srow));
         // Decisions: weights relative to ρ₀, certified lower mass Z_low.
         let wrow = &mut sc.wf[t * nf..(t + 1) * nf];
         let pbrow = &mut sc.pb[t * nbk..t * nbk + nb];

@@ -328,3 +328,46 @@ pub unsafe fn accept_and_sum_lanes(
     }
     Some((lanes_of(zm), lanes_of(zmd), lanes_of(zad), lanes_of(dm), below as usize))
 }
+
+/// [`widen_max_lanes`] where [`available`], else `None`.
+#[inline(always)]
+pub fn widen_max(x: &[f32], out: &mut [f64], simd: bool) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is `available()`, the CPU's features were checked.
+        return Some(unsafe { widen_max_lanes(x, out) });
+    }
+    let _ = (x, out, simd);
+    None
+}
+
+/// `out = x` widened to f64, and [`super::lanes::lanes_max`] of the result in the same pass: lane l
+/// of the running maximum takes the entries ≡ l (mod 8) in order (vmaxpd(c, m) is the portable
+/// `if c > m { c } else { m }`), then the tail and the lanes are folded as there. The same value as
+/// `lanes_max` of the widened slice, bit for bit.
+///
+/// # Safety
+/// The CPU must have AVX-512F ([`available`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+pub unsafe fn widen_max_lanes(x: &[f32], out: &mut [f64]) -> f64 {
+    let n = x.len();
+    assert!(out.len() >= n);
+    let n8 = n / LANES * LANES;
+    let mut m = _mm512_set1_pd(f64::NEG_INFINITY);
+    let mut j = 0;
+    while j < n8 {
+        // SAFETY: j + 8 ≤ n8 ≤ both lengths (asserted above).
+        unsafe {
+            let v = _mm512_cvtps_pd(_mm256_loadu_ps(x.as_ptr().add(j)));
+            _mm512_storeu_pd(out.as_mut_ptr().add(j), v);
+            m = _mm512_max_pd(v, m);
+        }
+        j += LANES;
+    }
+    for (o, &v) in out[n8..n].iter_mut().zip(&x[n8..]) {
+        *o = v as f64;
+    }
+    let lanes = lanes_of(m);
+    out[n8..n].iter().chain(&lanes).fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+}
