@@ -331,10 +331,13 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
     let dv = h.dv;
     let early = planner::early_exact(h.nq, opts);
     let len = rows.len() * dv;
+    // Large outputs get their pages mapped ahead: chunk by chunk inside the tree plan's loop where
+    // the kernel can populate a range (nothing then competes with the plan; [`pages`]), else on a
+    // helper thread while the plan runs (its serial stretches leave a core idle).
+    let lazy_pages = len >= PREFAULT_MIN && pages::can_populate();
     let ((plan, mut tree, build_secs), prefaulted) = std::thread::scope(|s| {
-        // The output's pages are faulted in on a helper thread while the plan runs (its serial
-        // stretches leave a core idle); the solve then writes into mapped pages.
-        let prefault = (early.is_none() && len >= PREFAULT_MIN).then(|| s.spawn(move || pages::prefaulted_zeros(len)));
+        let prefault = (early.is_none() && len >= PREFAULT_MIN && !lazy_pages)
+            .then(|| s.spawn(move || pages::prefaulted_zeros(len)));
         let planned = match early {
             Some(plan) => (plan, None, 0.0),
             None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),
@@ -393,7 +396,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
                 0 => rayon::current_num_threads().max(1),
                 t => t,
             };
-            let lp = workers::Loop { p, opts, tol, rows: rows.clone(), f32_products };
+            let lp = workers::Loop { p, opts, tol, rows: rows.clone(), f32_products, populate: lazy_pages };
             let mut out = prefaulted.unwrap_or_else(|| vec![0.0; len]);
             let mut cert = vec![0.0; rows.len()];
             workers::run(&lp, t, &mut out, &mut cert, &mut stats, threads);

@@ -90,14 +90,28 @@ pub struct Loop<'a> {
     /// Output rows (as in `Mask::rows`).
     pub rows: std::ops::Range<usize>,
     pub f32_products: bool,
+    /// Map each chunk's output pages ahead ([`super::pages::populate`]): chunk 0 before the loop,
+    /// chunk c + 1 by the last thread in chunk c's insertion window.
+    pub populate: bool,
 }
 
 /// Run the tree plan's chunks on `threads` ≥ 1 persistent threads (the calling one and `threads` − 1
 /// helpers); adds to `stats`.
 pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], stats: &mut Stats, threads: usize) {
-    let Loop { p, opts, tol, ref rows, f32_products } = *lp;
+    let Loop { p, opts, tol, ref rows, f32_products, populate } = *lp;
     let (n, dv, b) = (p.n, p.dv, opts.band.max(1));
     let nchunks = n.div_ceil(b);
+    // The output bytes of chunk c (rows [c·b, (c+1)·b) ∩ rows), for populate: an address, not a
+    // reference, since the blocks below hold the slices.
+    let (out_addr, row_bytes) = (out.as_ptr() as usize, dv * std::mem::size_of::<f64>());
+    let chunk_bytes = |c: usize| {
+        let (lo, hi) = ((c * b).max(rows.start), ((c + 1) * b).min(n).max(rows.start));
+        (out_addr + (lo - rows.start) * row_bytes, (hi - lo) * row_bytes)
+    };
+    if populate && nchunks > 0 {
+        let (a, len) = chunk_bytes(0);
+        super::pages::populate(a, len);
+    }
     // Blocks in row order, each given to a thread by its index within its chunk.
     let mut per_thread: Vec<Vec<Block<'_>>> = (0..threads).map(|_| Vec::new()).collect();
     {
@@ -173,12 +187,16 @@ pub fn run(lp: &Loop<'_>, tree: &mut Tree, out: &mut [f64], cert: &mut [f64], st
                 fb.sync(tree, p.vmax, &touched);
                 gather_secs += tg.elapsed().as_secs_f64();
             }
-            // The next chunk's band (it does not depend on the tree), on the last thread: with more
-            // than one, while thread 0 inserts.
+            // The next chunk's band (it does not depend on the tree) and its output pages, on the
+            // last thread: with more than one, while thread 0 inserts.
             if t == threads - 1 && c1 < n {
                 let mut bg = band_bufs.write().unwrap_or_else(|e| e.into_inner());
                 let (kb, vb) = &mut *bg;
                 Band::widen(p, c1, (c1 + b).min(n), kb, vb, f32_products);
+                if populate {
+                    let (a, len) = chunk_bytes(c + 1);
+                    super::pages::populate(a, len);
+                }
             }
             barrier.wait();
         }
