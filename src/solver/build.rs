@@ -262,12 +262,12 @@ pub(super) struct Rows<'a> {
 /// `perm` and the keys in leaf order.
 pub type Built = (Vec<Node>, Vec<f64>, Vec<u32>, Vec<f32>);
 
-/// See [`Built`].
-pub fn build_nodes(k: &[f32], n: usize, d: usize, rule: LeafRule) -> Built {
+/// See [`Built`]; the top levels come from a sample ([`super::skeleton`]) for n ≥ `skeleton_min`.
+pub fn build_nodes(k: &[f32], n: usize, d: usize, rule: LeafRule, skeleton_min: usize) -> Built {
     let k = &k[..n * d];
     let mut out = vec![0.0f32; n * d];
     let mut pout = vec![0u32; n];
-    if n >= super::skeleton::SKELETON_MIN {
+    if n >= skeleton_min {
         let (nodes, z) = super::skeleton::build(k, n, d, rule, &mut out, &mut pout);
         return (nodes, z, pout, out);
     }

@@ -150,6 +150,15 @@ fn plan_timed(p: &Prepared<'_>, opts: &SolverOptions, tol: f64, build_secs: &mut
     }
 }
 
+/// Stage 1's tree over the first n/8 keys (a probe's only, then dropped) gets its top levels from a
+/// sample from this many keys on, i.e. from n = 2^16; the solve's trees from
+/// [`super::skeleton::SKELETON_MIN`] = 2^15. Session 16, 2-core Xeon (`bench solver --n
+/// 16384,131072 --exact-max 16384 --reps 10`, alternating builds): with 2^13 for every tree,
+/// clustered 2^17 went 0.179/0.183 s → 0.169/0.172 s (stage-1 build 0.009 → 0.006 s), but the
+/// solve's own tree at n = 2^14 then had a skeleton too and that solve went 0.0276 → 0.0316 s
+/// (work fraction 0.0346 → 0.0361); hence the skeleton earlier for probe trees only.
+pub const PROBE_SKELETON_MIN: usize = 1 << 13;
+
 /// Most f64 values kept for first-order moments (F·d·(1 + dv); 32 MB).
 const MOMENT_BUDGET: usize = 1 << 22;
 
@@ -231,7 +240,9 @@ fn build(p: &Prepared<'_>, opts: &SolverOptions, nk: usize, secs: &mut f64) -> T
     let t0 = std::time::Instant::now();
     let qmax = p.qmax;
     let tight_r = if qmax > 0.0 { opts.leaf_nats / qmax } else { 0.0 };
-    let mut t = Tree::build_with(&p.k32[..nk * p.d], nk, p.d, p.dv, opts.leaf, tight_r);
+    // A tree over a prefix only serves a probe and is dropped: it may take a skeleton earlier.
+    let skel = if nk < p.n { PROBE_SKELETON_MIN } else { super::skeleton::SKELETON_MIN };
+    let mut t = Tree::build_with_skeleton_from(&p.k32[..nk * p.d], nk, p.d, p.dv, opts.leaf, tight_r, skel);
     *secs += t0.elapsed().as_secs_f64();
     if opts.frontier_nats > 0.0 && qmax > 0.0 {
         t.set_frontier(opts.frontier_nats / qmax);

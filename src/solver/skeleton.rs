@@ -30,12 +30,9 @@ use crate::theory::fp::U64;
 use crate::theory::solver::radius_up;
 use rayon::prelude::*;
 
-/// Trees over at least this many keys get a skeleton. 2^13 since session 16 (was 2^15): the
-/// planner's stage-1 tree over n/8 keys then gets one from n = 2^16 on (`bench solver --n
-/// 16384,131072 --exact-max 16384 --reps 10`, 2-core Xeon, alternating builds: clustered 2^17
-/// 0.179/0.183 s → 0.169/0.172 s, builds 0.032 → 0.025 s; peaked 0.345 → 0.331 s; bounded and
-/// low-dim 2^14 and 2^16, exact plans, unchanged within noise).
-pub const SKELETON_MIN: usize = 1 << 13;
+/// Trees over at least this many keys get a skeleton (the solve's trees; the planner's stage-1
+/// probe trees from [`crate::solver::planner::PROBE_SKELETON_MIN`]).
+pub const SKELETON_MIN: usize = 1 << 15;
 /// Sample size.
 pub const SAMPLES: usize = 4096;
 /// Skeleton nodes with at most this many samples are buckets.

@@ -79,9 +79,21 @@ impl Tree {
     }
     /// [`Tree::build`], and a node whose radius is ≤ `tight_r` is a leaf whatever its size.
     pub fn build_with(k: &[f32], n: usize, d: usize, dv: usize, leaf: usize, tight_r: f64) -> Tree {
+        Tree::build_with_skeleton_from(k, n, d, dv, leaf, tight_r, super::skeleton::SKELETON_MIN)
+    }
+    /// [`Tree::build_with`], with the top levels from a sample from `skeleton_min` keys on.
+    pub fn build_with_skeleton_from(
+        k: &[f32],
+        n: usize,
+        d: usize,
+        dv: usize,
+        leaf: usize,
+        tight_r: f64,
+        skeleton_min: usize,
+    ) -> Tree {
         let leaf = leaf.max(1);
         let (nodes, z, perm, kperm) = if n > 0 {
-            super::build::build_nodes(k, n, d, super::build::LeafRule { leaf, tight_r })
+            super::build::build_nodes(k, n, d, super::build::LeafRule { leaf, tight_r }, skeleton_min)
         } else {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new())
         };
