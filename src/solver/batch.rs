@@ -370,7 +370,7 @@ fn tree_rows_body(job: &Rows<'_>, out: &mut [f64], cert: &mut [f64], sc: &mut Sc
             frontier_weights_low_mass(delta_scale(qn), fb, arow, rho0, wrow, &mut sc.delta)
         } else {
             shifted_exp(arow, rho0, wrow);
-            frontier_low_mass(delta_scale(qn), fb, wrow, &mut sc.delta, simd)
+            frontier_low_mass(delta_scale(qn), fb, wrow, &mut sc.delta)
         };
         let zlow = lanes_sum(pbrow) + zf;
         let inp = p.row_input(&qb[t * d..(t + 1) * d], i, l, tol, share);
@@ -587,26 +587,31 @@ fn first_order_numerators(
 
 /// Δ_f = c·r_f into `delta`, and Σ_f m_f e_f (1 − Δ_f)_+ (the frontier's certified lower mass).
 #[inline(always)]
-fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64], simd: bool) -> f64 {
-    let (nf, n8) = (fb.len(), frontier_simd::lane_part(fb));
-    let acc = frontier_simd::low_mass(c, fb, e, delta, simd).unwrap_or_else(|| {
-        let mut acc = [0.0; LANES];
-        for (((dc, rc), mc), ec) in delta[..n8]
-            .chunks_exact_mut(LANES)
-            .zip(fb.r[..n8].chunks_exact(LANES))
-            .zip(fb.m[..n8].chunks_exact(LANES))
-            .zip(e[..n8].chunks_exact(LANES))
-        {
-            for l in 0..LANES {
-                let dl = c * rc[l];
-                dc[l] = dl;
-                acc[l] += mc[l] * own_mass(ec[l], dl, 0.0);
-            }
+/// The portable form, run where the passes are not fused ([`frontier_weights_low_mass`] is its
+/// AVX-512 form together with the weights).
+fn frontier_low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64]) -> f64 {
+    let n8 = frontier_simd::lane_part(fb);
+    let mut acc = [0.0; LANES];
+    for (((dc, rc), mc), ec) in delta[..n8]
+        .chunks_exact_mut(LANES)
+        .zip(fb.r[..n8].chunks_exact(LANES))
+        .zip(fb.m[..n8].chunks_exact(LANES))
+        .zip(e[..n8].chunks_exact(LANES))
+    {
+        for l in 0..LANES {
+            let dl = c * rc[l];
+            dc[l] = dl;
+            acc[l] += mc[l] * own_mass(ec[l], dl, 0.0);
         }
-        acc
-    });
-    let mut tot = fold_lanes(acc);
-    for f in n8..nf {
+    }
+    low_mass_tail(c, fb, e, delta, n8, fold_lanes(acc))
+}
+
+/// The frontier's tail `n8..` of [`frontier_low_mass`], one node at a time after the lanes' total
+/// `tot`: Δ_f = c·r_f into `delta`, and tot + Σ m_f e_f (1 − Δ_f)_+.
+#[inline(always)]
+fn low_mass_tail(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64], n8: usize, mut tot: f64) -> f64 {
+    for f in n8..fb.len() {
         let dl = c * fb.r[f];
         delta[f] = dl;
         tot += fb.m[f] * own_mass(e[f], dl, 0.0);
@@ -621,13 +626,7 @@ fn frontier_weights_low_mass(c: f64, fb: &FrontierBlock, a: &[f64], rho: f64, w:
     let (nf, n8) = (fb.len(), frontier_simd::lane_part(fb));
     let acc = frontier_simd::weights_low_mass(c, fb, a, rho, w, delta, true).expect("AVX-512 checked by the caller");
     shifted_exp(&a[n8..nf], rho, &mut w[n8..nf]);
-    let mut tot = fold_lanes(acc);
-    for f in n8..nf {
-        let dl = c * fb.r[f];
-        delta[f] = dl;
-        tot += fb.m[f] * own_mass(w[f], dl, 0.0);
-    }
-    tot
+    low_mass_tail(c, fb, w, delta, n8, fold_lanes(acc))
 }
 
 /// A row whose every frontier node passes the zeroth-order test: [`accept_zeroth`] (all 1) and
@@ -649,33 +648,41 @@ fn accept_all_and_sum(
 ) -> Option<ZerothSums> {
     let (nf, n8) = (fb.len(), frontier_simd::lane_part(fb));
     // The tail first (cheap, and its test is needed before the lanes' sums are worth anything).
-    for f in n8..nf {
-        let (e, dl, m) = (e[f], delta[f], fb.m[f]);
-        if !((dl <= 1.0) & budget_accepts(e, dl * (1.0 + dl), fb.absb[f] + vmax * m, m, ts, own_mass(e, dl, zl))) {
-            return None;
-        }
+    if (n8..nf).any(|f| !accepts_zeroth(e[f], delta[f], fb.m[f], fb.absb[f], vmax, ts, zl)) {
+        return None;
     }
     let (zm, zmd, zad, dm, below) =
         frontier_simd::accept_and_sum(fb, e, delta, a, zl, ts, vmax, cut, w32, true).expect("AVX-512 checked")?;
-    let (mut tm, mut tmd, mut tad, mut tdm, mut tsp) = (0.0f64, 0.0, 0.0, 0.0f64, 0usize);
     for f in n8..nf {
-        let keep = a[f] >= cut;
-        tsp += (!keep) as usize;
-        let wv = if keep { e[f] } else { 0.0 };
-        w32[f] = wv as f32;
-        let d = if keep { delta[f] } else { 0.0 };
+        w32[f] = if a[f] >= cut { e[f] as f32 } else { 0.0 };
+    }
+    let tail = zeroth_tail(fb, e, delta, n8, |f| a[f] >= cut);
+    let below_tail = (n8..nf).filter(|&f| a[f] < cut).count();
+    Some(ZerothSums::combine((zm, zmd, zad, dm), tail, below + below_tail))
+}
+
+/// The frontier's tail `n8..` of the zeroth-order sums, one node at a time: node f adds w_f (its
+/// weight in `w`, with Δ_f) where `keep(f)`; (Σ w m, Σ w m Δ, Σ w Â Δ, max Δ).
+#[inline(always)]
+fn zeroth_tail(fb: &FrontierBlock, w: &[f64], delta: &[f64], n8: usize, keep: impl Fn(usize) -> bool) -> [f64; 4] {
+    let (mut tm, mut tmd, mut tad, mut tdm) = (0.0f64, 0.0, 0.0, 0.0f64);
+    for f in n8..fb.len() {
+        let k = keep(f);
+        let wv = if k { w[f] } else { 0.0 };
+        let d = if k { delta[f] } else { 0.0 };
         tm += wv * fb.m[f];
         tmd += wv * fb.m[f] * d;
         tad += wv * fb.absb[f] * d;
         tdm = if d > tdm { d } else { tdm };
     }
-    Some(ZerothSums {
-        zm: fold_lanes(zm) + tm,
-        zmd: fold_lanes(zmd) + tmd,
-        zad: fold_lanes(zad) + tad,
-        dmax: dm.iter().fold(tdm, |x, &y| if y > x { y } else { x }),
-        special: below + tsp,
-    })
+    [tm, tmd, tad, tdm]
+}
+
+/// The zeroth-order test of one node (weight e, Δ, m keys, bound Â): Δ ≤ 1 and the budget rule with
+/// f(Δ) ≤ Δ(1 + Δ), against the row's share `zl` of the certified mass. Branch-free.
+#[inline(always)]
+fn accepts_zeroth(e: f64, dl: f64, m: f64, absb: f64, vmax: f64, ts: f64, zl: f64) -> bool {
+    (dl <= 1.0) & budget_accepts(e, dl * (1.0 + dl), absb + vmax * m, m, ts, own_mass(e, dl, zl))
 }
 
 /// Zeroth-order acceptance of every frontier node with Δ ≤ 1 (the budget rule of the module doc,
@@ -687,8 +694,7 @@ fn accept_zeroth(fb: &FrontierBlock, e: &[f64], delta: &[f64], zl: f64, ts: f64,
     let (e, delta, mm, absb, acc) = (&e[..nf], &delta[..nf], &fb.m[..nf], &fb.absb[..nf], &mut acc[..nf]);
     let mut rejected = 0usize;
     for f in 0..nf {
-        let (e, dl, m) = (e[f], delta[f], mm[f]);
-        let ok = (dl <= 1.0) & budget_accepts(e, dl * (1.0 + dl), absb[f] + vmax * m, m, ts, own_mass(e, dl, zl));
+        let ok = accepts_zeroth(e[f], delta[f], mm[f], absb[f], vmax, ts, zl);
         acc[f] = if ok { 1.0 } else { 0.0 };
         rejected += (!ok) as usize;
     }
@@ -759,30 +765,38 @@ fn zeroth_order_sums(
         dm = lanes(|l| if dk[l] > dm[l] { dk[l] } else { dm[l] });
         sp = lanes(|l| sp[l] + (two[l] + one[l] - keep[l]));
     }
-    let (mut tm, mut tmd, mut tad, mut tdm, mut tsp) = (0.0f64, 0.0, 0.0, 0.0f64, 0usize);
-    for f in n8..nf {
-        let keep = (acc[f] == 1.0) & (a[f] >= cut);
-        tsp += ((acc[f] == 2.0) | ((acc[f] == 1.0) & (a[f] < cut))) as usize;
-        let wv = if keep { w[f] } else { 0.0 };
-        w[f] = wv;
-        let d = if keep { delta[f] } else { 0.0 };
-        tm += wv * mm[f];
-        tmd += wv * mm[f] * d;
-        tad += wv * absb[f] * d;
-        tdm = if d > tdm { d } else { tdm };
+    let keep = |f: usize| (acc[f] == 1.0) & (a[f] >= cut);
+    let tail = zeroth_tail(fb, w, delta, n8, keep);
+    let tsp = (n8..nf).filter(|&f| (acc[f] == 2.0) | ((acc[f] == 1.0) & (a[f] < cut))).count();
+    for (f, wf) in w.iter_mut().enumerate().skip(n8) {
+        if !keep(f) {
+            *wf = 0.0;
+        }
     }
-    ZerothSums {
-        zm: fold_lanes(zm) + tm,
-        zmd: fold_lanes(zmd) + tmd,
-        zad: fold_lanes(zad) + tad,
-        dmax: dm.iter().fold(tdm, |x, &y| if y > x { y } else { x }),
-        special: special + sp.iter().sum::<f64>() as usize + tsp,
+    ZerothSums::combine((zm, zmd, zad, dm), tail, special + sp.iter().sum::<f64>() as usize + tsp)
+}
+
+impl ZerothSums {
+    /// The lanes' partial sums (folded in the fixed lane order) plus the tail's, and `special`.
+    #[inline(always)]
+    fn combine(
+        (zm, zmd, zad, dm): ([f64; LANES], [f64; LANES], [f64; LANES], [f64; LANES]),
+        [tm, tmd, tad, tdm]: [f64; 4],
+        special: usize,
+    ) -> ZerothSums {
+        ZerothSums {
+            zm: fold_lanes(zm) + tm,
+            zmd: fold_lanes(zmd) + tmd,
+            zad: fold_lanes(zad) + tad,
+            dmax: dm.iter().fold(tdm, |x, &y| if y > x { y } else { x }),
+            special,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{FrontierBlock, frontier_low_mass, zeroth_order_sums};
+    use super::{FrontierBlock, frontier_low_mass, frontier_weights_low_mass, shifted_exp, zeroth_order_sums};
     use rand::RngExt;
 
     /// A frontier of `nf` nodes with random radii, counts and bounds, and a row's weights, scores
@@ -836,11 +850,16 @@ mod tests {
         for (k, nf) in [0usize, 1, 7, 8, 9, 64, 255, 256, 1001].into_iter().enumerate() {
             let (fb, e, a, acc) = frontier(nf, 40 + k as u64);
             let c = 1.7;
+            // Weights and low mass fused (AVX-512) against shifted_exp then the portable low mass.
+            let rho = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max).max(0.0);
             let (mut d0, mut d1) = (vec![0.0; nf], vec![0.0; nf]);
-            let z0 = frontier_low_mass(c, &fb, &e, &mut d0, false);
-            let z1 = frontier_low_mass(c, &fb, &e, &mut d1, true);
+            let (mut e0, mut e1) = (vec![0.0; nf], vec![0.0; nf]);
+            shifted_exp(&a, rho, &mut e0);
+            let z0 = frontier_low_mass(c, &fb, &e0, &mut d0);
+            let z1 = frontier_weights_low_mass(c, &fb, &a, rho, &mut e1, &mut d1);
             assert_eq!(z0.to_bits(), z1.to_bits(), "low mass, nf = {nf}");
             assert!(d0.iter().zip(&d1).all(|(x, y)| x.to_bits() == y.to_bits()), "Δ, nf = {nf}");
+            assert!(e0.iter().zip(&e1).all(|(x, y)| x.to_bits() == y.to_bits()), "weights, nf = {nf}");
             let (mut w0, mut w1) = (e.clone(), e.clone());
             let s0 = zeroth_order_sums(&fb, &a, -400.0, &d0, &acc, &mut w0, false);
             let s1 = zeroth_order_sums(&fb, &a, -400.0, &d0, &acc, &mut w1, true);

@@ -1,6 +1,7 @@
-//! AVX-512 forms of two per-row frontier passes of [`super::batch`] (the compiler vectorises their
+//! AVX-512 forms of the per-row frontier passes of [`super::batch`] (the compiler vectorises their
 //! lane-split portable forms only 2 lanes wide: `perf annotate`, clustered n = 2^17, where they
-//! took ≈ half of the batched rows' own time).
+//! took ≈ half of the batched rows' own time): the zeroth-order sums, and the fused passes (weights
+//! with the low mass; acceptance with the sums and the f32 weights) with the row maxima.
 //!
 //! Each function computes the *same bits* as its portable form in [`super::batch`]: lane l of the
 //! one 8-lane register is lane l of the portable `[f64; LANES]` accumulators, every operation is
@@ -29,18 +30,6 @@ pub fn lane_part(fb: &FrontierBlock) -> usize {
 #[inline]
 pub fn available() -> bool {
     matches!(crate::reference::fast_f32::Isa::detect(), crate::reference::fast_f32::Isa::Avx512)
-}
-
-/// [`low_mass_lanes`] where [`available`], else `None`.
-#[inline(always)]
-pub fn low_mass(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64], simd: bool) -> Option<[f64; LANES]> {
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // SAFETY: `simd` is `available()`, the CPU's features were checked.
-        return Some(unsafe { low_mass_lanes(c, fb, e, delta) });
-    }
-    let _ = (c, fb, e, delta, simd);
-    None
 }
 
 /// The lane parts of the zeroth-order sums ([`zeroth_sums_lanes`]).
@@ -74,34 +63,6 @@ fn lanes_of(v: __m512d) -> [f64; LANES] {
     // SAFETY: `a` holds 8 f64 (unaligned store).
     unsafe { _mm512_storeu_pd(a.as_mut_ptr(), v) };
     a
-}
-
-/// [`super::batch`]'s `frontier_low_mass` over the 8-lane part `0..n8` ([`lane_part`]) of the
-/// frontier: Δ_f = c·r_f into `delta`, and the lane partial sums of m_f·e_f·(1 − Δ_f)_+.
-///
-/// # Safety
-/// The CPU must have AVX-512F ([`available`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq")]
-pub unsafe fn low_mass_lanes(c: f64, fb: &FrontierBlock, e: &[f64], delta: &mut [f64]) -> [f64; LANES] {
-    let (n8, r, m) = (lane_part(fb), &fb.r[..], &fb.m[..]);
-    assert!(r.len() >= n8 && m.len() >= n8 && e.len() >= n8 && delta.len() >= n8);
-    let (cv, one, zero) = (_mm512_set1_pd(c), _mm512_set1_pd(1.0), _mm512_setzero_pd());
-    let mut acc = zero;
-    let mut j = 0;
-    while j < n8 {
-        // SAFETY: j + 8 ≤ n8 ≤ every slice's length (asserted above).
-        unsafe {
-            let dl = _mm512_mul_pd(cv, _mm512_loadu_pd(r.as_ptr().add(j)));
-            _mm512_storeu_pd(delta.as_mut_ptr().add(j), dl);
-            // own_mass(e, Δ, 0) = e·max(1 − Δ, +0) + 0 (the +0 changes no value ≥ +0).
-            let h = _mm512_max_pd(_mm512_sub_pd(one, dl), zero);
-            let own = _mm512_mul_pd(_mm512_loadu_pd(e.as_ptr().add(j)), h);
-            acc = _mm512_add_pd(acc, _mm512_mul_pd(_mm512_loadu_pd(m.as_ptr().add(j)), own));
-        }
-        j += LANES;
-    }
-    lanes_of(acc)
 }
 
 /// The lane parts of [`super::batch`]'s `zeroth_order_sums` over `0..n8` ([`lane_part`]): (Σ w m, Σ w m Δ,
@@ -194,7 +155,7 @@ pub fn weights_low_mass(
 }
 
 /// One pass over the 8-lane part of the frontier doing what `shifted_exp(a, ρ, w)` and
-/// [`low_mass_lanes`] do in two: w_f = e^{a_f − ρ} ([`exp_neg_lanes`]), Δ_f = c·r_f, and the lane
+/// `frontier_low_mass` do in two: w_f = e^{a_f − ρ} ([`exp_neg_lanes`]), Δ_f = c·r_f, and the lane
 /// partial sums of m_f·w_f·(1 − Δ_f)_+. The same bits as those two.
 ///
 /// # Safety
