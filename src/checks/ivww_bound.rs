@@ -153,7 +153,7 @@ pub fn rate(cases: &[Case], c: f64, trials: usize, seed: u64) -> Result<(u64, u6
 fn runs(case: &Case, c: f64, trials: usize, seed: u64) -> Result<(u64, f64)> {
     let (mut f, mut worst) = (0u64, f64::NEG_INFINITY);
     for t in 0..trials {
-        let (e, failed) = case.run(c, seed ^ (t as u64).wrapping_mul(0xD134_2543_DE82_EF95) ^ c.to_bits())?;
+        let (e, failed) = case.run(c, seed ^ (t as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) ^ c.to_bits())?;
         f += failed as u64;
         worst = worst.max(e / case.eps);
     }
@@ -181,11 +181,7 @@ fn hardest(cases: &[Case], c: f64, screen: usize, narrow: usize, seed: u64) -> R
 
 /// Confirmation stage: `trials` fresh runs on one case; (failures, trials).
 pub fn confirm(case: &Case, c: f64, trials: usize, seed: u64) -> Result<(u64, u64)> {
-    let mut f = 0u64;
-    for t in 0..trials {
-        f += case.run(c, seed ^ 0xC0F1_u64 ^ (t as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) ^ c.to_bits())?.1 as u64;
-    }
-    Ok((f, trials as u64))
+    Ok((runs(case, c, trials, seed ^ 0xC0F1)?.0, trials as u64))
 }
 
 pub fn check(thm: &Theorem, ctx: &Ctx) -> Result<Report> {
