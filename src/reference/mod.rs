@@ -30,8 +30,14 @@ impl<'a, T: crate::theory::fp::ScanFloat> Head<'a, T> {
         h.check()?;
         Ok(h)
     }
-    /// Shape and finiteness checks with one-line errors.
+    /// Shape and finiteness checks with one-line errors: [`Head::check_shapes`] then
+    /// [`Head::check_values`].
     pub fn check(&self) -> crate::Result<()> {
+        self.check_shapes()?;
+        self.check_values()
+    }
+    /// Dimensions ≥ 1 and buffer lengths rows × columns (no pass over the values).
+    pub fn check_shapes(&self) -> crate::Result<()> {
         use crate::Error;
         if self.d == 0 || self.dv == 0 {
             return Err(Error::invalid(
@@ -39,11 +45,8 @@ impl<'a, T: crate::theory::fp::ScanFloat> Head<'a, T> {
                 format!("head dimensions must be ≥ 1, got d = {}, dv = {}", self.d, self.dv),
             ));
         }
-        let mut amax = [0.0f64; 3];
-        for (b, (name, buf, rows, cols)) in
+        for (name, buf, rows, cols) in
             [("q", self.q, self.nq, self.d), ("k", self.k, self.nk, self.d), ("v", self.v, self.nk, self.dv)]
-                .into_iter()
-                .enumerate()
         {
             if buf.len() != rows * cols {
                 return Err(Error::invalid(
@@ -51,6 +54,17 @@ impl<'a, T: crate::theory::fp::ScanFloat> Head<'a, T> {
                     format!("expected {rows}×{cols} = {} values, got {}", rows * cols, buf.len()),
                 ));
             }
+        }
+        Ok(())
+    }
+    /// Every value finite, and scores and weighted sums representable (see the errors below); the
+    /// shapes must have passed [`Head::check_shapes`].
+    pub fn check_values(&self) -> crate::Result<()> {
+        use crate::Error;
+        let mut amax = [0.0f64; 3];
+        for (b, (name, buf, cols)) in
+            [("q", self.q, self.d), ("k", self.k, self.d), ("v", self.v, self.dv)].into_iter().enumerate()
+        {
             // One branch-free pass (it vectorises), the position only when something is wrong.
             let (finite, m) = crate::theory::fp::scan_parallel(buf);
             amax[b] = m.to_f64().unwrap_or(f64::INFINITY);

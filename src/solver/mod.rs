@@ -34,6 +34,7 @@ pub mod dense;
 pub mod eval;
 pub mod exp64;
 pub mod frontier_simd;
+pub mod head_scan;
 pub mod lanes;
 pub mod pages;
 pub mod planner;
@@ -44,7 +45,7 @@ pub mod workers;
 pub use planner::{Force, Plan};
 
 use crate::reference::{Head, Mask};
-use crate::theory::solver::{norm_up, score_error};
+use crate::theory::solver::score_error;
 use crate::{Error, Result};
 use eval::RowInput;
 use rayon::prelude::*;
@@ -141,7 +142,8 @@ pub struct Stats {
     pub exact_work: u64,
     /// Rows that fell back to exact.
     pub fallback_rows: usize,
-    /// Seconds spent planning (widening Q, building trees, probing).
+    /// Seconds spent planning: the input check and head statistics (one pass, [`head_scan`]),
+    /// building trees, probing.
     pub plan_secs: f64,
     /// Of which building trees (tree plan or a probed exact plan).
     pub build_secs: f64,
@@ -194,12 +196,12 @@ pub struct Prepared<'a> {
 }
 
 impl<'a> Prepared<'a> {
-    fn new(h: &Head<'a, f32>, mask: Mask) -> Self {
+    /// The prepared head, and whether its pass also established [`Head::check_values`]
+    /// ([`head_scan`]; false: undecided, run the check).
+    fn new(h: &Head<'a, f32>, mask: Mask) -> (Self, bool) {
         let (n, d, dv) = (h.nq, h.d, h.dv);
-        let qnorm: Vec<f64> =
-            h.q.par_chunks_exact(d.max(1)).map(|r| norm_up(crate::theory::fp::sum_sq_f64(r).sqrt(), d)).collect();
-        let qmax = qnorm.iter().cloned().fold(0.0f64, f64::max);
-        Prepared {
+        let head_scan::HeadScan { qnorm, qmax, kmax, vmax, checked } = head_scan::scan_head(h);
+        let p = Prepared {
             n,
             d,
             dv,
@@ -210,9 +212,10 @@ impl<'a> Prepared<'a> {
             q32: h.q,
             qnorm,
             qmax,
-            kmax: tree::max_key_norm(h.k, d),
-            vmax: crate::theory::fp::scan_parallel(h.v).1 as f64,
-        }
+            kmax,
+            vmax,
+        };
+        (p, checked)
     }
     /// K and V widened to f64 (n × d, n × dv), built on first use, on the calling thread: a widening
     /// on the pool could, from inside the solve's parallel regions, run another task of the solve that
@@ -308,7 +311,7 @@ fn block_fallback(p: &Prepared<'_>, lo: usize, out: &mut [f64], cert: &mut [f64]
 /// Certified causal / strict-prefix attention of an f32 head: every row's certificate is ≤ `tol`
 /// (an error when even the exact path's rounding bound exceeds `tol`).
 pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> Result<Solved> {
-    h.check()?;
+    h.check_shapes()?;
     if h.nq != h.nk {
         return Err(Error::invalid(
             "head",
@@ -325,11 +328,26 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
         return Err(Error::invalid("solver options", "band and leaf must be ≥ 1"));
     }
     let t0 = std::time::Instant::now();
-    // The widened head is only built when a tree is planned or a row needs the f64 path.
+    let early = planner::early_exact(h.nq, opts);
+    // The prepared head (norms, maxima) is only built when a tree may be planned or a row needs the
+    // f64 path; where it is built first, its pass is also the input check ([`head_scan`]).
     let prepared: std::cell::OnceCell<Prepared<'_>> = std::cell::OnceCell::new();
+    let prepare = || {
+        let (p, checked) = Prepared::new(h, mask);
+        debug_assert!(!checked || h.check_values().is_ok());
+        p
+    };
+    if early.is_some() {
+        h.check_values()?;
+    } else {
+        let (p, checked) = Prepared::new(h, mask);
+        if !checked {
+            h.check_values()?;
+        }
+        let _ = prepared.set(p);
+    }
     let rows = mask.rows(h.nq);
     let dv = h.dv;
-    let early = planner::early_exact(h.nq, opts);
     let len = rows.len() * dv;
     // Large outputs get their pages mapped ahead: chunk by chunk inside the tree plan's loop where
     // the kernel can populate a range (nothing then competes with the plan; [`pages`]), else on a
@@ -340,7 +358,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             .then(|| s.spawn(move || pages::prefaulted_zeros(len)));
         let planned = match early {
             Some(plan) => (plan, None, 0.0),
-            None => planner::plan(prepared.get_or_init(|| Prepared::new(h, mask)), opts, tol),
+            None => planner::plan(prepared.get().expect("prepared above when no early plan"), opts, tol),
         };
         (planned, prefault.and_then(|j| j.join().ok()))
     });
@@ -379,7 +397,7 @@ pub fn solve(h: &Head<'_, f32>, mask: Mask, tol: f64, opts: &SolverOptions) -> R
             let redo: Vec<usize> =
                 cert.iter().enumerate().filter(|(_, e)| !(**e <= tol)).map(|(r, _)| rows.start + r).collect();
             if !redo.is_empty() {
-                let p = prepared.get_or_init(|| Prepared::new(h, mask));
+                let p = prepared.get_or_init(prepare);
                 fallback_rows(p, &redo, rows.start, &mut out, &mut cert);
                 stats.fallback_rows += redo.len();
             }

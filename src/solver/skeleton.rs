@@ -7,9 +7,12 @@
 //!    most [`SKELETON_LEAF`] samples (or tight ones); it records each split (coordinate, threshold),
 //!    a gap split at the gap's midpoint (unsampled keys of a tight cluster lie on both sides of its
 //!    sampled extremes), and partitions the sample by the recorded threshold itself;
+//!    Halves of ≥ 512 samples are built in parallel and the buckets numbered afterwards in preorder
+//!    (the skeleton of the serial recursion);
 //! 2. every key is **routed** down the skeleton (one comparison per level, reading one coordinate) to
-//!    a bucket, and the positions are placed bucket after bucket by a stable counting sort (position
-//!    order inside a bucket); each bucket then gathers its rows (in parallel over buckets);
+//!    a bucket — eight keys at a time, branch-free, on a flattened copy — and the positions are
+//!    placed bucket after bucket by a stable counting sort (position order inside a bucket); each
+//!    bucket then gathers its rows (in parallel over buckets);
 //! 3. each bucket's subtree is built by the level-by-level recursion, in cache, in parallel over
 //!    buckets; the bucket's root gets its exact centre and radius;
 //! 4. the skeleton's own nodes are assembled bottom-up in preorder: key sums add up (Σ over the
@@ -43,23 +46,24 @@ enum Skel {
     Bucket(usize),
 }
 
-/// The skeleton over the sample rows `rows` (m × d, positions `pos`, both in position order).
-fn skeleton(rows: &[f32], pos: &[u32], d: usize, rule: LeafRule, buckets: &mut usize) -> Skel {
+/// Skeleton nodes with at least this many samples build their two halves in parallel (buckets are
+/// numbered afterwards, in preorder, so the skeleton is the same as the serial recursion's).
+const PAR_SKELETON_MIN: usize = 512;
+
+/// The skeleton over the sample rows `rows` (m × d, positions `pos`, both in position order); its
+/// buckets are numbered by [`number_buckets`].
+fn skeleton(rows: &[f32], pos: &[u32], d: usize, rule: LeafRule) -> Skel {
     let m = pos.len();
-    let leaf = |b: &mut usize| {
-        *b += 1;
-        Skel::Bucket(*b - 1)
-    };
     if m <= SKELETON_LEAF {
-        return leaf(buckets);
+        return Skel::Bucket(0);
     }
     let sm = summary_pass(rows, d);
     let c: Vec<f64> = sm.sum.iter().map(|s| s / m as f64).collect();
     let coord = sm.widest();
-    let mut keys = Vec::new();
+    let mut keys = Vec::with_capacity(m);
     let r = radius_up(radius_pass(rows, d, &c, Some(coord), &mut keys).sqrt(), d);
     if r <= rule.tight_r {
-        return leaf(buckets);
+        return Skel::Bucket(0);
     }
     let mut th = split_threshold(&keys, pos, &mut Vec::new());
     if let Some(below) = th.below {
@@ -71,7 +75,10 @@ fn skeleton(rows: &[f32], pos: &[u32], d: usize, rule: LeafRule, buckets: &mut u
             th.key = km;
         }
     }
-    let (mut lr, mut rr, mut lp, mut rp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // th.left samples go left (the midpoint cut moves no sampled key across the gap).
+    let (nl, nr) = (th.left, m - th.left);
+    let (mut lr, mut rr) = (Vec::with_capacity(nl * d), Vec::with_capacity(nr * d));
+    let (mut lp, mut rp) = (Vec::with_capacity(nl), Vec::with_capacity(nr));
     for (t, row) in rows.chunks_exact(d).enumerate() {
         if (keys[t], pos[t]) < (th.key, th.pos) {
             lr.extend_from_slice(row);
@@ -81,22 +88,97 @@ fn skeleton(rows: &[f32], pos: &[u32], d: usize, rule: LeafRule, buckets: &mut u
             rp.push(pos[t]);
         }
     }
-    let left = Box::new(skeleton(&lr, &lp, d, rule, buckets));
-    let right = Box::new(skeleton(&rr, &rp, d, rule, buckets));
-    Skel::Split { coord, key: th.key, pos: th.pos, left, right }
+    let (left, right) = if m >= PAR_SKELETON_MIN {
+        rayon::join(|| skeleton(&lr, &lp, d, rule), || skeleton(&rr, &rp, d, rule))
+    } else {
+        (skeleton(&lr, &lp, d, rule), skeleton(&rr, &rp, d, rule))
+    };
+    Skel::Split { coord, key: th.key, pos: th.pos, left: Box::new(left), right: Box::new(right) }
 }
 
-/// The bucket of key j (row `row`).
-#[inline(always)]
-fn route(s: &Skel, row: &[f32], j: u32) -> u32 {
-    let mut s = s;
-    loop {
-        match s {
-            Skel::Bucket(b) => return *b as u32,
-            Skel::Split { coord, key, pos, left, right } => {
-                s = if (order_key(row[*coord]), j) < (*key, *pos) { left } else { right };
+/// Number the buckets of `s` in preorder from `*next` on.
+fn number_buckets(s: &mut Skel, next: &mut usize) {
+    match s {
+        Skel::Bucket(b) => {
+            *b = *next;
+            *next += 1;
+        }
+        Skel::Split { left, right, .. } => {
+            number_buckets(left, next);
+            number_buckets(right, next);
+        }
+    }
+}
+
+/// The skeleton as an array for routing: split t sends key j (value x of its coordinate) to
+/// `next[1]` iff (order_key(x), j) ≥ (key, pos), else to `next[0]`; a bucket points to itself on
+/// both sides, so every route can take the skeleton's depth in steps whatever its bucket's depth.
+#[derive(Clone, Copy)]
+struct Flat {
+    coord: u32,
+    key: i32,
+    pos: u32,
+    next: [u32; 2],
+}
+
+/// Append `s` flattened in preorder (with each entry's bucket, `u32::MAX` for splits); returns its
+/// depth (splits on the longest path).
+fn flatten(s: &Skel, flat: &mut Vec<Flat>, bucket_of: &mut Vec<u32>) -> usize {
+    let id = flat.len() as u32;
+    flat.push(Flat { coord: 0, key: 0, pos: 0, next: [id, id] });
+    bucket_of.push(u32::MAX);
+    match s {
+        Skel::Bucket(b) => {
+            bucket_of[id as usize] = *b as u32;
+            0
+        }
+        Skel::Split { coord, key, pos, left, right } => {
+            let dl = flatten(left, flat, bucket_of);
+            let r = flat.len() as u32;
+            let dr = flatten(right, flat, bucket_of);
+            flat[id as usize] = Flat { coord: *coord as u32, key: *key, pos: *pos, next: [id + 1, r] };
+            1 + dl.max(dr)
+        }
+    }
+}
+
+/// Keys routed together: their descents are independent, so their loads and comparisons overlap
+/// (one descent alone is a chain of dependent loads with a hard-to-predict branch per level).
+const ROUTE_GROUP: usize = 8;
+
+/// Keys per parallel piece of the routing.
+const ROUTE_PIECE: usize = 4096;
+
+/// The buckets of the key rows `rows` (positions j0, j0 + 1, …) into `out`: [`ROUTE_GROUP`] keys at
+/// a time, `depth` branch-free steps each — the bucket a descent stopping at its bucket reaches.
+fn route_rows(flat: &[Flat], bucket_of: &[u32], depth: usize, rows: &[f32], d: usize, j0: u32, out: &mut [u32]) {
+    let step = |at: u32, row: &[f32], j: u32| {
+        let f = &flat[at as usize];
+        let right = (order_key(row[f.coord as usize]), j) >= (f.key, f.pos);
+        f.next[right as usize]
+    };
+    let mut groups = rows.chunks_exact(ROUTE_GROUP * d);
+    let mut outs = out.chunks_exact_mut(ROUTE_GROUP);
+    let mut j = j0;
+    for (g, o) in (&mut groups).zip(&mut outs) {
+        let mut at = [0u32; ROUTE_GROUP];
+        for _ in 0..depth {
+            for (t, a) in at.iter_mut().enumerate() {
+                *a = step(*a, &g[t * d..(t + 1) * d], j + t as u32);
             }
         }
+        for (o, a) in o.iter_mut().zip(at) {
+            *o = bucket_of[a as usize];
+        }
+        j += ROUTE_GROUP as u32;
+    }
+    for (row, o) in groups.remainder().chunks_exact(d).zip(outs.into_remainder()) {
+        let mut a = 0u32;
+        for _ in 0..depth {
+            a = step(a, row, j);
+        }
+        *o = bucket_of[a as usize];
+        j += 1;
     }
 }
 
@@ -124,11 +206,16 @@ pub fn build(
     for &j in &spos {
         srows.extend_from_slice(&k[j as usize * d..(j as usize + 1) * d]);
     }
+    let mut skel = skeleton(&srows, &spos, d, rule);
     let mut nb = 0;
-    let skel = skeleton(&srows, &spos, d, rule, &mut nb);
-    // Route (parallel, per key), then a stable counting sort by bucket.
-    let bucket: Vec<u32> =
-        k.par_chunks_exact(d).enumerate().with_min_len(4096).map(|(j, row)| route(&skel, row, j as u32)).collect();
+    number_buckets(&mut skel, &mut nb);
+    let (mut flat, mut bucket_of) = (Vec::new(), Vec::new());
+    let depth = flatten(&skel, &mut flat, &mut bucket_of);
+    // Route (parallel, per piece of keys), then a stable counting sort by bucket.
+    let mut bucket = vec![0u32; n];
+    bucket.par_chunks_mut(ROUTE_PIECE).zip(k.par_chunks(ROUTE_PIECE * d)).enumerate().for_each(|(c, (b, rows))| {
+        route_rows(&flat, &bucket_of, depth, rows, d, (c * ROUTE_PIECE) as u32, b)
+    });
     let mut count = vec![0usize; nb + 1];
     for &b in &bucket {
         count[b as usize + 1] += 1;
@@ -227,6 +314,52 @@ fn assemble(
 mod tests {
     use super::*;
     use crate::solver::tree::Tree;
+
+    /// The plain descent: compare, go left or right, stop at the bucket.
+    fn descend(s: &Skel, row: &[f32], j: u32) -> u32 {
+        match s {
+            Skel::Bucket(b) => *b as u32,
+            Skel::Split { coord, key, pos, left, right } => {
+                descend(if (order_key(row[*coord]), j) < (*key, *pos) { left } else { right }, row, j)
+            }
+        }
+    }
+
+    /// The grouped branch-free routing gives every key the bucket of the plain descent (groups of
+    /// 8 and a remainder, keys equal to a split's value, duplicates deciding by position), and the
+    /// parallel skeleton numbers its buckets in preorder, 0 … nb − 1.
+    #[test]
+    fn grouped_routing_is_the_plain_descent() {
+        let mut rng = crate::rng::seeded(31);
+        for (n, d, spread) in [(3001usize, 5usize, 1.0f64), (1000, 3, 1e-3), (777, 64, 0.5)] {
+            let mut k: Vec<f32> = crate::data::synthetic::vector(&mut rng, n * d, spread);
+            // Duplicates and a coarse grid: many keys tie with split values.
+            for j in (0..n).step_by(7) {
+                let src = (j * 13) % n;
+                let row: Vec<f32> = k[src * d..(src + 1) * d].to_vec();
+                k[j * d..(j + 1) * d].copy_from_slice(&row);
+            }
+            for x in k.iter_mut().step_by(3) {
+                *x = (*x * 4.0).round() / 4.0;
+            }
+            let pos: Vec<u32> = (0..n as u32).step_by(3).collect();
+            let rows: Vec<f32> = pos.iter().flat_map(|&j| k[j as usize * d..(j as usize + 1) * d].to_vec()).collect();
+            let mut skel = skeleton(&rows, &pos, d, LeafRule { leaf: 4, tight_r: 0.0 });
+            let mut nb = 0;
+            number_buckets(&mut skel, &mut nb);
+            let (mut flat, mut bucket_of) = (Vec::new(), Vec::new());
+            let depth = flatten(&skel, &mut flat, &mut bucket_of);
+            let mut got = vec![0u32; n];
+            route_rows(&flat, &bucket_of, depth, &k, d, 0, &mut got);
+            let want: Vec<u32> = (0..n).map(|j| descend(&skel, &k[j * d..(j + 1) * d], j as u32)).collect();
+            assert_eq!(got, want, "n = {n}, d = {d}");
+            let mut seen: Vec<u32> = bucket_of.iter().copied().filter(|&b| b != u32::MAX).collect();
+            assert!(seen.windows(2).all(|w| w[0] < w[1]), "buckets not in preorder");
+            seen.dedup();
+            assert_eq!(seen, (0..nb as u32).collect::<Vec<_>>());
+            assert!(nb > 8, "{nb} buckets");
+        }
+    }
 
     /// Radii cover every key of every node (bucket roots exact, skeleton nodes by the triangle
     /// inequality), leaves are in position order, the tree is deterministic, and the sample-based

@@ -11,7 +11,6 @@
 //! * Aggregates over inserted keys: count m, S_c = Σ v_jc, A_c = Σ |v_jc|, max_c A_c. Inserting
 //!   key j walks from its leaf up to its frontier node ([`Tree::set_frontier`]; the root by
 //!   default): O(depth · dv).
-use crate::theory::solver::norm_up;
 
 pub const NONE: u32 = u32::MAX;
 
@@ -548,15 +547,6 @@ fn subtree_end(nodes: &[Node], mut id: usize) -> usize {
 
 /// [`Tree::insert_range`] runs in parallel from this many keys on.
 const PAR_INSERT_MIN: usize = 64;
-
-/// max_j ‖k_j‖ over f32 keys, rounded up (K of [`crate::theory::solver::score_error`]); on the
-/// pool in pieces of rows (a maximum is one value whatever the order).
-pub fn max_key_norm(k: &[f32], d: usize) -> f64 {
-    use rayon::prelude::*;
-    let d = d.max(1);
-    let m = k.par_chunks(d * 4096).map(|piece| crate::theory::fp::max_sum_sq_rows(piece, d)).reduce(|| 0.0, f64::max);
-    norm_up(m.sqrt(), d)
-}
 
 #[cfg(test)]
 mod tests {
